@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "report": "harness.cli.report_cmd",
     "compare": "harness.cli.compare_cmd",
     "history": "harness.cli.history_cmd",
+    "summary": "harness.cli.summary_cmd",
 }
 
 
