@@ -1,0 +1,587 @@
+"""Dataset specs, deterministic block-wise generation and the on-disk dataset cache.
+
+A :class:`DatasetSpec` names one matrix (its values: shape, dtype, density, seed) stored one way
+(storage, chunks, compression). The values depend only on ``(shape, dtype, density, seed)``, so
+the same spec in any storage holds exactly the same matrix: generation runs block of rows by
+block of rows, each block from its own seeded generator, and the block boundaries depend only on
+the shape.
+
+``materialize(spec)`` writes the file once, under a lock, to a temporary name that is renamed
+into place and then sealed by a manifest (spec, size, mtime, checksum). A file without a matching
+manifest is never trusted: it is regenerated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+#: Bumped whenever the generator's output changes, so old files are not trusted.
+GENERATOR_VERSION = 1
+
+#: Storages a spec may name.
+STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5")
+#: Storages that hold a sparse (CSR) matrix; they need a density.
+SPARSE_STORAGES = ("npz", "csr-hdf5")
+#: HDF5 compressions: the built-in filters and those of hdf5plugin.
+COMPRESSIONS = (None, "gzip", "lzf", "blosc", "blosc2", "lz4", "zstd", "bitshuffle")
+DTYPES = ("float32", "float64")
+
+#: Elements per generation block (4 Mi elements = 16 MiB of float32): bounds generator memory.
+_GENERATION_BLOCK_ELEMENTS = 4 * 1024 * 1024
+#: Files larger than this get a tqdm progress bar while they are generated.
+_PROGRESS_BAR_BYTES = 100_000_000
+#: Required free disk beyond the file's size (the issue's "size + 10%").
+_FREE_DISK_MARGIN = 0.10
+#: Salt of the generator that draws the number of nonzeros of every block.
+_NNZ_STREAM = 0x5EED_0001
+
+
+class InsufficientDiskSpaceError(OSError):
+    """Raised before writing when the data directory lacks size + 10% of free space."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """One matrix, stored one way.
+
+    shape: (rows, columns); dtype: "float32" or "float64"; density: None for a dense matrix,
+    else the fraction of nonzeros in [0, 1]; seed: the values' seed; storage: one of
+    ``STORAGES``; chunks: HDF5 chunk shape, None (contiguous) or "auto" (h5py's guess);
+    compression: one of ``COMPRESSIONS`` (HDF5 only; implies chunks="auto" when chunks is None).
+    """
+
+    shape: tuple[int, int]
+    dtype: str = "float32"
+    density: float | None = None
+    seed: int = 0
+    storage: str = "raw"
+    chunks: tuple[int, int] | str | None = None
+    compression: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            shape = tuple(int(n) for n in self.shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"shape must be two positive integers, got {self.shape!r}") from None
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(f"shape must be two positive integers (rows, cols), got {self.shape!r}")
+        object.__setattr__(self, "shape", shape)
+        dtype = np.dtype(self.dtype).name if _is_dtype_like(self.dtype) else str(self.dtype)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        object.__setattr__(self, "dtype", dtype)
+        if self.density is not None:
+            density = float(self.density)
+            if not 0.0 <= density <= 1.0:
+                raise ValueError(f"density must be in [0, 1] or None (dense), got {self.density!r}")
+            object.__setattr__(self, "density", density)
+        object.__setattr__(self, "seed", int(self.seed))
+        if self.storage not in STORAGES:
+            raise ValueError(f"storage must be one of {STORAGES}, got {self.storage!r}")
+        if self.storage in SPARSE_STORAGES and self.density is None:
+            raise ValueError(
+                f"storage {self.storage!r} holds a sparse matrix: give a density "
+                "(e.g. density=0.01), or use storage 'raw'/'hdf5' for a dense one"
+            )
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {COMPRESSIONS}, got {self.compression!r}")
+        chunks = self.chunks
+        if chunks is True:
+            chunks = "auto"
+        if chunks is not None and chunks != "auto":
+            try:
+                chunks = tuple(int(n) for n in chunks)
+            except (TypeError, ValueError):
+                raise ValueError(f"chunks must be None, 'auto' or (rows, cols), got {chunks!r}") from None
+            if len(chunks) != 2 or min(chunks) < 1:
+                raise ValueError(f"chunks must be two positive integers, got {self.chunks!r}")
+        if (chunks is not None or self.compression is not None) and self.storage != "hdf5":
+            raise ValueError(
+                f"chunks and compression apply to storage 'hdf5' only (storage is {self.storage!r})"
+            )
+        if self.compression is not None and chunks is None:
+            chunks = "auto"  # HDF5 filters need a chunked layout; h5py picks the shape.
+        object.__setattr__(self, "chunks", chunks)
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def is_sparse(self) -> bool:
+        """True when the values have a density (the matrix is sparse, whatever its storage)."""
+        return self.density is not None
+
+    def values_key(self) -> dict:
+        """What the values depend on: equal keys mean equal matrices."""
+        return {"shape": list(self.shape), "dtype": self.dtype, "density": self.density,
+                "seed": self.seed, "generator_version": GENERATOR_VERSION}
+
+    def to_dict(self) -> dict:
+        """JSON-safe description of the whole spec."""
+        d = dataclasses.asdict(self)
+        d["shape"] = list(self.shape)
+        d["chunks"] = list(self.chunks) if isinstance(self.chunks, tuple) else self.chunks
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DatasetSpec:
+        d = dict(d)
+        if isinstance(d.get("chunks"), list):
+            d["chunks"] = tuple(d["chunks"])
+        return cls(**d)
+
+    def with_storage(self, storage: str, chunks=None, compression=None) -> DatasetSpec:
+        """The same values in another storage."""
+        return dataclasses.replace(self, storage=storage, chunks=chunks, compression=compression)
+
+
+def _is_dtype_like(value) -> bool:
+    try:
+        np.dtype(value)
+    except TypeError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# Deterministic generation
+# --------------------------------------------------------------------------------------------
+
+def generation_block_rows(shape: tuple[int, int]) -> int:
+    """Rows per generation block; a function of the shape only (so values do not depend on storage)."""
+    return max(1, _GENERATION_BLOCK_ELEMENTS // shape[1])
+
+
+def _block_bounds(shape: tuple[int, int]) -> list[tuple[int, int]]:
+    step = generation_block_rows(shape)
+    return [(r0, min(r0 + step, shape[0])) for r0 in range(0, shape[0], step)]
+
+
+def block_nnz(spec: DatasetSpec) -> np.ndarray:
+    """Number of nonzeros of every generation block (int64 array), drawn without generating values."""
+    if spec.density is None:
+        return np.array([(r1 - r0) * spec.shape[1] for r0, r1 in _block_bounds(spec.shape)],
+                        dtype=np.int64)
+    sizes = np.array([(r1 - r0) * spec.shape[1] for r0, r1 in _block_bounds(spec.shape)],
+                     dtype=np.int64)
+    rng = np.random.default_rng([spec.seed, _NNZ_STREAM])
+    return rng.binomial(sizes, spec.density).astype(np.int64)
+
+
+def nnz(spec: DatasetSpec) -> int:
+    """Number of stored entries: nonzeros of a sparse spec, rows * cols of a dense one."""
+    return int(block_nnz(spec).sum())
+
+
+def _block_rng(spec: DatasetSpec, block_index: int) -> np.random.Generator:
+    return np.random.default_rng([spec.seed, block_index])
+
+
+def iter_sparse_blocks(spec: DatasetSpec) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Yield ``(row_start, row_stop, flat_positions, values)`` per block of a sparse spec.
+
+    ``flat_positions`` (int64, sorted) index the block in C order; values are in (0, 1], so no
+    stored entry is an explicit zero.
+    """
+    if spec.density is None:
+        raise ValueError("iter_sparse_blocks needs a spec with a density")
+    counts = block_nnz(spec)
+    ncols = spec.shape[1]
+    for index, (r0, r1) in enumerate(_block_bounds(spec.shape)):
+        rng = _block_rng(spec, index)
+        size = (r1 - r0) * ncols
+        positions = rng.choice(size, size=int(counts[index]), replace=False, shuffle=False)
+        positions = np.sort(positions.astype(np.int64))
+        values = (1.0 - rng.random(positions.size, dtype=np.dtype(spec.dtype))).astype(spec.dtype)
+        yield r0, r1, positions, values
+
+
+def iter_dense_blocks(spec: DatasetSpec) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(row_start, block)`` with the dense values of every generation block."""
+    ncols = spec.shape[1]
+    if spec.density is None:
+        for index, (r0, r1) in enumerate(_block_bounds(spec.shape)):
+            rng = _block_rng(spec, index)
+            yield r0, rng.random((r1 - r0, ncols), dtype=np.dtype(spec.dtype))
+        return
+    for r0, r1, positions, values in iter_sparse_blocks(spec):
+        block = np.zeros((r1 - r0) * ncols, dtype=spec.dtype)
+        block[positions] = values
+        yield r0, block.reshape(r1 - r0, ncols)
+
+
+def iter_csr_blocks(spec: DatasetSpec) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(row_start, row_counts, indices, data)`` per block of a sparse spec (CSR pieces)."""
+    ncols = spec.shape[1]
+    index_dtype = csr_index_dtype(spec)
+    for r0, r1, positions, values in iter_sparse_blocks(spec):
+        rows = positions // ncols
+        counts = np.bincount(rows, minlength=r1 - r0).astype(index_dtype)
+        yield r0, counts, (positions % ncols).astype(index_dtype), values
+
+
+def dense_array(spec: DatasetSpec) -> np.ndarray:
+    """The whole matrix in RAM (for tests and small specs)."""
+    out = np.empty(spec.shape, dtype=spec.dtype)
+    for r0, block in iter_dense_blocks(spec):
+        out[r0:r0 + block.shape[0]] = block
+    return out
+
+
+def vector(ncols: int, dtype: str = "float32", seed: int = 1) -> np.ndarray:
+    """The deterministic right-hand side ``x`` (values in [0, 1))."""
+    return np.random.default_rng(seed).random(int(ncols), dtype=np.dtype(dtype))
+
+
+def csr_index_dtype(spec: DatasetSpec) -> np.dtype:
+    """int32 when rows, columns and nnz fit (as scipy chooses), else int64."""
+    limit = np.iinfo(np.int32).max
+    fits = max(spec.shape) <= limit and (spec.density is None or nnz(spec) <= limit)
+    return np.dtype(np.int32 if fits else np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Footprints
+# --------------------------------------------------------------------------------------------
+
+def nbytes_in_memory(spec: DatasetSpec) -> int:
+    """Bytes the matrix occupies in RAM in its storage's natural form.
+
+    Dense storages (ram, raw, hdf5): rows * cols * itemsize, whatever the density. Sparse
+    storages (npz, csr-hdf5): the CSR arrays, data + indices + indptr.
+    """
+    if spec.storage in SPARSE_STORAGES:
+        index_size = csr_index_dtype(spec).itemsize
+        return nnz(spec) * (spec.itemsize + index_size) + (spec.shape[0] + 1) * index_size
+    return spec.shape[0] * spec.shape[1] * spec.itemsize
+
+
+def footprint_bytes(matrix) -> int:
+    """Bytes held by an in-memory matrix: numpy array or any scipy.sparse format.
+
+    Never a recursive ``sys.getsizeof``: the arrays' ``nbytes`` per format. For ``lil`` and
+    ``dok``, whose entries are Python objects, the size of those objects is added.
+    """
+    if isinstance(matrix, np.ndarray):
+        return int(matrix.nbytes)
+    fmt = getattr(matrix, "format", None)
+    if fmt in ("csr", "csc", "bsr"):
+        return int(matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes)
+    if fmt == "coo":
+        return int(matrix.data.nbytes + sum(c.nbytes for c in matrix.coords))
+    if fmt == "dia":
+        return int(matrix.data.nbytes + matrix.offsets.nbytes)
+    if fmt == "lil":
+        total = matrix.rows.nbytes + matrix.data.nbytes
+        for row_cols, row_vals in zip(matrix.rows, matrix.data):
+            total += sys.getsizeof(row_cols) + sys.getsizeof(row_vals)
+            total += sum(sys.getsizeof(c) for c in row_cols)
+            total += sum(sys.getsizeof(v) for v in row_vals)
+        return int(total)
+    if fmt == "dok":
+        total = sys.getsizeof(matrix._dict) if hasattr(matrix, "_dict") else sys.getsizeof(matrix)
+        for key, value in matrix.items():
+            total += sys.getsizeof(key) + sum(sys.getsizeof(k) for k in key) + sys.getsizeof(value)
+        return int(total)
+    raise TypeError(f"footprint_bytes: unsupported matrix type {type(matrix).__name__}")
+
+
+def expected_file_bytes(spec: DatasetSpec) -> int:
+    """Bytes the file of ``spec`` is expected to take (uncompressed upper bound for HDF5)."""
+    if spec.storage in SPARSE_STORAGES:
+        return nbytes_in_memory(spec) + 64 * 1024
+    overhead = 64 * 1024 if spec.storage == "hdf5" else 0
+    return spec.shape[0] * spec.shape[1] * spec.itemsize + overhead
+
+
+def nbytes_on_disk(path_or_spec) -> int:
+    """Bytes on disk: of a file (its size), or of a spec (its file if materialized, else the
+    expected size, an upper bound for compressed HDF5)."""
+    if isinstance(path_or_spec, DatasetSpec):
+        path = dataset_path(path_or_spec)
+        if _manifest_matches(path_or_spec, path):
+            return path.stat().st_size
+        return expected_file_bytes(path_or_spec)
+    path = Path(path_or_spec)
+    if not path.exists():
+        raise FileNotFoundError(f"nbytes_on_disk: no such file {path}")
+    return path.stat().st_size
+
+
+# --------------------------------------------------------------------------------------------
+# The on-disk cache
+# --------------------------------------------------------------------------------------------
+
+def default_root() -> Path:
+    """$HARNESS_DATA_DIR, else ``$XDG_CACHE_HOME/harness/data`` (``~/.cache/harness/data``)."""
+    env = os.environ.get("HARNESS_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "harness" / "data"
+
+
+_EXTENSIONS = {"ram": "raw", "raw": "raw", "hdf5": "h5", "npz": "npz", "csr-hdf5": "csr.h5"}
+
+
+def _file_spec(spec: DatasetSpec) -> DatasetSpec:
+    # "ram" is loaded from the same flat binary file as "raw".
+    return spec.with_storage("raw") if spec.storage == "ram" else spec
+
+
+def dataset_path(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Path:
+    """Where ``materialize`` puts the file of ``spec`` (a readable name plus a hash of the spec)."""
+    spec = _file_spec(spec)
+    root = Path(root) if root is not None else default_root()
+    digest = hashlib.sha256(
+        json.dumps([spec.to_dict(), GENERATOR_VERSION], sort_keys=True).encode()
+    ).hexdigest()[:12]
+    density = "dense" if spec.density is None else f"d{spec.density:g}"
+    name = f"{spec.dtype}-{spec.shape[0]}x{spec.shape[1]}-{density}-s{spec.seed}-{spec.storage}"
+    if spec.chunks is not None:
+        name += "-c" + ("auto" if spec.chunks == "auto" else "x".join(map(str, spec.chunks)))
+    if spec.compression:
+        name += f"-{spec.compression}"
+    return root / f"{name}-{digest}.{_EXTENSIONS[spec.storage]}"
+
+
+def manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def _manifest_matches(spec: DatasetSpec, path: Path) -> bool:
+    """True when ``path`` exists and its manifest says it is a complete file of ``spec``."""
+    mpath = manifest_path(path)
+    try:
+        manifest = json.loads(mpath.read_text())
+        stat = path.stat()
+    except (OSError, ValueError):
+        return False
+    return (
+        manifest.get("spec") == _file_spec(spec).to_dict()
+        and manifest.get("generator_version") == GENERATOR_VERSION
+        and manifest.get("size_bytes") == stat.st_size
+        and manifest.get("mtime_ns") == stat.st_mtime_ns
+    )
+
+
+def file_checksum(path: Path) -> str:
+    """blake2b of the whole file (hex)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(8 * 1024 * 1024):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(spec: DatasetSpec, root: str | os.PathLike | None = None) -> bool:
+    """Re-read the file of ``spec`` and compare it with its manifest's checksum."""
+    path = dataset_path(spec, root)
+    if not _manifest_matches(spec, path):
+        return False
+    return json.loads(manifest_path(path).read_text())["checksum"] == file_checksum(path)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+") as lock_file:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+
+def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Path:
+    """Return the path of the file holding ``spec``, generating it first if needed.
+
+    Idempotent and safe against concurrent callers (a file lock) and killed runs (data is
+    written to a temporary name, fsynced, renamed into place, then sealed by a manifest; a file
+    without a matching manifest is regenerated). Raises :class:`InsufficientDiskSpaceError`
+    before writing when free disk < expected size + 10%.
+    """
+    path = dataset_path(spec, root)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(
+            f"cannot create the data directory {path.parent} ({exc.strerror}); "
+            "set HARNESS_DATA_DIR or pass root= to a writable directory"
+        ) from exc
+    if _manifest_matches(spec, path):
+        return path
+    with _file_lock(path):
+        if _manifest_matches(spec, path):  # another process finished it while we waited
+            return path
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        manifest_path(path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        _check_free_disk(spec, path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            _WRITERS[_file_spec(spec).storage](spec, tmp)
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        stat = path.stat()
+        manifest = {
+            "spec": _file_spec(spec).to_dict(),
+            "generator_version": GENERATOR_VERSION,
+            "size_bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "checksum": file_checksum(path),
+            "checksum_algorithm": "blake2b-128",
+        }
+        mtmp = manifest_path(path).with_name(f".{manifest_path(path).name}.{os.getpid()}.tmp")
+        mtmp.write_text(json.dumps(manifest, indent=1))
+        _fsync_file(mtmp)
+        os.replace(mtmp, manifest_path(path))
+        _fsync_dir(path.parent)
+    return path
+
+
+def _check_free_disk(spec: DatasetSpec, directory: Path) -> None:
+    needed = int(expected_file_bytes(spec) * (1 + _FREE_DISK_MARGIN))
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise InsufficientDiskSpaceError(
+            f"not enough free disk in {directory} for {spec}: needs {needed / 1e9:.2f} GB "
+            f"(file size + 10%), has {free / 1e9:.2f} GB free; free some space or set "
+            "HARNESS_DATA_DIR to a larger disk"
+        )
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _progress(spec: DatasetSpec, path: Path):
+    from tqdm import tqdm
+
+    total = expected_file_bytes(spec)
+    return tqdm(total=total, unit="B", unit_scale=True, desc=f"generating {path.name}",
+                disable=total <= _PROGRESS_BAR_BYTES, file=sys.stderr, leave=False)
+
+
+def _write_raw(spec: DatasetSpec, tmp: Path) -> None:
+    with open(tmp, "wb") as f, _progress(spec, tmp) as bar:
+        for _, block in iter_dense_blocks(spec):
+            block.tofile(f)
+            bar.update(block.nbytes)
+
+
+def hdf5_filter_kwargs(compression: str | None) -> dict:
+    """``create_dataset`` keyword arguments for a compression name (hdf5plugin for blosc & co)."""
+    if compression is None:
+        return {}
+    if compression in ("gzip", "lzf"):
+        return {"compression": compression}
+    import hdf5plugin
+
+    plugin = {"blosc": hdf5plugin.Blosc, "blosc2": hdf5plugin.Blosc2, "lz4": hdf5plugin.LZ4,
+              "zstd": hdf5plugin.Zstd, "bitshuffle": hdf5plugin.Bitshuffle}[compression]
+    return dict(plugin())
+
+
+def _write_hdf5(spec: DatasetSpec, tmp: Path) -> None:
+    import h5py
+
+    chunks = True if spec.chunks == "auto" else spec.chunks
+    if isinstance(chunks, tuple):  # a chunk larger than the matrix is clipped to it
+        chunks = (min(chunks[0], spec.shape[0]), min(chunks[1], spec.shape[1]))
+    row_bytes = spec.shape[1] * spec.itemsize
+    # A cache holding two full chunk-rows, so partial chunks written by consecutive blocks
+    # are not flushed (and recompressed) half-filled.
+    cache_bytes = max(64 * 1024 * 1024, 2 * row_bytes * (chunks[0] if isinstance(chunks, tuple) else 64))
+    with h5py.File(tmp, "w", rdcc_nbytes=cache_bytes, rdcc_nslots=1_000_003) as f, \
+            _progress(spec, tmp) as bar:
+        dset = f.create_dataset("A", shape=spec.shape, dtype=spec.dtype, chunks=chunks,
+                                **hdf5_filter_kwargs(spec.compression))
+        for r0, block in iter_dense_blocks(spec):
+            dset[r0:r0 + block.shape[0]] = block
+            bar.update(block.nbytes)
+        f.attrs["harness_spec"] = json.dumps(spec.to_dict())
+
+
+def _csr_arrays(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    index_dtype = csr_index_dtype(spec)
+    indptr = np.zeros(spec.shape[0] + 1, dtype=index_dtype)
+    total = nnz(spec)
+    indices = np.empty(total, dtype=index_dtype)
+    data = np.empty(total, dtype=spec.dtype)
+    at = 0
+    for r0, counts, block_indices, block_data in iter_csr_blocks(spec):
+        indptr[r0 + 1:r0 + 1 + counts.size] = counts
+        indices[at:at + block_indices.size] = block_indices
+        data[at:at + block_data.size] = block_data
+        at += block_data.size
+    np.cumsum(indptr, out=indptr)
+    return data, indices, indptr
+
+
+def csr_array(spec: DatasetSpec):
+    """The sparse matrix of ``spec`` as a ``scipy.sparse.csr_array`` (in RAM)."""
+    import scipy.sparse as sp
+
+    data, indices, indptr = _csr_arrays(spec)
+    return sp.csr_array((data, indices, indptr), shape=spec.shape)
+
+
+def _write_npz(spec: DatasetSpec, tmp: Path) -> None:
+    import scipy.sparse as sp
+
+    with open(tmp, "wb") as f:  # a file object: save_npz would append ".npz" to a name
+        sp.save_npz(f, csr_array(spec), compressed=False)
+
+
+def _write_csr_hdf5(spec: DatasetSpec, tmp: Path) -> None:
+    import h5py
+
+    index_dtype = csr_index_dtype(spec)
+    total = nnz(spec)
+    with h5py.File(tmp, "w") as f, _progress(spec, tmp) as bar:
+        data = f.create_dataset("data", shape=(total,), dtype=spec.dtype)
+        indices = f.create_dataset("indices", shape=(total,), dtype=index_dtype)
+        indptr = np.zeros(spec.shape[0] + 1, dtype=index_dtype)
+        at = 0
+        for r0, counts, block_indices, block_data in iter_csr_blocks(spec):
+            indptr[r0 + 1:r0 + 1 + counts.size] = counts
+            if block_data.size:
+                data[at:at + block_data.size] = block_data
+                indices[at:at + block_data.size] = block_indices
+            at += block_data.size
+            bar.update(block_data.nbytes + block_indices.nbytes)
+        np.cumsum(indptr, out=indptr)
+        f.create_dataset("indptr", data=indptr)
+        f.attrs["shape"] = spec.shape
+        f.attrs["harness_spec"] = json.dumps(spec.to_dict())
+
+
+_WRITERS = {"raw": _write_raw, "hdf5": _write_hdf5, "npz": _write_npz, "csr-hdf5": _write_csr_hdf5}
