@@ -1,0 +1,97 @@
+"""Build real asv results for the reporter's tests: a tiny project, three commits, asv run.
+
+Commit 1 is the baseline; commit 2 puts in a deliberate slowdown (Sleep x3), a deliberate extra
+allocation (+60 MB in peakmem_buffer), a worse tracked figure and a new failure; commit 3
+keeps the slowdown and the allocation (a lasting step for asv's step detection), improves the
+tracked figure below its first value and fixes the failure. Each commit is run with
+``asv run --python=same --set-commit-hash`` (asv then imports the checked-out benchmarks), with
+HOME pointed into the project so that asv's machine file never touches the real home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+FIXTURE_DIR = Path(__file__).resolve().parent
+MACHINE = "fixture-machine"
+
+# What each commit writes into benchmarks/_knobs.py.
+COMMIT_KNOBS = [
+    {"SLOWDOWN": 1, "EXTRA_BYTES": 0, "TRACKED_ITEMS": 10, "BREAK": False},
+    {"SLOWDOWN": 3, "EXTRA_BYTES": 60_000_000, "TRACKED_ITEMS": 30, "BREAK": True},
+    {"SLOWDOWN": 3, "EXTRA_BYTES": 60_000_000, "TRACKED_ITEMS": 5, "BREAK": False},
+]
+
+
+@dataclass(frozen=True)
+class AsvProject:
+    root: Path
+    results_dir: Path
+    html_dir: Path
+    commits: list[str]  # full hashes, oldest first
+    env: dict[str, str]
+
+    def asv(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+        """Run the asv command line in the project; raise with its output if it fails."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "asv", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if proc.returncode not in ok_codes:
+            raise RuntimeError(f"asv {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+
+def _git(root: Path, env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _write_knobs(root: Path, knobs: dict) -> None:
+    lines = [f"{name} = {value!r}" for name, value in knobs.items()]
+    (root / "benchmarks" / "_knobs.py").write_text("\n".join(lines) + "\n")
+
+
+def build_asv_project(root: Path) -> AsvProject:
+    """Create the project under ``root``, commit three times, run asv on each commit."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURE_DIR / "asv.conf.json", root / "asv.conf.json")
+    shutil.copytree(FIXTURE_DIR / "benchmarks", root / "benchmarks",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / ".gitignore").write_text("results/\nhtml/\n.asv/\nhome/\n__pycache__/\n")
+    home = root / "home"
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, HOME=str(home), GIT_AUTHOR_NAME="fixture",
+               GIT_AUTHOR_EMAIL="fixture@example.invalid", GIT_COMMITTER_NAME="fixture",
+               GIT_COMMITTER_EMAIL="fixture@example.invalid")
+    _git(root, env, "init", "-q", "-b", "main")
+    commits = []
+    for number, knobs in enumerate(COMMIT_KNOBS):
+        _write_knobs(root, knobs)
+        # Increasing commit dates one day apart: the results' "date" orders the history.
+        date = f"2024-01-0{number + 1}T12:00:00+00:00"
+        commit_env = dict(env, GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+        _git(root, commit_env, "add", "-A")
+        _git(root, commit_env, "commit", "-q", "--allow-empty", "-m", f"commit {number + 1}")
+        commits.append(_git(root, env, "rev-parse", "HEAD"))
+    project = AsvProject(root, root / "results", root / "html", commits, env)
+    project.asv("machine", "--yes", "--machine", MACHINE)
+    for commit in commits:
+        _git(root, env, "checkout", "-q", commit)
+        project.asv("run", "--python=same", "--set-commit-hash", commit, "--record-samples",
+                    "--machine", MACHINE, "--launch-method", "spawn",
+                    ok_codes=(0, 2))  # 2: some benchmark failed, which commit 2 does on purpose
+    _git(root, env, "checkout", "-q", "main")
+    (root / "built.json").write_text(json.dumps({"commits": commits}))
+    return project
