@@ -392,6 +392,8 @@ def _touch_array(array: np.ndarray) -> None:
     raw = flat.view(np.uint8)
     page_stride = raw[::PAGE_BYTES]
     if array.flags.writeable and not _is_memory_mapped(array):
-        page_stride[...] = page_stride  # a write backs each page; a read would map the zero page
+        # A write backs each page (a read would map the shared zero page); `x[...] = x` is
+        # optimised away by numpy, an in-place ufunc is not.
+        np.bitwise_or(page_stride, 0, out=page_stride)
     else:
         int(page_stride.sum(dtype=np.uint64))

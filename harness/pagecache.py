@@ -81,7 +81,8 @@ def resident_fraction(path: str | os.PathLike[str]) -> float:
 
 def resident_bytes(path: str | os.PathLike[str]) -> int:
     """Bytes of ``path`` in the page cache (whole pages, so at most the size rounded up)."""
-    return sum(_resident_pages(file)[0] for file in _files(path, "read the residency of"))
+    pages = sum(_resident_pages(file)[0] for file in _files(path, "read the residency of"))
+    return pages * PAGE_BYTES
 
 
 def _libc() -> ctypes.CDLL:
