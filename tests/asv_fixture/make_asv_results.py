@@ -95,3 +95,26 @@ def build_asv_project(root: Path) -> AsvProject:
     _git(root, env, "checkout", "-q", "main")
     (root / "built.json").write_text(json.dumps({"commits": commits}))
     return project
+
+
+def cached_asv_project(root: Path) -> AsvProject:
+    """The project under ``root``, built on first use and reused by later test modules."""
+    marker = root / "built.json"
+    if not marker.exists():
+        if root.exists():
+            shutil.rmtree(root)  # a half-built project from an interrupted run
+        return build_asv_project(root)
+    commits = json.loads(marker.read_text())["commits"]
+    env = dict(os.environ, HOME=str(root / "home"))
+    return AsvProject(root, root / "results", root / "html", commits, env)
+
+
+def parse_asv_compare_marks(output: str) -> dict[str, str]:
+    """``asv compare`` (github table) output -> {benchmark label: change mark}."""
+    marks = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) < 7 or cells[1] in ("Change",) or set(cells[1]) == {"-"}:
+            continue
+        marks[cells[5]] = cells[1] or " "
+    return marks
