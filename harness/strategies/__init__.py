@@ -1,0 +1,49 @@
+"""Matvec strategies: one matrix, every way a user might multiply it.
+
+``names(family=None)`` lists them, ``get(name)`` returns a :class:`Strategy`, and
+``matvec(name, spec, x, **options)`` materializes, opens, multiplies and closes. Families live
+in one module each: ``dense``, ``memmap``, ``hdf5``, ``sparse``. Options: ``block_rows`` or
+``memory_budget`` (bytes, default 64 MiB) and ``chunk_cache_bytes`` (HDF5's ``rdcc_nbytes``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.datasets import DatasetSpec
+from harness.strategies import dense, hdf5, memmap, sparse  # noqa: F401  (they register)
+from harness.strategies.base import (
+    DEFAULT_MEMORY_BUDGET_BYTES,
+    OPTION_NAMES,
+    Operand,
+    Strategy,
+    registry,
+)
+
+__all__ = ["DEFAULT_MEMORY_BUDGET_BYTES", "OPTION_NAMES", "Operand", "Strategy", "families",
+           "get", "matvec", "names"]
+
+
+def names(family: str | None = None) -> list[str]:
+    """Strategy names in registration order, optionally of one family."""
+    if family is not None and family not in families():
+        raise ValueError(f"unknown family {family!r}; known families: {families()}")
+    return [s.name for s in registry().values() if family is None or s.family == family]
+
+
+def families() -> list[str]:
+    return list(dict.fromkeys(s.family for s in registry().values()))
+
+
+def get(name: str) -> Strategy:
+    """The strategy called ``name``; a clear error listing the known names otherwise."""
+    try:
+        return registry()[name]
+    except KeyError:
+        raise KeyError(f"unknown strategy {name!r}; known strategies: {names()}") from None
+
+
+def matvec(name: str, spec: DatasetSpec, x: np.ndarray, root=None, **options) -> np.ndarray:
+    """Materialize ``spec``, open it with strategy ``name``, return ``A @ x`` (matrix dtype)."""
+    with get(name).open(spec, root=root, **options) as operand:
+        return operand.matvec(x)

@@ -1,0 +1,148 @@
+"""What every strategy shares: the ``Strategy`` record, the registry, options and row blocks.
+
+A strategy is a way to compute ``y = A @ x`` for a matrix stored one way. ``Strategy.open``
+is a context manager that does the untimed work (find the file, open it, look the dataset up,
+allocate and pre-fault buffers) and yields an operand whose ``matvec(x)`` is the timed part.
+
+Every ``matvec`` casts ``x`` to the matrix dtype first (``x`` has ``ncols`` elements, the
+matrix ``rows * cols``): mixing dtypes in ``A @ x`` would otherwise upcast a copy of the whole
+matrix. The result has the matrix dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ContextManager, Protocol
+
+import numpy as np
+
+from harness.datasets import DatasetSpec, materialize
+
+#: Default memory budget of block-wise strategies, in bytes.
+DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024
+#: Options every strategy understands (unknown names are refused, to catch typos).
+OPTION_NAMES = ("block_rows", "memory_budget", "chunk_cache_bytes")
+
+
+class Operand(Protocol):
+    def matvec(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Resolved strategy options: ``block_rows`` (None: from the budget), ``memory_budget``
+    (bytes), ``chunk_cache_bytes`` (HDF5 ``rdcc_nbytes``; None: the library default)."""
+
+    block_rows: int | None = None
+    memory_budget: int = DEFAULT_MEMORY_BUDGET_BYTES
+    chunk_cache_bytes: int | None = None
+
+
+def resolve_options(options: dict) -> Options:
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise TypeError(f"unknown strategy option(s) {unknown}; known options: {list(OPTION_NAMES)}")
+    values = {k: v for k, v in options.items() if v is not None}
+    for name, value in values.items():
+        if int(value) != value or int(value) < (0 if name == "chunk_cache_bytes" else 1):
+            raise ValueError(f"option {name} must be a positive integer, got {value!r}")
+        values[name] = int(value)
+    return Options(**values)
+
+
+def block_rows(spec: DatasetSpec, opts: Options, align_rows: int = 1) -> int:
+    """Rows per block: ``block_rows`` if given, else as many rows as fit ``memory_budget``;
+    rounded down to a multiple of ``align_rows`` (HDF5 chunk rows), at least one multiple."""
+    row_bytes = spec.shape[1] * spec.itemsize
+    rows = opts.block_rows if opts.block_rows is not None else opts.memory_budget // row_bytes
+    rows = max(align_rows, rows // align_rows * align_rows)
+    return max(1, min(rows, spec.shape[0]))
+
+
+def as_vector(x: np.ndarray, spec: DatasetSpec) -> np.ndarray:
+    """``x`` as a contiguous vector of the matrix dtype; a clear error for a wrong shape."""
+    x = np.asarray(x)
+    if x.ndim != 1 or x.shape[0] != spec.shape[1]:
+        raise ValueError(
+            f"x must be a vector of {spec.shape[1]} elements (the matrix has shape {spec.shape}), "
+            f"got shape {x.shape}"
+        )
+    return np.ascontiguousarray(x, dtype=spec.dtype)
+
+
+Opener = Callable[[DatasetSpec, Path, Options], ContextManager[Operand]]
+Budget = Callable[[DatasetSpec, Options], int]
+
+
+@dataclasses.dataclass(frozen=True)
+class Strategy:
+    """One way to compute ``A @ x``.
+
+    ``storage``: the storages it accepts, the preferred one first. ``extra_memory_bytes``:
+    its declared budget of anonymous memory beyond the result and ``x`` (bytes).
+    """
+
+    name: str
+    family: str
+    storage: tuple[str, ...]
+    description: str
+    opener: Opener = dataclasses.field(repr=False)
+    budget: Budget = dataclasses.field(repr=False)
+    out_of_core: bool = False
+    accepts_fn: Callable[[DatasetSpec], bool] | None = dataclasses.field(default=None, repr=False)
+    refusal: str = ""
+
+    def accepts(self, spec: DatasetSpec) -> bool:
+        """True when ``spec``'s storage and density fit this strategy."""
+        if spec.storage not in self.storage:
+            return False
+        return self.accepts_fn is None or bool(self.accepts_fn(spec))
+
+    def why_not(self, spec: DatasetSpec) -> str:
+        """Why ``accepts(spec)`` is False (empty string when it is True)."""
+        if spec.storage not in self.storage:
+            return (f"strategy {self.name!r} reads storage {list(self.storage)}, not "
+                    f"{spec.storage!r}; materialize the same matrix with storage={self.storage[0]!r}")
+        if not self.accepts(spec):
+            return f"strategy {self.name!r} does not accept {spec}: {self.refusal}"
+        return ""
+
+    def spec_for(self, spec: DatasetSpec) -> DatasetSpec:
+        """``spec``'s values in this strategy's preferred storage (keeping HDF5 layout if hdf5)."""
+        if spec.storage in self.storage:
+            return spec
+        target = self.storage[0]
+        if target == "hdf5":
+            return spec.with_storage("hdf5", spec.chunks, spec.compression)
+        return spec.with_storage(target)
+
+    @contextlib.contextmanager
+    def open(self, spec: DatasetSpec, root=None, **options) -> Iterator[Operand]:
+        """Materialize ``spec`` if needed, open it and yield an operand with ``matvec(x)``."""
+        opts = resolve_options(options)
+        if not self.accepts(spec):
+            raise ValueError(self.why_not(spec))
+        path = materialize(spec, root)
+        with self.opener(spec, path, opts) as operand:
+            yield operand
+
+    def extra_memory_bytes(self, spec: DatasetSpec, **options) -> int:
+        """Declared anonymous memory beyond the result and ``x``, in bytes."""
+        return int(self.budget(spec, resolve_options(options)))
+
+
+_REGISTRY: dict[str, Strategy] = {}
+
+
+def register(strategy: Strategy) -> Strategy:
+    if strategy.name in _REGISTRY:
+        raise ValueError(f"strategy {strategy.name!r} registered twice")
+    _REGISTRY[strategy.name] = strategy
+    return strategy
+
+
+def registry() -> dict[str, Strategy]:
+    return _REGISTRY

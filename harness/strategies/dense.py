@@ -1,0 +1,49 @@
+"""The reference: the whole matrix in RAM, ``A @ x`` (BLAS gemv)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+
+from harness.datasets import DatasetSpec
+from harness.strategies.base import Options, Strategy, as_vector, register
+
+
+def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
+    """The matrix of ``spec`` (file ``path``) read into a fresh array of its dtype."""
+    if spec.storage in ("ram", "raw"):
+        return np.fromfile(path, dtype=spec.dtype).reshape(spec.shape)
+    if spec.storage == "hdf5":
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            out = np.empty(spec.shape, dtype=spec.dtype)
+            f["A"].read_direct(out)
+            return out
+    from harness.strategies.sparse import load_csr
+
+    return load_csr(spec, path).toarray()
+
+
+class DenseOperand:
+    def __init__(self, spec: DatasetSpec, matrix: np.ndarray):
+        self.spec = spec
+        self.matrix = matrix
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        return self.matrix @ as_vector(x, self.spec)
+
+
+@contextlib.contextmanager
+def _open_dense(spec: DatasetSpec, path: Path, opts: Options):
+    yield DenseOperand(spec, load_dense(spec, path))
+
+
+register(Strategy(
+    name="dense", family="dense", storage=("ram", "raw", "hdf5", "npz", "csr-hdf5"),
+    description="whole matrix loaded into RAM (untimed), then A @ x",
+    opener=_open_dense,
+    budget=lambda spec, opts: spec.shape[0] * spec.shape[1] * spec.itemsize,
+))

@@ -1,0 +1,279 @@
+"""HDF5 datasets through h5py: the notebook's row loop, read-all, row slabs into one reused
+buffer, chunk by chunk in storage order, and a zero-copy memory map of the dataset's bytes.
+
+Files are opened with ``rdcc_nbytes = chunk_cache_bytes`` when that option is given (HDF5 1.x
+defaulted to 1 MiB, which reproduces the notebook's pathology; HDF5 2.0 defaults to 8 MiB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+
+from harness.datasets import DatasetSpec
+from harness.strategies.base import Options, Strategy, as_vector, block_rows, register
+from harness.strategies.memmap import blocked_matvec, mapped
+
+DATASET_NAME = "A"
+
+
+def default_chunk_cache_bytes() -> int:
+    """The HDF5 library's default raw-data chunk cache (``rdcc_nbytes``), in bytes."""
+    import h5py
+
+    return int(h5py.h5p.create(h5py.h5p.FILE_ACCESS).get_cache()[2])
+
+
+def chunk_cache_bytes(opts: Options) -> int:
+    return opts.chunk_cache_bytes if opts.chunk_cache_bytes is not None else default_chunk_cache_bytes()
+
+
+def chunk_shape(spec: DatasetSpec) -> tuple[int, int] | None:
+    """The chunk shape the file of ``spec`` has (h5py's guess for "auto"), None if contiguous."""
+    if spec.chunks is None:
+        return None
+    if spec.chunks == "auto":
+        from h5py._hl.filters import guess_chunk
+
+        return tuple(guess_chunk(spec.shape, None, spec.itemsize))
+    return (min(spec.chunks[0], spec.shape[0]), min(spec.chunks[1], spec.shape[1]))
+
+
+def open_file(path: Path, opts: Options):
+    import h5py
+
+    kwargs = {}
+    if opts.chunk_cache_bytes is not None:
+        kwargs["rdcc_nbytes"] = opts.chunk_cache_bytes
+    return h5py.File(path, "r", **kwargs)
+
+
+def _row_bytes(spec: DatasetSpec) -> int:
+    return spec.shape[1] * spec.itemsize
+
+
+def _aligned_block_rows(spec: DatasetSpec, opts: Options) -> int:
+    chunks = chunk_shape(spec)
+    # Whole chunk-rows per block: every chunk is read (and decompressed) once, whole.
+    return block_rows(spec, opts, align_rows=chunks[0] if chunks else 1)
+
+
+# ---------------------------------------------------------------------------------- operands
+
+class RowsOperand:
+    """The notebook's loop: ``y[i] = dset[i, :] @ x``, one HDF5 read per row."""
+
+    def __init__(self, spec, dset):
+        self.spec, self.dset = spec, dset
+
+    def matvec(self, x):
+        x = as_vector(x, self.spec)
+        y = np.empty(self.spec.shape[0], dtype=self.spec.dtype)
+        for i in range(self.spec.shape[0]):
+            y[i] = self.dset[i, :] @ x
+        return y
+
+
+class ReadAllOperand:
+    """Read the whole dataset into RAM, then multiply (needs the matrix's size in RAM)."""
+
+    def __init__(self, spec, dset):
+        self.spec, self.dset = spec, dset
+
+    def matvec(self, x):
+        x = as_vector(x, self.spec)
+        matrix = np.empty(self.spec.shape, dtype=self.spec.dtype)
+        self.dset.read_direct(matrix)
+        return matrix @ x
+
+
+class BlockedOperand:
+    """Row slabs of ``rows_per_block`` rows read with ``read_direct`` into one reused buffer."""
+
+    def __init__(self, spec, dset, rows_per_block):
+        self.spec, self.dset, self.rows_per_block = spec, dset, rows_per_block
+        self.buffer = np.empty((rows_per_block, spec.shape[1]), dtype=spec.dtype)
+        self.buffer.fill(0)  # pre-fault: the VM's first touch of fresh pages is slow
+
+    def matvec(self, x):
+        x = as_vector(x, self.spec)
+        nrows = self.spec.shape[0]
+        y = np.empty(nrows, dtype=self.spec.dtype)
+        for r0 in range(0, nrows, self.rows_per_block):
+            r1 = min(r0 + self.rows_per_block, nrows)
+            n = r1 - r0
+            self.dset.read_direct(self.buffer, np.s_[r0:r1], np.s_[0:n])
+            np.dot(self.buffer[:n], x, out=y[r0:r1])
+        return y
+
+
+class ChunkedOperand:
+    """Visit the chunks in the order they sit in the file; one chunk-sized buffer."""
+
+    def __init__(self, spec, dset):
+        self.spec, self.dset = spec, dset
+        self.chunk = dset.chunks
+        self.offsets = [offset for offset, _ in sorted(_chunk_locations(dset), key=lambda c: c[1])]
+        self.buffer = np.empty(self.chunk, dtype=spec.dtype)
+        self.buffer.fill(0)
+
+    def matvec(self, x):
+        x = as_vector(x, self.spec)
+        nrows, ncols = self.spec.shape
+        y = np.zeros(nrows, dtype=self.spec.dtype)
+        ch, cw = self.chunk
+        for r0, c0 in self.offsets:
+            h, w = min(ch, nrows - r0), min(cw, ncols - c0)
+            self.dset.read_direct(self.buffer, np.s_[r0:r0 + h, c0:c0 + w], np.s_[0:h, 0:w])
+            y[r0:r0 + h] += self.buffer[:h, :w] @ x[c0:c0 + w]
+        return y
+
+
+class MappedChunksOperand:
+    """Uncompressed chunks multiplied in place through one read-only map of the file."""
+
+    def __init__(self, spec, mapping, chunk, locations):
+        self.spec, self.mapping, self.chunk = spec, mapping, chunk
+        self.locations = sorted(locations, key=lambda c: c[1])
+
+    def matvec(self, x):
+        x = as_vector(x, self.spec)
+        nrows, ncols = self.spec.shape
+        ch, cw = self.chunk
+        count = ch * cw
+        y = np.zeros(nrows, dtype=self.spec.dtype)
+        buf = self.mapping.buffer
+        for (r0, c0), byte_offset in self.locations:
+            # Edge chunks are stored whole (padded); use their valid corner only.
+            block = np.frombuffer(buf, dtype=self.spec.dtype, count=count, offset=byte_offset)
+            h, w = min(ch, nrows - r0), min(cw, ncols - c0)
+            y[r0:r0 + h] += block.reshape(ch, cw)[:h, :w] @ x[c0:c0 + w]
+        return y
+
+
+def _chunk_locations(dset) -> list[tuple[tuple[int, int], int]]:
+    """``[((row, col) of the chunk, byte offset in the file), ...]`` of the allocated chunks."""
+    locations = []
+
+    def visit(info):
+        locations.append((tuple(info.chunk_offset), int(info.byte_offset)))
+
+    dset.id.chunk_iter(visit)
+    return locations
+
+
+# ----------------------------------------------------------------------------------- openers
+
+def _opener(make_operand):
+    @contextlib.contextmanager
+    def opener(spec: DatasetSpec, path: Path, opts: Options):
+        with open_file(path, opts) as f:
+            yield make_operand(spec, f[DATASET_NAME], opts)
+
+    return opener
+
+
+def _mmap_refusal(dset) -> str:
+    """Why the dataset's bytes cannot be mapped as they are ("" when they can)."""
+    import h5py
+
+    dcpl = dset.id.get_create_plist()
+    if dcpl.get_nfilters() > 0:
+        names = [dcpl.get_filter(i)[3].decode(errors="replace") for i in range(dcpl.get_nfilters())]
+        return (f"the dataset is filtered ({', '.join(names)}): its bytes are not the array; "
+                "use hdf5-blocked or hdf5-chunked, or store it uncompressed")
+    if dcpl.get_external_count() > 0:
+        return "the dataset is stored in external files"
+    if not dset.dtype.isnative:
+        return f"the dataset's byte order ({dset.dtype}) is not this machine's"
+    layout = dcpl.get_layout()
+    if layout == h5py.h5d.CONTIGUOUS and dset.id.get_offset() is None:
+        return "the dataset's storage is not allocated (never written)"
+    if layout not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
+        return "the dataset's layout is neither contiguous nor chunked (compact?)"
+    return ""
+
+
+@contextlib.contextmanager
+def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
+    import h5py
+
+    with open_file(path, opts) as f:
+        dset = f[DATASET_NAME]
+        refusal = _mmap_refusal(dset)
+        if refusal:
+            raise ValueError(f"hdf5-mmap cannot map {path.name}: {refusal}")
+        contiguous = dset.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
+        offset = dset.id.get_offset() if contiguous else 0
+        chunk = dset.chunks
+        locations = [] if contiguous else _chunk_locations(dset)
+    if contiguous:
+        with mapped(path, offset, spec.shape, spec.dtype) as mapping:
+            mapping.advise_sequential()
+            rows = block_rows(spec, opts)
+            yield _BlockedMapping(spec, mapping, rows)
+    else:
+        import mmap
+
+        with open(path, "rb") as fh:
+            whole = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield MappedChunksOperand(spec, _Whole(whole), chunk, locations)
+        finally:
+            with contextlib.suppress(BufferError):
+                whole.close()
+
+
+class _Whole:
+    def __init__(self, buffer):
+        self.buffer = buffer
+
+
+class _BlockedMapping:
+    def __init__(self, spec, mapping, rows):
+        self.spec, self.mapping, self.rows = spec, mapping, rows
+
+    def matvec(self, x):
+        return blocked_matvec(self.mapping, as_vector(x, self.spec), self.rows)
+
+
+def _chunk_bytes(spec: DatasetSpec) -> int:
+    chunks = chunk_shape(spec)
+    return chunks[0] * chunks[1] * spec.itemsize if chunks else 0
+
+
+register(Strategy(
+    name="hdf5-rows", family="hdf5", storage=("hdf5",), out_of_core=True,
+    description="the notebook's loop: y[i] = dset[i, :] @ x",
+    opener=_opener(lambda spec, dset, opts: RowsOperand(spec, dset)),
+    budget=lambda spec, opts: chunk_cache_bytes(opts) + _row_bytes(spec),
+))
+register(Strategy(
+    name="hdf5-read", family="hdf5", storage=("hdf5",),
+    description="read the whole dataset into RAM, then A @ x",
+    opener=_opener(lambda spec, dset, opts: ReadAllOperand(spec, dset)),
+    budget=lambda spec, opts: chunk_cache_bytes(opts) + spec.shape[0] * _row_bytes(spec),
+))
+register(Strategy(
+    name="hdf5-blocked", family="hdf5", storage=("hdf5",), out_of_core=True,
+    description="row slabs (whole chunk-rows) read_direct into one reused buffer",
+    opener=_opener(lambda spec, dset, opts: BlockedOperand(spec, dset, _aligned_block_rows(spec, opts))),
+    budget=lambda spec, opts: chunk_cache_bytes(opts) + _aligned_block_rows(spec, opts) * _row_bytes(spec),
+))
+register(Strategy(
+    name="hdf5-chunked", family="hdf5", storage=("hdf5",), out_of_core=True,
+    description="chunk by chunk in file order, one chunk-sized buffer",
+    opener=_opener(lambda spec, dset, opts: ChunkedOperand(spec, dset)),
+    budget=lambda spec, opts: chunk_cache_bytes(opts) + _chunk_bytes(spec),
+    accepts_fn=lambda spec: spec.chunks is not None,
+    refusal="the dataset is contiguous (chunks=None); use hdf5-blocked",
+))
+register(Strategy(
+    name="hdf5-mmap", family="hdf5", storage=("hdf5",), out_of_core=True,
+    description="zero-copy: the file mapped at the dataset's (or each chunk's) byte offset",
+    opener=_open_mmap, budget=lambda spec, opts: 0,
+    accepts_fn=lambda spec: spec.compression is None,
+    refusal="compressed chunks are not the array's bytes; use hdf5-blocked or hdf5-chunked",
+))

@@ -1,0 +1,149 @@
+"""Memory-mapped flat binary files: ``numpy.memmap`` as a user writes it, the notebook's row
+loop, and a blocked product that keeps the mapped (resident) pages within the budget."""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from harness.datasets import DatasetSpec
+from harness.strategies.base import Options, Strategy, as_vector, block_rows, register
+
+PAGE_BYTES = mmap.PAGESIZE
+
+
+class MappedMatrix:
+    """A read-only mapping of a whole file with a 2-D view of ``shape`` at byte ``offset``.
+
+    ``release(start, stop)`` drops the mapping's pages in a byte range (``MADV_DONTNEED``):
+    they stay in the page cache, but leave this process's resident set.
+    """
+
+    def __init__(self, path: Path, offset: int, shape: tuple[int, int], dtype: str):
+        with open(path, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        count = shape[0] * shape[1]
+        self.offset = offset
+        self.array = np.frombuffer(self._map, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+    def advise_sequential(self) -> None:
+        self._map.madvise(mmap.MADV_SEQUENTIAL)
+
+    def release(self, start: int, stop: int) -> None:
+        """Drop the whole pages inside [start, stop) (bytes from the start of the file)."""
+        first = -(-start // PAGE_BYTES) * PAGE_BYTES
+        last = stop // PAGE_BYTES * PAGE_BYTES
+        if last > first:
+            self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+    def close(self) -> None:
+        self.array = None
+        try:
+            self._map.close()
+        except BufferError:
+            pass  # a caller still holds a view; the mapping goes when that view does
+
+
+@contextlib.contextmanager
+def mapped(path: Path, offset: int, shape: tuple[int, int], dtype: str) -> Iterator[MappedMatrix]:
+    m = MappedMatrix(path, offset, shape, dtype)
+    try:
+        yield m
+    finally:
+        m.close()
+
+
+def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int) -> np.ndarray:
+    """``y = A @ x`` over row blocks of a mapping, releasing each block's pages once used,
+    so at most about one block of the file is mapped-resident at a time."""
+    a = mapping.array
+    nrows, ncols = a.shape
+    y = np.empty(nrows, dtype=a.dtype)
+    row_bytes = ncols * a.itemsize
+    released = mapping.offset
+    for r0 in range(0, nrows, rows_per_block):
+        r1 = min(r0 + rows_per_block, nrows)
+        np.dot(a[r0:r1], x, out=y[r0:r1])
+        end = mapping.offset + r1 * row_bytes
+        mapping.release(released, end)
+        released = end // PAGE_BYTES * PAGE_BYTES
+    return y
+
+
+class NumpyMemmapOperand:
+    """``numpy.memmap`` as a user writes it; ``rows=True`` is the notebook's row loop."""
+
+    def __init__(self, spec: DatasetSpec, path: Path, rows: bool):
+        self.spec = spec
+        self.matrix = np.memmap(path, dtype=spec.dtype, mode="r", shape=spec.shape)
+        self.rows = rows
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        x = as_vector(x, self.spec)
+        if not self.rows:
+            return np.asarray(self.matrix @ x)
+        y = np.empty(self.spec.shape[0], dtype=self.spec.dtype)
+        for i in range(self.spec.shape[0]):
+            y[i] = self.matrix[i] @ x
+        return y
+
+    def close(self) -> None:
+        mm = getattr(self.matrix, "_mmap", None)
+        self.matrix = None
+        if mm is not None:
+            with contextlib.suppress(BufferError):
+                mm.close()
+
+
+class BlockedMapOperand:
+    def __init__(self, spec: DatasetSpec, mapping: MappedMatrix, rows_per_block: int):
+        self.spec = spec
+        self.mapping = mapping
+        self.rows_per_block = rows_per_block
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        return blocked_matvec(self.mapping, as_vector(x, self.spec), self.rows_per_block)
+
+
+def _numpy_memmap_opener(rows: bool):
+    @contextlib.contextmanager
+    def opener(spec: DatasetSpec, path: Path, opts: Options):
+        operand = NumpyMemmapOperand(spec, path, rows)
+        try:
+            yield operand
+        finally:
+            operand.close()
+
+    return opener
+
+
+@contextlib.contextmanager
+def _open_blocked(spec: DatasetSpec, path: Path, opts: Options):
+    expected = spec.shape[0] * spec.shape[1] * spec.itemsize
+    if os.path.getsize(path) != expected:
+        raise ValueError(f"{path} holds {os.path.getsize(path)} bytes, expected {expected} for {spec}")
+    with mapped(path, 0, spec.shape, spec.dtype) as mapping:
+        mapping.advise_sequential()
+        yield BlockedMapOperand(spec, mapping, block_rows(spec, opts))
+
+
+register(Strategy(
+    name="memmap", family="memmap", storage=("raw",), out_of_core=True,
+    description="numpy.memmap, mm @ x (x cast to the matrix dtype)",
+    opener=_numpy_memmap_opener(rows=False), budget=lambda spec, opts: 0,
+))
+register(Strategy(
+    name="memmap-rows", family="memmap", storage=("raw",), out_of_core=True,
+    description="numpy.memmap, one row at a time (the notebook's loop)",
+    opener=_numpy_memmap_opener(rows=True), budget=lambda spec, opts: 0,
+))
+register(Strategy(
+    name="memmap-blocked", family="memmap", storage=("raw",), out_of_core=True,
+    description="mmap, row blocks of memory_budget bytes, pages released after each block",
+    opener=_open_blocked, budget=lambda spec, opts: 0,
+))

@@ -1,0 +1,190 @@
+"""scipy.sparse: one strategy per format (sparse-array API, ``A @ x``), loaded into RAM from
+an ``npz`` or ``csr-hdf5`` file, plus ``csr-hdf5-blocked``: row blocks of a CSR matrix read
+from its three HDF5 datasets (data, indices, indptr) into reused buffers."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from harness.datasets import DatasetSpec, csr_index_dtype, nnz
+from harness.strategies.base import Options, Strategy, as_vector, register
+
+SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")
+#: DIA stores one dense row per diagonal: refuse it beyond this many times the dense size.
+DIA_MAX_RATIO_TO_DENSE = 4
+DIA_MIN_LIMIT_BYTES = 1024 * 1024
+#: Rough bytes per stored entry of the Python-object formats (lists / dict, boxed floats).
+LIL_BYTES_PER_ENTRY = 70
+DOK_BYTES_PER_ENTRY = 200
+
+
+def load_csr(spec: DatasetSpec, path: Path) -> sp.csr_array:
+    """The CSR matrix of a sparse-storage spec, in RAM."""
+    if spec.storage == "npz":
+        return sp.csr_array(sp.load_npz(path))
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return sp.csr_array((f["data"][...], f["indices"][...], f["indptr"][...]), shape=spec.shape)
+
+
+def _dia_upper_bound_bytes(spec: DatasetSpec) -> int:
+    diagonals = min(spec.shape[0] + spec.shape[1] - 1, nnz(spec))
+    return diagonals * spec.shape[1] * spec.itemsize
+
+
+def _dia_fits(spec: DatasetSpec) -> bool:
+    dense = spec.shape[0] * spec.shape[1] * spec.itemsize
+    return _dia_upper_bound_bytes(spec) <= max(DIA_MAX_RATIO_TO_DENSE * dense, DIA_MIN_LIMIT_BYTES)
+
+
+def format_bytes(spec: DatasetSpec, fmt: str) -> int:
+    """Estimated bytes of the matrix of ``spec`` in format ``fmt``."""
+    n = nnz(spec)
+    item = spec.itemsize
+    index = csr_index_dtype(spec).itemsize
+    nrows, ncols = spec.shape
+    if fmt in ("csr", "bsr"):
+        return n * (item + index) + (nrows + 1) * index
+    if fmt == "csc":
+        return n * (item + index) + (ncols + 1) * index
+    if fmt == "coo":
+        return n * (item + 2 * index)
+    if fmt == "dia":
+        return _dia_upper_bound_bytes(spec)
+    if fmt == "lil":
+        return n * LIL_BYTES_PER_ENTRY + nrows * 2 * 64
+    return n * DOK_BYTES_PER_ENTRY
+
+
+def _format_budget(fmt: str):
+    def budget(spec: DatasetSpec, opts: Options) -> int:
+        total = format_bytes(spec, "csr")  # the loaded CSR, alive during the conversion
+        if fmt != "csr":
+            total += format_bytes(spec, fmt)
+        if fmt == "lil":  # lil @ x converts to CSR at every product
+            total += format_bytes(spec, "csr")
+        return total
+
+    return budget
+
+
+class SparseOperand:
+    def __init__(self, spec: DatasetSpec, matrix):
+        self.spec, self.matrix = spec, matrix
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        # x is cast to the matrix dtype: mixed dtypes make sparsetools upcast a copy of data.
+        y = np.asarray(self.matrix @ as_vector(x, self.spec))
+        # scipy 1.17's coo_array of shape (1, n) returns a 0-d result for @ x: keep (nrows,).
+        return y.reshape(self.spec.shape[0])
+
+
+def _format_opener(fmt: str):
+    @contextlib.contextmanager
+    def opener(spec: DatasetSpec, path: Path, opts: Options):
+        matrix = load_csr(spec, path)
+        if fmt != "csr":
+            matrix = matrix.asformat(fmt)
+        yield SparseOperand(spec, matrix)
+
+    return opener
+
+
+for _fmt in SPARSE_FORMATS:
+    register(Strategy(
+        name=_fmt, family="sparse", storage=("npz", "csr-hdf5"),
+        description=f"scipy.sparse {_fmt}_array in RAM, A @ x",
+        opener=_format_opener(_fmt), budget=_format_budget(_fmt),
+        accepts_fn=_dia_fits if _fmt == "dia" else None,
+        refusal=(f"DIA would need more than {DIA_MAX_RATIO_TO_DENSE}x the dense size "
+                 "(one dense row per occupied diagonal)") if _fmt == "dia" else "",
+    ))
+
+
+# ---------------------------------------------------------------------- csr-hdf5-blocked
+
+def _csr_matvec_into(indptr, indices, data, x, y) -> None:
+    """y = CSR(indptr, indices, data) @ x, written into ``y`` (no copy of data or indices)."""
+    y.fill(0)
+    try:
+        from scipy.sparse._sparsetools import csr_matvec
+    except ImportError:  # private API: fall back to the public one (may validate, not copy)
+        y[:] = sp.csr_array((data, indices, indptr), shape=(y.size, x.size), copy=False) @ x
+        return
+    csr_matvec(y.size, x.size, indptr, indices, data, x, y)
+
+
+def _row_blocks(indptr: np.ndarray, entry_bytes: int, budget_bytes: int, fixed_rows: int | None):
+    """Row ranges [(r0, r1)] whose entries fit the budget (at least one row per block)."""
+    nrows = indptr.size - 1
+    if fixed_rows is not None:
+        return [(r0, min(r0 + fixed_rows, nrows)) for r0 in range(0, nrows, fixed_rows)]
+    max_entries = max(1, budget_bytes // entry_bytes)
+    blocks, r0 = [], 0
+    while r0 < nrows:
+        # Furthest row end whose entries fit: a binary search on the cumulative counts.
+        r1 = int(np.searchsorted(indptr, indptr[r0] + max_entries, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), nrows)
+        blocks.append((r0, r1))
+        r0 = r1
+    return blocks
+
+
+class CsrHdf5BlockedOperand:
+    def __init__(self, spec: DatasetSpec, f, opts: Options):
+        self.spec = spec
+        self.data, self.indices = f["data"], f["indices"]
+        self.indptr = f["indptr"][...]
+        entry_bytes = spec.itemsize + self.indices.dtype.itemsize
+        self.blocks = _row_blocks(self.indptr, entry_bytes, opts.memory_budget, opts.block_rows)
+        most = max((int(self.indptr[r1] - self.indptr[r0]) for r0, r1 in self.blocks), default=0)
+        self.data_buffer = np.zeros(most, dtype=spec.dtype)
+        self.index_buffer = np.zeros(most, dtype=self.indices.dtype)
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        x = as_vector(x, self.spec)
+        y = np.zeros(self.spec.shape[0], dtype=self.spec.dtype)
+        for r0, r1 in self.blocks:
+            s, e = int(self.indptr[r0]), int(self.indptr[r1])
+            if e == s:
+                continue
+            k = e - s
+            self.data.read_direct(self.data_buffer, np.s_[s:e], np.s_[0:k])
+            self.indices.read_direct(self.index_buffer, np.s_[s:e], np.s_[0:k])
+            local_indptr = self.indptr[r0:r1 + 1] - self.indptr[r0]
+            _csr_matvec_into(local_indptr, self.index_buffer[:k], self.data_buffer[:k], x, y[r0:r1])
+        return y
+
+
+@contextlib.contextmanager
+def _open_csr_hdf5_blocked(spec: DatasetSpec, path: Path, opts: Options):
+    from harness.strategies.hdf5 import open_file
+
+    with open_file(path, opts) as f:
+        yield CsrHdf5BlockedOperand(spec, f, opts)
+
+
+def _csr_hdf5_budget(spec: DatasetSpec, opts: Options) -> int:
+    from harness.strategies.hdf5 import chunk_cache_bytes
+
+    index = csr_index_dtype(spec).itemsize
+    indptr = (spec.shape[0] + 1) * index
+    entry = spec.itemsize + index
+    if opts.block_rows is not None:
+        buffers = min(nnz(spec), opts.block_rows * spec.shape[1]) * entry
+    else:
+        # A single row may exceed the budget: then the buffer holds the densest row.
+        buffers = min(nnz(spec) * entry, max(opts.memory_budget, spec.shape[1] * entry))
+    return indptr + 2 * indptr + buffers + chunk_cache_bytes(opts)
+
+
+register(Strategy(
+    name="csr-hdf5-blocked", family="sparse", storage=("csr-hdf5",), out_of_core=True,
+    description="CSR on disk (HDF5 data/indices/indptr), row blocks into reused buffers",
+    opener=_open_csr_hdf5_blocked, budget=_csr_hdf5_budget,
+))
