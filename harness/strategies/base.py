@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import ContextManager, Protocol
+from typing import Protocol
 
 import numpy as np
 
