@@ -114,7 +114,8 @@ def parse_asv_compare_marks(output: str) -> dict[str, str]:
     marks = {}
     for line in output.splitlines():
         cells = [cell.strip() for cell in line.split("|")]
-        if len(cells) < 7 or cells[1] in ("Change",) or set(cells[1]) == {"-"}:
+        # Skip the header and the |----| rule (a lone '-' is the "improved" mark).
+        if len(cells) < 7 or cells[1] == "Change" or len(cells[1]) > 1:
             continue
         marks[cells[5]] = cells[1] or " "
     return marks
