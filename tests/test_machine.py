@@ -86,3 +86,10 @@ def test_cli_rejects_zero_mib(capsys) -> None:
         main(["machine", "--disk-mib", "0"])
     assert exit_info.value.code == 2
     assert "at least 1 MiB" in capsys.readouterr().err
+
+
+def test_data_dir_without_write_permission_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    # Root may write anywhere, so permission is denied by stubbing the check it relies on.
+    monkeypatch.setattr("harness.machine.os.access", lambda *_args, **_kw: False)
+    with pytest.raises(DataDirError, match="is not writable.*--data-dir"):
+        roofline(tmp_path, memory_bytes=MiB, disk_bytes=MiB)

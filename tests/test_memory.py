@@ -188,3 +188,15 @@ def test_prefault_of_a_read_only_memmap_reads_without_writing(memmap_file) -> No
 def test_prefault_rejects_a_negative_size() -> None:
     with pytest.raises(ValueError, match=">= 0"):
         prefault(-1)
+
+
+@requires_clear_refs
+def test_nested_measurement_makes_the_outer_one_say_it_was_sampled() -> None:
+    def outer_work() -> PeakMemory:
+        allocate_touch_free(100 * MB)
+        return measure_peak(allocate_touch_free, 50 * MB)[1]
+
+    inner, outer = measure_peak(outer_work)
+    assert inner.method == "clear_refs"
+    assert abs(inner.increment - 50 * MB) <= tolerance_bytes(50 * MB)
+    assert outer.method.startswith("sampled-status")
