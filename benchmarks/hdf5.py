@@ -1,0 +1,47 @@
+"""Matrix in an HDF5 dataset (h5py): strategies x chunk layouts, chunk cache, compression."""
+
+from . import _suite
+
+PARAM_NAMES = ["shape", "dtype", "strategy", "chunks", "chunk_cache", "compression"]
+
+
+class Hdf5Matvec(_suite._MatvecSuite):
+    """Which read strategy suits which chunk layout (HDF5 2.0's default chunk cache)?"""
+
+    family = "hdf5"
+    benchmark_class = "hdf5.Hdf5Matvec"
+    param_names = PARAM_NAMES
+    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+
+    def setup_cache(self):
+        return _suite.prepare(self)
+
+    setup_cache.timeout = _suite.PROFILE.setup_cache_timeout_seconds
+
+
+class Hdf5ChunkCache(_suite._MatvecSuite):
+    """How much does the chunk-cache size matter (1 MiB was HDF5 1.x's default)?"""
+
+    family = "hdf5"
+    benchmark_class = "hdf5.Hdf5ChunkCache"
+    param_names = PARAM_NAMES
+    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+
+    def setup_cache(self):
+        return _suite.prepare(self)
+
+    setup_cache.timeout = _suite.PROFILE.setup_cache_timeout_seconds
+
+
+class Hdf5Compression(_suite._MatvecSuite):
+    """What does decompression cost per read strategy?"""
+
+    family = "hdf5"
+    benchmark_class = "hdf5.Hdf5Compression"
+    param_names = PARAM_NAMES
+    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+
+    def setup_cache(self):
+        return _suite.prepare(self)
+
+    setup_cache.timeout = _suite.PROFILE.setup_cache_timeout_seconds
