@@ -1,0 +1,248 @@
+"""One measurement = one strategy + one dataset + one cache state -> figures.
+
+Every pass opens the operand (untimed: file opening, dataset lookup, buffers, pre-faulting),
+times ``matvec(x)`` alone with ``time.perf_counter``, and closes it; the peak memory of the
+whole pass (open included, so that a strategy's buffers count) comes from
+``harness.memory.measure_peak``. Cache states:
+
+- ``"warm"``: one untimed pass first, so the file is in the page cache;
+- ``"cold"``: ``harness.pagecache.evict`` before every pass (on a virtual disk the host may
+  still serve the reads from its own cache: this guest cannot tell).
+
+``measure_in_process`` is what asv calls (asv gives each benchmark a fresh process);
+``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measure``), as
+DESIGN.md asks of the CLI, because glibc keeps freed memory and hides later allocations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness import memory, pagecache
+from harness.datasets import SPARSE_STORAGES, DatasetSpec, materialize, nbytes_in_memory, vector
+from harness.strategies import get
+
+CACHE_STATES = ("warm", "cold")
+
+
+class MeasurementError(RuntimeError):
+    """A measurement subprocess failed; the message carries its stderr's tail."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """Figures of one strategy on one dataset in one cache state.
+
+    Times in seconds (``seconds``: every timed pass), sizes in bytes. ``matrix_bytes``: the
+    matrix in its storage's natural in-memory form (dense: rows * cols * itemsize; sparse: CSR
+    arrays). ``*_increment_bytes``: the worst pass's peak over its start (``harness.memory``);
+    ``budget_bytes``: the strategy's declared extra anonymous memory. ``max_abs_error``:
+    ``max |y - y_ref|`` against a float64 dense reference (None when not checked).
+    ``resident_fraction_before``: largest page-cache fraction of the file just before a pass.
+    """
+
+    strategy: str
+    family: str
+    storage: str
+    cache: str
+    seconds: tuple[float, ...]
+    seconds_median: float
+    seconds_min: float
+    matrix_bytes: int
+    increment_bytes: int
+    anon_increment_bytes: int
+    file_increment_bytes: int
+    budget_bytes: int
+    memory_method: str
+    max_abs_error: float | None
+    out_of_core: bool = False
+    resident_fraction_before: float | None = None
+    spec: dict = dataclasses.field(default_factory=dict)
+    options: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def gbps(self) -> float:
+        """Matrix bytes per second of the median pass, in GB/s (1e9 bytes/s)."""
+        return self.matrix_bytes / self.seconds_median / 1e9 if self.seconds_median > 0 else float("inf")
+
+    def to_record(self) -> dict:
+        """JSON-safe dict: ``seconds`` is the median, ``seconds_all`` every pass."""
+        record = dataclasses.asdict(self)
+        record["seconds_all"] = list(self.seconds)
+        record["seconds"] = self.seconds_median
+        record["gbps"] = self.gbps
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict) -> Measurement:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in record.items() if k in fields}
+        values["seconds"] = tuple(record["seconds_all"])
+        return cls(**values)
+
+
+def _resolve_spec(strategy_name: str, spec: DatasetSpec) -> DatasetSpec:
+    strategy = get(strategy_name)
+    if spec.storage not in strategy.storage:
+        spec = strategy.spec_for(spec)
+    if not strategy.accepts(spec):
+        raise ValueError(strategy.why_not(spec))
+    return spec
+
+
+def reference_result(spec: DatasetSpec, x: np.ndarray, root=None) -> np.ndarray:
+    """``A @ x`` in float64 (x cast to the matrix dtype first, as every strategy does),
+    computed block by block so it needs no copy of the matrix."""
+    x64 = np.asarray(x).astype(spec.dtype).astype(np.float64)
+    if spec.storage in SPARSE_STORAGES:
+        from harness.strategies.sparse import load_csr
+
+        csr = load_csr(spec, materialize(spec, root))
+        return csr.astype(np.float64) @ x64
+    path = materialize(spec.with_storage("raw"), root)
+    matrix = np.memmap(path, dtype=spec.dtype, mode="r", shape=spec.shape)
+    y = np.empty(spec.shape[0])
+    step = max(1, (16 * 1024 * 1024) // (spec.shape[1] * spec.itemsize))
+    for r0 in range(0, spec.shape[0], step):
+        y[r0:r0 + step] = matrix[r0:r0 + step].astype(np.float64) @ x64
+    del matrix
+    return y
+
+
+def measure_in_process(
+    strategy: str,
+    spec: DatasetSpec,
+    *,
+    cache: str = "warm",
+    repeat: int = 3,
+    root=None,
+    check: bool = True,
+    **options,
+) -> Measurement:
+    """Measure ``strategy`` on ``spec`` in this process (``repeat`` timed passes).
+
+    ``spec`` in a storage the strategy does not read is moved to its preferred storage (same
+    values). ``options``: the strategy options (block_rows, memory_budget, chunk_cache_bytes).
+    """
+    if cache not in CACHE_STATES:
+        raise ValueError(f"cache must be one of {CACHE_STATES}, got {cache!r}")
+    if int(repeat) < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat!r}")
+    strat = get(strategy)
+    spec = _resolve_spec(strategy, spec)
+    path = materialize(spec, root)
+    budget = strat.extra_memory_bytes(spec, **options)
+    x = vector(spec.shape[1], spec.dtype)
+
+    def one_pass() -> tuple[np.ndarray, float]:
+        with strat.open(spec, root=root, **options) as operand:
+            started = time.perf_counter()
+            y = operand.matvec(x)
+            elapsed = time.perf_counter() - started
+        return y, elapsed
+
+    if cache == "warm":
+        one_pass()  # untimed: brings the file into the page cache
+    seconds, peaks, residency = [], [], []
+    y = None
+    for _ in range(int(repeat)):
+        y = None
+        gc.collect()
+        if cache == "cold":
+            pagecache.evict(path)
+        residency.append(pagecache.resident_fraction(path))
+        (y, elapsed), peak = memory.measure_peak(one_pass)
+        seconds.append(elapsed)
+        peaks.append(peak)
+    error = None
+    if check:
+        reference = reference_result(spec, x, root)
+        error = float(np.max(np.abs(y.astype(np.float64) - reference))) if y.size else 0.0
+    return Measurement(
+        strategy=strat.name,
+        family=strat.family,
+        storage=spec.storage,
+        cache=cache,
+        seconds=tuple(seconds),
+        seconds_median=float(statistics.median(seconds)),
+        seconds_min=float(min(seconds)),
+        matrix_bytes=nbytes_in_memory(spec),
+        increment_bytes=max(p.increment for p in peaks),
+        anon_increment_bytes=max(p.anon_increment for p in peaks),
+        file_increment_bytes=max(p.file_increment for p in peaks),
+        budget_bytes=budget,
+        memory_method=peaks[0].method,
+        max_abs_error=error,
+        out_of_core=strat.out_of_core,
+        resident_fraction_before=max(residency),
+        spec=spec.to_dict(),
+        options={k: v for k, v in options.items() if v is not None},
+    )
+
+
+def measure_in_subprocess(
+    strategy: str,
+    spec: DatasetSpec,
+    *,
+    cache: str = "warm",
+    repeat: int = 3,
+    root=None,
+    check: bool = True,
+    timeout_seconds: float | None = None,
+    **options,
+) -> Measurement:
+    """``measure_in_process`` in a fresh interpreter (``python -m harness.measure``).
+
+    Raises :class:`MeasurementError` (with the child's stderr) when the child fails or runs
+    longer than ``timeout_seconds``.
+    """
+    request = {
+        "strategy": strategy, "spec": spec.to_dict(), "cache": cache, "repeat": int(repeat),
+        "root": os.fspath(root) if root is not None else None, "check": bool(check),
+        "options": options,
+    }
+    command = [sys.executable, "-m", "harness.measure", json.dumps(request)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_seconds,
+                              check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise MeasurementError(
+            f"{strategy} on {spec} ({cache}) took longer than {timeout_seconds} s; "
+            "raise the timeout or measure a smaller matrix"
+        ) from exc
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-6:])
+        raise MeasurementError(f"{strategy} on {spec} ({cache}) failed (exit {done.returncode}):\n{tail}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise MeasurementError(f"{strategy} on {spec} ({cache}) printed no record")
+    return Measurement.from_record(json.loads(lines[-1]))
+
+
+def _child_main(argv: list[str]) -> int:
+    """Entry point of the measuring subprocess: one JSON request in, one JSON record out."""
+    if len(argv) != 1:
+        print("usage: python -m harness.measure '<json request>'", file=sys.stderr)
+        return 2
+    request = json.loads(argv[0])
+    result = measure_in_process(
+        request["strategy"], DatasetSpec.from_dict(request["spec"]), cache=request["cache"],
+        repeat=request["repeat"], root=Path(request["root"]) if request["root"] else None,
+        check=request["check"], **request["options"],
+    )
+    print(json.dumps(result.to_record()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child_main(sys.argv[1:]))
