@@ -1,0 +1,153 @@
+"""harness.strategies: every strategy equals the dense result on awkward inputs; no hidden copies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import memory, strategies
+from harness.datasets import DatasetSpec, dense_array, materialize, vector
+from harness.strategies.hdf5 import _open_mmap
+
+RTOL = {"float32": 1e-5, "float64": 1e-12}
+
+# Awkward shapes: 1 row, 1 column, and a shape no chunk below divides.
+SHAPES = [(1, 61), (47, 1), (23, 37)]
+# Chunks that do not divide the shape, larger than the matrix, h5py's guess; one compressed.
+HDF5_LAYOUTS = [(None, None), ((5, 7), None), ((100, 100), None), ("auto", None), ((4, 9), "gzip")]
+DTYPE_PAIRS = [("float32", "float64"), ("float64", "float32")]  # (matrix, x): x of the other dtype
+DENSITIES = [None, 0.0, 0.01, 1.0]
+
+
+def storages_of(base: DatasetSpec) -> list[DatasetSpec]:
+    specs = [base.with_storage("ram"), base.with_storage("raw")]
+    specs += [base.with_storage("hdf5", chunks, compression) for chunks, compression in HDF5_LAYOUTS]
+    if base.density is not None:
+        specs += [base.with_storage("npz"), base.with_storage("csr-hdf5")]
+    return specs
+
+
+def reference(base: DatasetSpec, x: np.ndarray) -> np.ndarray:
+    # Strategies cast x to the matrix dtype; the reference does the same, then sums in float64.
+    return dense_array(base).astype(np.float64) @ x.astype(base.dtype).astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("strategy-data")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("dtypes", DTYPE_PAIRS, ids=lambda d: f"A{d[0]}-x{d[1]}")
+@pytest.mark.parametrize("density", DENSITIES, ids=lambda d: f"density-{d}")
+def test_every_strategy_equals_the_dense_result(root, shape, dtypes, density):
+    matrix_dtype, x_dtype = dtypes
+    base = DatasetSpec(shape, matrix_dtype, density=density, seed=3)
+    x = vector(shape[1], x_dtype)
+    expected = reference(base, x)
+    checked = set()
+    for spec in storages_of(base):
+        for name in strategies.names():
+            if not strategies.get(name).accepts(spec):
+                continue
+            for options in ({}, {"block_rows": 2}, {"memory_budget": 1, "chunk_cache_bytes": 0}):
+                y = strategies.matvec(name, spec, x, root=root, **options)
+                assert y.shape == (shape[0],), (name, spec)
+                assert y.dtype == np.dtype(matrix_dtype), (name, spec)
+                np.testing.assert_allclose(y, expected, rtol=RTOL[matrix_dtype], atol=0,
+                                           err_msg=f"{name} on {spec} with {options}")
+                checked.add(name)
+    # Every strategy ran on some storage of this matrix (dia is refused on a 1-row matrix).
+    must_run = set(strategies.names()) - {"dia"}
+    if density is None:
+        must_run -= set(strategies.names("sparse"))
+    assert must_run <= checked
+
+
+def test_names_list_every_family():
+    assert strategies.names("dense") == ["dense"]
+    assert set(strategies.names("memmap")) == {"memmap", "memmap-rows", "memmap-blocked"}
+    assert set(strategies.names("hdf5")) == {"hdf5-rows", "hdf5-read", "hdf5-blocked",
+                                             "hdf5-chunked", "hdf5-mmap"}
+    assert set(strategies.names("sparse")) == {"csr", "csc", "coo", "bsr", "dia", "lil", "dok",
+                                               "csr-hdf5-blocked"}
+
+
+def test_unknown_strategy_option_and_family_are_refused():
+    with pytest.raises(KeyError, match="known strategies"):
+        strategies.get("gpu")
+    with pytest.raises(ValueError, match="unknown family"):
+        strategies.names("tape")
+    with pytest.raises(TypeError, match="block_row"):
+        strategies.get("hdf5-blocked").extra_memory_bytes(DatasetSpec((4, 4)), block_row=2)
+
+
+def test_wrong_storage_is_refused_with_the_storage_to_use(root):
+    with pytest.raises(ValueError, match="storage='hdf5'"):
+        strategies.matvec("hdf5-blocked", DatasetSpec((4, 4), storage="raw"), vector(4), root=root)
+
+
+def test_wrong_x_shape_is_refused(root):
+    with pytest.raises(ValueError, match="vector of 4 elements"):
+        strategies.matvec("dense", DatasetSpec((4, 4)), vector(5), root=root)
+
+
+def test_hdf5_mmap_refuses_compressed_data_clearly(root):
+    spec = DatasetSpec((10, 10), storage="hdf5", chunks=(5, 5), compression="gzip")
+    assert not strategies.get("hdf5-mmap").accepts(spec)
+    path = materialize(spec, root)
+    options = strategies.base.resolve_options({})
+    with pytest.raises(ValueError, match="filtered"):
+        with _open_mmap(spec, path, options):
+            pass
+
+
+def test_hdf5_block_rows_are_whole_chunk_rows():
+    spec = DatasetSpec((1000, 100), storage="hdf5", chunks=(7, 10))
+    budget = strategies.get("hdf5-blocked").extra_memory_bytes(spec, memory_budget=100 * 400,
+                                                               chunk_cache_bytes=0)
+    assert budget == 98 * 400  # 100 rows fit, rounded down to 14 chunk-rows of 7
+
+
+def test_dia_refuses_a_matrix_with_too_many_diagonals():
+    spec = DatasetSpec((1000, 100000), density=0.001, storage="npz")
+    assert not strategies.get("dia").accepts(spec)
+    assert strategies.get("csr").accepts(spec)
+
+
+NO_COPY_STRATEGIES = ["memmap", "memmap-blocked", "hdf5-mmap", "hdf5-blocked", "csr", "csr-hdf5-blocked"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NO_COPY_STRATEGIES)
+def test_x_of_another_dtype_does_not_upcast_the_matrix(root, name):
+    # float32 matrix of 64 MB; x float64. An upcast copy would add 128 MB of anonymous memory.
+    storage = strategies.get(name).storage[0]
+    density = 1.0 if storage in ("npz", "csr-hdf5") else None
+    shape = (800, 20000) if density is None else (400, 20000)
+    spec = DatasetSpec(shape, "float32", density=density, storage=storage)
+    x = vector(shape[1], "float64")
+    budget_options = {"memory_budget": 4 * 2**20, "chunk_cache_bytes": 2**20}
+    budget = strategies.get(name).extra_memory_bytes(spec, **budget_options)
+    with strategies.get(name).open(spec, root=root, **budget_options) as operand:
+        operand.matvec(x)  # warm the page cache and any lazy imports
+        y, peak = memory.measure_peak(operand.matvec, x)
+    assert y.dtype == np.float32
+    extra = budget if name == "csr" else 0  # csr's budget is the loaded matrix, already there
+    assert peak.anon_increment <= budget - extra + 8 * 2**20, (peak, budget)
+
+
+@pytest.mark.slow
+def test_memmap_blocked_keeps_mapped_pages_within_its_block(root):
+    spec = DatasetSpec((1000, 20000), "float32")  # 80 MB
+    x = vector(20000)
+    with strategies.get("memmap-blocked").open(spec, root=root, memory_budget=4 * 2**20) as op:
+        op.matvec(x)
+        _, blocked = memory.measure_peak(op.matvec, x)
+    with strategies.get("memmap").open(spec, root=root) as op:
+        op.matvec(x)
+    with strategies.get("memmap").open(spec, root=root) as op:
+        _, whole = memory.measure_peak(op.matvec, x)
+    assert blocked.file_increment <= 12 * 2**20
+    assert whole.file_increment >= 70 * 2**20  # the plain memmap keeps the whole file mapped
