@@ -98,9 +98,8 @@ def test_hdf5_mmap_refuses_compressed_data_clearly(root):
     assert not strategies.get("hdf5-mmap").accepts(spec)
     path = materialize(spec, root)
     options = strategies.base.resolve_options({})
-    with pytest.raises(ValueError, match="filtered"):
-        with _open_mmap(spec, path, options):
-            pass
+    with pytest.raises(ValueError, match="filtered"), _open_mmap(spec, path, options):
+        pass
 
 
 def test_hdf5_block_rows_are_whole_chunk_rows():

@@ -1,0 +1,113 @@
+"""harness.measure and ``python -m harness measure``: figures, cache states, records."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from harness import strategies
+from harness.cli import main
+from harness.cli.measure_cmd import add_derived_columns, parse_bytes, parse_chunks
+from harness.datasets import DatasetSpec, nbytes_in_memory
+from harness.measure import (
+    Measurement,
+    MeasurementError,
+    measure_in_process,
+    measure_in_subprocess,
+)
+
+REQUIRED_KEYS = {"strategy", "family", "storage", "cache", "seconds", "seconds_min",
+                 "ratio_to_dense", "gbps", "roofline_fraction", "increment_bytes",
+                 "anon_increment_bytes", "file_increment_bytes", "budget_bytes", "max_abs_error"}
+
+
+def test_warm_measurement_has_every_pass_and_a_small_error(tmp_path):
+    spec = DatasetSpec((200, 3000), "float32", storage="hdf5", chunks=(7, 3000))
+    m = measure_in_process("hdf5-blocked", spec, repeat=4, root=tmp_path, memory_budget=2**20)
+    assert len(m.seconds) == 4 and m.seconds_min <= m.seconds_median
+    assert m.cache == "warm" and m.resident_fraction_before > 0.99
+    assert m.matrix_bytes == nbytes_in_memory(spec) == 200 * 3000 * 4
+    assert m.budget_bytes == strategies.get("hdf5-blocked").extra_memory_bytes(spec, memory_budget=2**20)
+    assert m.max_abs_error < 1e-5 * 3000
+    assert m.gbps == pytest.approx(m.matrix_bytes / m.seconds_median / 1e9)
+
+
+def test_cold_measurement_evicts_the_file_before_every_pass(tmp_path):
+    spec = DatasetSpec((500, 5000), "float32", storage="raw")  # 10 MB
+    m = measure_in_process("memmap-blocked", spec, cache="cold", repeat=2, root=tmp_path)
+    assert m.resident_fraction_before < 0.05
+    assert m.anon_increment_bytes <= m.budget_bytes + 8 * 2**20
+
+
+def test_spec_in_another_storage_moves_to_the_strategy_storage(tmp_path):
+    m = measure_in_process("hdf5-mmap", DatasetSpec((30, 40)), repeat=1, root=tmp_path)
+    assert m.storage == "hdf5" and m.max_abs_error < 1e-4
+
+
+def test_record_round_trips_through_json(tmp_path):
+    m = measure_in_process("dense", DatasetSpec((10, 20)), repeat=2, root=tmp_path)
+    record = json.loads(json.dumps(m.to_record()))
+    assert record["seconds"] == m.seconds_median and record["seconds_all"] == list(m.seconds)
+    assert Measurement.from_record(record) == m
+
+
+def test_bad_cache_and_repeat_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="cache"):
+        measure_in_process("dense", DatasetSpec((3, 3)), cache="tepid", root=tmp_path)
+    with pytest.raises(ValueError, match="repeat"):
+        measure_in_process("dense", DatasetSpec((3, 3)), repeat=0, root=tmp_path)
+
+
+@pytest.mark.slow
+def test_subprocess_measurement_matches_the_in_process_fields(tmp_path):
+    spec = DatasetSpec((100, 1000), density=0.1, storage="npz")
+    m = measure_in_subprocess("csr", spec, repeat=2, root=tmp_path)
+    assert (m.strategy, m.family, m.storage, len(m.seconds)) == ("csr", "sparse", "npz", 2)
+    assert m.memory_method and m.max_abs_error < 1e-4
+
+
+@pytest.mark.slow
+def test_failing_subprocess_raises_with_its_error(tmp_path):
+    with pytest.raises(MeasurementError, match="storage"):
+        measure_in_subprocess("csr", DatasetSpec((10, 10)), root=tmp_path)  # dense: no csr
+
+
+@pytest.mark.slow
+def test_cli_json_has_every_column_and_dense_is_the_unit(tmp_path, capsys):
+    status = main(["measure", "--shape", "40x300", "--density", "0.05", "--strategies",
+                   "memmap-blocked,csr", "--cache", "both", "--repeat", "1", "--data-dir",
+                   str(tmp_path), "--no-roofline", "--format", "json"])
+    assert status == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [(r["strategy"], r["cache"]) for r in records] == [
+        ("dense", "warm"), ("memmap-blocked", "warm"), ("csr", "warm"),
+        ("dense", "cold"), ("memmap-blocked", "cold"), ("csr", "cold")]
+    assert all(REQUIRED_KEYS <= set(r) for r in records)
+    assert [r["ratio_to_dense"] for r in records if r["strategy"] == "dense"] == [1.0, 1.0]
+
+
+def test_cli_refuses_a_strategy_that_cannot_read_the_matrix(tmp_path, capsys):
+    status = main(["measure", "--shape", "4x4", "--strategies", "csr", "--data-dir", str(tmp_path),
+                   "--no-roofline"])
+    assert status == 2
+    assert "csr" in capsys.readouterr().err
+
+
+def test_roofline_fraction_uses_disk_when_cold_and_memory_when_warm():
+    records = [
+        {"strategy": "dense", "cache": "cold", "seconds": 0.1, "gbps": 4.0},
+        {"strategy": "memmap", "cache": "cold", "seconds": 0.4, "gbps": 1.0},
+        {"strategy": "memmap", "cache": "warm", "seconds": 0.2, "gbps": 2.0},
+    ]
+    add_derived_columns(records, SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0))
+    assert [r["roofline_fraction"] for r in records] == [0.2, 0.5, 0.1]
+    assert records[1]["ratio_to_dense"] == pytest.approx(4.0)
+    assert records[2]["ratio_to_dense"] is None  # no warm dense in this run
+
+
+def test_cli_parses_sizes_and_chunks():
+    assert parse_bytes("64MiB") == 64 * 2**20 and parse_bytes("8388608") == 8388608
+    assert parse_chunks("10x100000") == (10, 100000) and parse_chunks("auto") == "auto"
+    assert parse_chunks("none") is None
