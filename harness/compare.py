@@ -140,10 +140,8 @@ def _compare_row(a: pd.Series | None, b: pd.Series | None, factor: float,
         mark = "!"
     elif time_1 is None and time_2 is not None:
         mark = "*"
-    elif time_1 is None and time_2 is None:
-        mark = " "
-    elif na_1 or na_2:
-        mark = " "
+    elif (time_1 is None and time_2 is None) or na_1 or na_2:
+        mark = " "  # both failed, or either skipped or missing
     elif _is_result_better(time_2, time_1, ss_2, ss_1, factor, use_stats=use_stats):
         mark = "-"
     elif _is_result_better(time_1, time_2, ss_1, ss_2, factor, use_stats=use_stats):
@@ -203,7 +201,7 @@ def _verdict(mark: str, a: pd.Series | None, b: pd.Series | None) -> str:
 
 
 def _isna(value: float | None) -> bool:
-    return value is None or value != value
+    return value is None or math.isnan(value)
 
 
 def select_commit(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -327,14 +325,19 @@ def geomean_summary(frame: pd.DataFrame, by: str | Iterable[str] = "class",
 
 def human_difference(difference: float, unit: str | None) -> str:
     """Signed difference in human units via asv's formatter ('+60.3M' bytes, '+2.00ms')."""
-    if difference is None or difference != difference:
+    if difference is None or math.isnan(difference):
         return "n/a"
     sign = "+" if difference > 0 else "-" if difference < 0 else ""
-    return sign + asv_util.human_value(abs(difference), unit or "")
+    return sign + human_value(abs(difference), unit)
 
 
 def human_value(value: float, unit: str | None, err: float | None = None) -> str:
-    """asv's display of a value: '3.09±0.01ms', '97M', 'failed', 'n/a'."""
-    if err is not None and err != err:
+    """asv's display for seconds and bytes ('3.09±0.01ms', '97M', 'failed', 'n/a'); other
+    units as 4 significant digits and the unit ('12.5 GB/s')."""
+    if err is not None and math.isnan(err):
         err = None
-    return asv_util.human_value(value, unit or "", err=err)
+    if unit in ("seconds", "bytes") or value is None or math.isnan(value):
+        return asv_util.human_value(value, unit or "", err=err)
+    suffix = "" if unit in (None, "", "unit") else f" {unit}"
+    spread = f"±{err:.2g}" if err is not None else ""
+    return f"{value:.4g}{spread}{suffix}"

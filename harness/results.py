@@ -266,7 +266,7 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         rows["param_reprs"].append(combination)
         rows["value"].append(value)
         rows["status"].append("failed" if value is None else
-                              "skipped" if value != value else "ok")
+                              "skipped" if math.isnan(value) else "ok")
         for column, column_values in stats.items():
             rows[column].append(column_values[j])
         rows["samples"].append(samples[j])

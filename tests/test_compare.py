@@ -11,8 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.compare import (VERDICT_MARKS, compare, geomean_summary, human_difference,
-                             regressions, select_commit)
+from harness.compare import (
+    VERDICT_MARKS,
+    compare,
+    geomean_summary,
+    human_difference,
+    regressions,
+    select_commit,
+)
 from harness.results import load
 
 

@@ -15,7 +15,6 @@ import pytest
 from harness.results import ResultsFileError, ResultsFileWarning, load
 
 
-
 def _fixture_module():
     """tests/asv_fixture/make_asv_results.py, imported once (tests/ is not a package)."""
     name = "make_asv_results"

@@ -41,6 +41,7 @@ class AsvProject:
         """Run the asv command line in the project; raise with its output if it fails."""
         proc = subprocess.run(
             [sys.executable, "-m", "asv", *args],
+            check=False,
             cwd=self.root,
             env=self.env,
             capture_output=True,

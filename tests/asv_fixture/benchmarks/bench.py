@@ -13,8 +13,8 @@ from . import _knobs
 class Sleep:
     """Wall time: sleeping is steady even on a busy machine."""
 
-    params = [[1, 2], ["plain", "<script>alert(1)</script>"]]
-    param_names = ["milliseconds", "label"]
+    params = [[1, 2], ["plain", "<script>alert(1)</script>"]]  # noqa: RUF012 (asv reads it)
+    param_names = ["milliseconds", "label"]  # noqa: RUF012
     repeat = 7
     number = 3
     warmup_time = 0.0

@@ -1,0 +1,84 @@
+"""``python -m harness report``: asv results -> Markdown, HTML, CSV, Parquet or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+
+def add_paths_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", default=["results"], metavar="PATHS",
+                        help="asv results directories, machine directories or result files "
+                             "(default: results)")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first unreadable result file instead of skipping it")
+
+
+def load_results(args: argparse.Namespace, paths=None):
+    """The frame for ``paths`` (default ``args.paths``); None after printing an error."""
+    from harness.results import ResultsFileError, load
+
+    paths = paths if paths is not None else args.paths
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = load(*paths, strict=args.strict)
+    except (FileNotFoundError, ResultsFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    if frame.empty:
+        print(f"error: no asv results found in {', '.join(map(str, paths))}", file=sys.stderr)
+        return None
+    return frame
+
+
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report", help="render asv results: summary per family, figures, full tables",
+        description="Load asv results (any project, api version 2) and render a report: a "
+                    "summary per benchmark family, the figures our suite allows (time vs peak "
+                    "increment with Pareto fronts, HDF5 chunk x cache heatmaps, bandwidth vs "
+                    "roofline), the regressions asv publish would list and the full tables.")
+    add_paths_argument(parser)
+    parser.add_argument("--format", "-f", choices=("md", "html", "csv", "parquet", "json"),
+                        default=None, help="output format (default: from -o's extension, "
+                                           "else md)")
+    parser.add_argument("-o", "--output", default=None,
+                        help="file to write (atomically); default standard output")
+    parser.add_argument("--title", default="Benchmark report", help="report title")
+    parser.add_argument("--no-plots", action="store_true", help="leave the figures out")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.report import FORMATS, render, write_atomically
+
+    fmt = args.format
+    if fmt is None and args.output:
+        suffix = args.output.rsplit(".", 1)[-1].lower() if "." in args.output else ""
+        fmt = {"markdown": "md", "htm": "html", "pq": "parquet"}.get(suffix, suffix)
+        if fmt not in FORMATS:
+            print(f"error: cannot tell the format from {args.output!r}; add --format "
+                  f"({', '.join(FORMATS)})", file=sys.stderr)
+            return 2
+    fmt = fmt or "md"
+    if fmt == "parquet" and not args.output:
+        print("error: parquet is binary: give a file with -o FILE.parquet", file=sys.stderr)
+        return 2
+    frame = load_results(args)
+    if frame is None:
+        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # matplotlib layout chatter is not the user's concern
+        content = render(frame, fmt, title=args.title, plots=not args.no_plots)
+    if args.output:
+        path = write_atomically(args.output, content)
+        print(f"wrote {path} ({len(frame)} results, format {fmt})", file=sys.stderr)
+    else:
+        sys.stdout.write(content)
+    return 0

@@ -1,0 +1,214 @@
+"""Figures for our own asv suite, drawn only when the figures they need are in the results.
+
+Naming contract with ``benchmarks/`` (see the issue 4/5 contract): ``<family>.<Class>.time_matvec``
+(seconds), ``...track_peak_increment`` (bytes), ``...track_gbps`` (GB/s), parameters ``shape``,
+``dtype``, ``density``, ``strategy``, ``chunks``, ``chunk_cache`` (bytes), ``compression``, and
+``machine.Roofline.track_memory_read_gbps`` / ``track_disk_read_gbps`` (GB/s) for the limits.
+Each ``*_figures`` function returns a list of (title, matplotlib Figure), empty when the results
+do not hold what it needs; the ``*_table`` functions return the numbers behind the figures.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from harness.compare import benchmark_class, human_value
+
+PROBLEM_PARAMS = ["shape", "dtype", "density"]  # what defines "the same problem"
+MAX_FIGURES = 6  # per kind: a report stays readable
+MEMORY_ROOF = "machine.Roofline.track_memory_read_gbps"
+DISK_ROOF = "machine.Roofline.track_disk_read_gbps"
+
+
+def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest ok result per benchmark combination, machine and environment."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return ok
+    ok = ok.sort_values(["date", "commit"], kind="stable")
+    return ok.drop_duplicates(["entry_name", "machine", "env_name"], keep="last")
+
+
+def _method(frame: pd.DataFrame, method: str) -> pd.DataFrame:
+    return frame[frame["benchmark"].str.endswith("." + method)]
+
+
+def _param_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("param_") and c != "param_reprs"]
+
+
+def _describe(row: pd.Series, columns: list[str]) -> str:
+    parts = [f"{c[6:]}={row[c]}" for c in columns if c in row.index and not pd.isna(row[c])]
+    return ", ".join(parts)
+
+
+def pareto_front(time_seconds: np.ndarray, peak_bytes: np.ndarray) -> np.ndarray:
+    """Mask of points that no other point beats on both time and peak memory (ties kept)."""
+    t = np.asarray(time_seconds, dtype=float)
+    p = np.asarray(peak_bytes, dtype=float)
+    # other[j] dominates point[i]: no worse on both axes and better on one.
+    no_worse = (t[None, :] <= t[:, None]) & (p[None, :] <= p[:, None])
+    better = (t[None, :] < t[:, None]) | (p[None, :] < p[:, None])
+    return ~(no_worse & better).any(axis=1)
+
+
+def pareto_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Time vs peak increment per configuration, with ``problem`` and ``on_front`` columns."""
+    latest = latest_results(frame)
+    times = _method(latest, "time_matvec")
+    peaks = _method(latest, "track_peak_increment")
+    if times.empty or peaks.empty:
+        return pd.DataFrame()
+    key = ["_class", "machine", "env_name", "_reprs"]
+    times = times.assign(_class=times["benchmark"].map(benchmark_class),
+                         _reprs=times["param_reprs"].map(tuple))
+    peaks = peaks.assign(_class=peaks["benchmark"].map(benchmark_class),
+                         _reprs=peaks["param_reprs"].map(tuple))
+    pairs = times.merge(peaks[key + ["value"]].rename(columns={"value": "peak_increment_bytes"}),
+                        on=key).rename(columns={"value": "time_seconds"})
+    if pairs.empty:
+        return pd.DataFrame()
+    params = _param_columns(pairs)
+    problem_columns = [f"param_{p}" for p in PROBLEM_PARAMS if f"param_{p}" in params]
+    other_columns = [c for c in params if c not in problem_columns]
+    several_machines = pairs["machine"].nunique() > 1
+    pairs["problem"] = [
+        _describe(row, problem_columns) + (f" on {row['machine']}" if several_machines else "")
+        for _, row in pairs.iterrows()]
+    pairs["configuration"] = [
+        f"{row['_class'].split('.')[0]}: {_describe(row, other_columns)}".rstrip(": ")
+        for _, row in pairs.iterrows()]
+    pairs["on_front"] = False
+    for _, group in pairs.groupby("problem"):
+        pairs.loc[group.index, "on_front"] = pareto_front(
+            group["time_seconds"].to_numpy(), group["peak_increment_bytes"].to_numpy())
+    return pairs[["problem", "configuration", "time_seconds", "peak_increment_bytes",
+                  "on_front", "machine", "env_name"]].sort_values(
+        ["problem", "time_seconds"]).reset_index(drop=True)
+
+
+def pareto_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+    table = pareto_table(frame)
+    figures = []
+    for problem, group in list(table.groupby("problem", sort=True))[:MAX_FIGURES] \
+            if not table.empty else []:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        rest, front = group[~group["on_front"]], group[group["on_front"]]
+        ax.scatter(rest["time_seconds"], rest["peak_increment_bytes"] / 1e6, color="0.6",
+                   label="dominated")
+        ax.step(front["time_seconds"], front["peak_increment_bytes"] / 1e6, where="post",
+                color="C3", marker="o", label="Pareto front")
+        for _, row in front.iterrows():
+            ax.annotate(row["configuration"], (row["time_seconds"],
+                                               row["peak_increment_bytes"] / 1e6),
+                        fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("time per matvec (seconds, log)")
+        ax.set_ylabel("peak memory increment (MB)")
+        ax.set_title(f"time vs peak increment: {problem}", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        figures.append((f"Time vs peak increment, {problem}", fig))
+    return figures
+
+
+def chunk_heatmap_table(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per problem, HDF5 time (seconds, geometric mean over other parameters) chunks x cache."""
+    latest = latest_results(frame)
+    hdf5 = _method(latest[latest["benchmark"].str.startswith("hdf5.")], "time_matvec")
+    if hdf5.empty or "param_chunks" not in hdf5 or "param_chunk_cache" not in hdf5:
+        return {}
+    hdf5 = hdf5.dropna(subset=["param_chunks", "param_chunk_cache"])
+    problem_columns = [f"param_{p}" for p in PROBLEM_PARAMS if f"param_{p}" in hdf5.columns]
+    tables = {}
+    groups = hdf5.groupby([hdf5[c].astype(str) for c in problem_columns] or
+                          [pd.Series("all", index=hdf5.index)], sort=True)
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        title = ", ".join(f"{c[6:]}={v}" for c, v in zip(problem_columns, key)) or "all"
+        table = (group.assign(_log=np.log(group["value"]))
+                 .pivot_table(index="param_chunks", columns="param_chunk_cache",
+                              values="_log", aggfunc="mean"))
+        tables[title] = np.exp(table)
+    return tables
+
+
+def chunk_heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+    figures = []
+    for title, table in list(chunk_heatmap_table(frame).items())[:MAX_FIGURES]:
+        fig, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.6 * table.shape[0] + 2))
+        image = ax.imshow(np.log10(table.to_numpy(dtype=float)), cmap="viridis_r",
+                          aspect="auto")
+        ax.set_xticks(range(table.shape[1]),
+                      [human_value(float(c), "bytes") for c in table.columns])
+        ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
+        for (i, j), seconds in np.ndenumerate(table.to_numpy(dtype=float)):
+            if not np.isnan(seconds):
+                ax.text(j, i, human_value(seconds, "seconds"), ha="center", va="center",
+                        fontsize=8, color="white")
+        ax.set_xlabel("HDF5 chunk cache (rdcc_nbytes)")
+        ax.set_ylabel("chunk shape")
+        ax.set_title(f"HDF5 matvec time: {title}", fontsize=9)
+        fig.colorbar(image, ax=ax, label="log10 seconds")
+        fig.tight_layout()
+        figures.append((f"HDF5 chunk shape x chunk cache, {title}", fig))
+    return figures
+
+
+def roofline_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Achieved GB/s per configuration with this machine's memory and disk limits (GB/s)."""
+    latest = latest_results(frame)
+    rates = _method(latest, "track_gbps")
+    rates = rates[~rates["benchmark"].str.startswith("machine.")]
+    if rates.empty:
+        return pd.DataFrame()
+    limits = {}
+    for name, column in ((MEMORY_ROOF, "memory_gbps"), (DISK_ROOF, "disk_gbps")):
+        roof = latest[latest["benchmark"] == name]
+        limits[column] = roof.groupby("machine")["value"].median()
+    params = _param_columns(rates)
+    table = pd.DataFrame({
+        "machine": rates["machine"],
+        "configuration": [f"{benchmark_class(row['benchmark']).split('.')[0]}: "
+                          f"{_describe(row, params)}" for _, row in rates.iterrows()],
+        "gbps": rates["value"],
+    })
+    for column, per_machine in limits.items():
+        table[column] = table["machine"].map(per_machine)
+    if "memory_gbps" in table:
+        table["fraction_of_memory_roof"] = table["gbps"] / table["memory_gbps"]
+    return table.sort_values(["machine", "gbps"], ascending=[True, False]).reset_index(drop=True)
+
+
+def roofline_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+    table = roofline_table(frame)
+    figures = []
+    for machine, group in list(table.groupby("machine"))[:MAX_FIGURES] if not table.empty else []:
+        group = group.head(40).iloc[::-1]
+        fig, ax = plt.subplots(figsize=(8, 0.25 * len(group) + 1.8))
+        ax.barh(range(len(group)), group["gbps"], color="C0")
+        ax.set_yticks(range(len(group)), group["configuration"], fontsize=7)
+        for column, style, label in (("memory_gbps", "C3", "memory read roof"),
+                                     ("disk_gbps", "C2", "disk read roof")):
+            if column in group and group[column].notna().any():
+                ax.axvline(group[column].iloc[0], color=style, linestyle="--",
+                           label=f"{label} {group[column].iloc[0]:.1f} GB/s")
+        ax.set_xlabel("achieved bandwidth (GB/s)")
+        ax.set_title(f"bandwidth against the roofline: {machine}", fontsize=9)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        figures.append((f"Bandwidth against the roofline, {machine}", fig))
+    return figures
+
+
+def suite_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+    """Every figure the results allow, in report order."""
+    return pareto_figures(frame) + chunk_heatmap_figures(frame) + roofline_figures(frame)
