@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+ASV := $(VENV)/bin/asv
 # Re-install when the project's dependency list changes.
 STAMP := $(VENV)/.installed-stamp
+# Benchmark profile for `make bench`: ci (seconds), default (~5 min), full (hours, GBs).
+HARNESS_PROFILE ?= default
+export HARNESS_PROFILE
 
 .PHONY: bench test install clean
 
@@ -14,6 +18,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
+
+# Runs the asv suite on the current commit in this venv (asv --python=same), then prints the
+# summary table. Results: results/<machine>/; `asv publish` turns them into results/html.
+bench: $(STAMP)
+	@git diff --quiet HEAD -- harness benchmarks || echo "warning: harness/ or benchmarks/ differ from HEAD; results are stored under HEAD's hash"
+	$(ASV) machine --yes
+	$(ASV) run --python=same --set-commit-hash "$$(git rev-parse HEAD)" --show-stderr
+	$(PY) -m harness summary results --commit "$$(git rev-parse HEAD)"
 
 test: $(STAMP)
 	$(PY) -m pytest

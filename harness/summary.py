@@ -1,0 +1,182 @@
+"""The short table ``make bench`` prints: per family and problem, the fastest strategy.
+
+Input is the tidy frame of :func:`harness.results.load` (one row per benchmark x parameter
+combination x result file). For each family (the benchmark module: dense, memmap, hdf5,
+sparse) and problem (shape, dtype, and density for sparse), the row with the smallest
+``time_matvec`` wins; beside its time go its peak increment (``track_peak_increment``, bytes),
+its anonymous part, and its ratio to the ``dense`` strategy on the same shape and dtype in the
+same results. The machine's roofline (``machine.Roofline``) is given under the table.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+FAMILIES = ("dense", "memmap", "hdf5", "sparse")
+#: Parameters that name the problem (the matrix); the others name the way it is multiplied.
+PROBLEM_PARAMS = ("shape", "dtype", "density")
+#: Parameters that describe a way to multiply, shown after the strategy name.
+WAY_PARAMS = ("chunks", "chunk_cache", "compression")
+
+
+def latest_run(frame: pd.DataFrame, machine: str | None = None,
+               commit: str | None = None) -> pd.DataFrame:
+    """Rows of one result file: the given machine/commit prefix, else the most recent file."""
+    rows = frame
+    if machine is not None:
+        rows = rows[rows["machine"] == machine]
+    if commit is not None:
+        rows = rows[rows["commit"].astype(str).str.startswith(commit)]
+    if rows.empty:
+        raise ValueError(
+            f"no results for machine={machine!r} commit={commit!r}; "
+            f"machines: {sorted(frame['machine'].dropna().unique())}, "
+            f"commits: {sorted(frame['commit'].dropna().astype(str).str[:8].unique())}"
+        )
+    newest_file = rows.sort_values("date")["file"].iloc[-1]
+    return rows[rows["file"] == newest_file]
+
+
+def _param(params, name):
+    value = params.get(name) if isinstance(params, dict) else None
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _combination_key(row) -> tuple:
+    """(class, sorted params) identifies one combination across its benchmark methods."""
+    benchmark_class = row["benchmark"].rsplit(".", 1)[0]
+    params = row["params"] if isinstance(row["params"], dict) else {}
+    return (benchmark_class, tuple(sorted((k, str(v)) for k, v in params.items())))
+
+
+def summarize(run: pd.DataFrame) -> pd.DataFrame:
+    """One row per family and problem: fastest strategy, seconds, peak increment, ratio to dense.
+
+    ``run`` holds the rows of one result file (see :func:`latest_run`). Columns: family, shape,
+    dtype, density, strategy (with its chunks/cache/compression for HDF5), seconds,
+    peak_increment_bytes, anon_increment_bytes, ratio_to_dense, measured, skipped, failed.
+    """
+    ok = run[run["status"] == "ok"].copy()
+    ok["combination"] = [_combination_key(r) for _, r in ok.iterrows()]
+    ok["method"] = ok["benchmark"].str.rsplit(".", n=1).str[-1]
+    by_method = {m: dict(zip(g["combination"], g["value"])) for m, g in ok.groupby("method")}
+    times = ok[ok["method"] == "time_matvec"]
+
+    dense_seconds = {}
+    for _, r in times[times["benchmark"].str.startswith("dense.")].iterrows():
+        dense_seconds[(_param(r["params"], "shape"), _param(r["params"], "dtype"))] = r["value"]
+
+    counts = _status_counts(run)
+    rows = []
+    for family in FAMILIES:
+        fam = times[times["benchmark"].str.split(".").str[0] == family]
+        if fam.empty:
+            continue
+        problems = fam["params"].map(lambda p: tuple(_param(p, n) for n in PROBLEM_PARAMS))
+        for problem, group in fam.groupby(problems, sort=False):
+            best = group.loc[group["value"].idxmin()]
+            params = best["params"]
+            way = [f"{n}={_param(params, n)}" for n in WAY_PARAMS if _param(params, n) is not None]
+            shape, dtype, density = problem
+            reference = dense_seconds.get((shape, dtype))
+            key = best["combination"]
+            rows.append({
+                "family": family,
+                "shape": shape,
+                "dtype": dtype,
+                "density": density,
+                "strategy": " ".join([str(_param(params, "strategy"))] + way),
+                "seconds": float(best["value"]),
+                "peak_increment_bytes": by_method.get("track_peak_increment", {}).get(key),
+                "anon_increment_bytes": by_method.get("track_anon_increment", {}).get(key),
+                "ratio_to_dense": float(best["value"]) / reference if reference else None,
+                **counts.get(family, {}),
+            })
+    return pd.DataFrame(rows)
+
+
+def _status_counts(run: pd.DataFrame) -> dict:
+    """Per family: how many time_matvec combinations were measured, skipped, failed."""
+    counts: dict = {}
+    timed = run[run["benchmark"].str.endswith(".time_matvec")]
+    for family, group in timed.groupby(timed["benchmark"].str.split(".").str[0]):
+        status = group["status"].value_counts()
+        counts[family] = {"measured": int(status.get("ok", 0)),
+                          "skipped": int(status.get("skipped", 0)),
+                          "failed": int(status.get("failed", 0))}
+    return counts
+
+
+def roofline(run: pd.DataFrame) -> dict:
+    """This run's machine limits in GB/s: {'memory_read_gbps': ..., 'disk_read_gbps': ...}."""
+    out = {}
+    for name in ("memory_read_gbps", "disk_read_gbps"):
+        rows = run[(run["benchmark"] == f"machine.Roofline.track_{name}") & (run["status"] == "ok")]
+        if not rows.empty:
+            out[name] = float(rows["value"].iloc[0])
+    return out
+
+
+def human_bytes(n) -> str:
+    """1536 -> '1.5 KiB' (binary units); None -> '-'."""
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "-"
+    n = float(n)
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
+        n /= 1024
+    return f"{sign}{n:.1f} TiB"
+
+
+def human_seconds(s) -> str:
+    """0.0153 -> '15.3 ms'."""
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return "-"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s * 1e6:.0f} us"
+
+
+def render_text(table: pd.DataFrame, limits: dict | None = None,
+                source: str | Path | None = None) -> str:
+    """A plain-text (also valid Markdown) table of :func:`summarize`'s output."""
+    header = ["family", "problem", "fastest strategy", "time", "peak increment",
+              "anon part", "x dense", "ok/skip/fail"]
+    lines = []
+    for _, r in table.iterrows():
+        problem = f"{r['shape']} {r['dtype']}"
+        if r.get("density") is not None and not pd.isna(r.get("density")):
+            problem += f" d={float(r['density']):g}"
+        ratio = r["ratio_to_dense"]
+        lines.append([
+            r["family"], problem, r["strategy"], human_seconds(r["seconds"]),
+            human_bytes(r["peak_increment_bytes"]), human_bytes(r["anon_increment_bytes"]),
+            "-" if ratio is None or pd.isna(ratio) else f"{ratio:.2f}",
+            f"{r.get('measured', 0)}/{r.get('skipped', 0)}/{r.get('failed', 0)}",
+        ])
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
+
+    def fmt(cells):
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    out = [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [fmt(line) for line in lines]
+    if limits:
+        out.append("")
+        out.append("machine: memory read {} GB/s, cold disk read {} GB/s".format(
+            *(f"{limits[k]:.1f}" if k in limits else "-"
+              for k in ("memory_read_gbps", "disk_read_gbps"))))
+    out.append("time: asv time_matvec (warm page cache), median; peak increment: "
+               "track_peak_increment (the matvec alone, bytes); x dense: time / dense time "
+               "on the same shape and dtype; ok/skip/fail: time_matvec combinations of the family")
+    if source:
+        out.append(f"full results: {source}")
+    return "\n".join(out)
