@@ -94,6 +94,13 @@ def test_allocations_from_16_mib_to_1_gib_are_exact() -> None:
         assert abs(measured[size] - size) <= tolerance_bytes(size), (size, measured[size])
 
 
+@requires_clear_refs
+def test_repeated_16_mib_allocation_is_charged_every_time() -> None:
+    # Without the heap trim, glibc serves the repeats from freed heap pages: 0 bytes measured.
+    increments = [measure_peak(allocate_touch_free, 16 * MiB)[1].increment for _ in range(5)]
+    assert all(abs(inc - 16 * MiB) <= MiB for inc in increments), increments
+
+
 @pytest.fixture(scope="module")
 def memmap_file(tmp_path_factory: pytest.TempPathFactory):
     from conftest import write_scratch_file
