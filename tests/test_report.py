@@ -1,0 +1,237 @@
+"""harness.report, harness.plots and the report/compare/history commands."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.plots import (
+    chunk_heatmap_table,
+    pareto_front,
+    pareto_table,
+    roofline_table,
+    suite_figures,
+)
+from harness.report import markdown_cell, render, write_atomically
+from harness.results import load
+
+
+def _fixture_module():
+    """tests/asv_fixture/make_asv_results.py, imported once (tests/ is not a package)."""
+    name = "make_asv_results"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).parent / "asv_fixture" / "make_asv_results.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+make_asv_results = _fixture_module()
+
+COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
+           "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",
+           "samples", "profile"]
+
+
+def write_suite(results: Path, benchmarks: dict[str, tuple[list[str], list[list], list]],
+                commit: str = "c0ffee0123", date_ms: int = 1704110400000) -> Path:
+    """Write asv files for benchmarks {name: (param_names, param values, results)}."""
+    machine_dir = results / "box"
+    machine_dir.mkdir(parents=True, exist_ok=True)
+    (machine_dir / "machine.json").write_text(json.dumps({"machine": "box", "version": 1}))
+    listed, rows = {}, {}
+    for name, (names, values, result) in benchmarks.items():
+        method = name.rsplit(".", 1)[-1]
+        kind = {"time": "time", "trac": "track", "peak": "peakmemory"}[method[:4]]
+        unit = "GB/s" if method.endswith("gbps") else "seconds" if kind == "time" else "bytes"
+        reprs = [[repr(v) for v in vs] for vs in values]
+        listed[name] = {"name": name, "param_names": names, "params": reprs, "type": kind,
+                        "unit": unit, "version": "1"}
+        rows[name] = [result, reprs, "1"]
+    (results / "benchmarks.json").write_text(json.dumps({**listed, "version": 2}))
+    document = {"commit_hash": commit, "env_name": "env", "date": date_ms,
+                "params": {"machine": "box"}, "python": "3.11", "requirements": {},
+                "env_vars": {}, "result_columns": COLUMNS, "results": rows, "version": 2}
+    path = machine_dir / f"{commit[:8]}-env.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+PROBLEM = (["shape", "dtype", "strategy"], [["100x1000"], ["float32"]])
+
+
+def our_suite() -> dict:
+    """A miniature of our suite's results, with a known Pareto front and roofline."""
+    names, problem = PROBLEM
+    strategies = ["memmap", "memmap-rows", "memmap-blocked"]
+    hdf5_names = ["shape", "dtype", "strategy", "chunks", "chunk_cache", "compression"]
+    hdf5_values = [["100x1000"], ["float32"], ["hdf5-blocked"], ["rows", "columns"],
+                   [1048576, 8388608], ["none"]]
+    hdf5_times = [0.05, 0.04, 0.8, 0.2]  # rows x (1 MiB, 8 MiB), columns x (1 MiB, 8 MiB)
+    return {
+        "dense.DenseMatvec.time_matvec": (names, problem + [["dense"]], [0.01]),
+        "dense.DenseMatvec.track_peak_increment": (names, problem + [["dense"]], [4e5]),
+        "dense.DenseMatvec.track_gbps": (names, problem + [["dense"]], [20.0]),
+        "memmap.MemmapMatvec.time_matvec": (names, problem + [strategies], [0.02, 0.5, 0.03]),
+        "memmap.MemmapMatvec.track_peak_increment": (names, problem + [strategies],
+                                                     [8e6, 1e3, 1e5]),
+        "memmap.MemmapMatvec.track_gbps": (names, problem + [strategies], [10.0, 0.4, 7.0]),
+        "hdf5.Hdf5Matvec.time_matvec": (hdf5_names, hdf5_values, hdf5_times),
+        "hdf5.Hdf5Matvec.track_peak_increment": (hdf5_names, hdf5_values, [1e7] * 4),
+        "machine.Roofline.track_memory_read_gbps": ([], [], [25.0]),
+        "machine.Roofline.track_disk_read_gbps": ([], [], [2.0]),
+    }
+
+
+@pytest.fixture
+def suite_frame(tmp_path):
+    write_suite(tmp_path / "results", our_suite())
+    return load(tmp_path / "results")
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    time_seconds = np.array([1.0, 2.0, 3.0, 2.5, 1.0])
+    peak_bytes = np.array([10.0, 5.0, 1.0, 6.0, 10.0])
+    assert pareto_front(time_seconds, peak_bytes).tolist() == [True, True, True, False, True]
+
+
+def test_pareto_table_pairs_time_with_peak_increment_per_problem(suite_frame):
+    table = pareto_table(suite_frame)
+    assert len(table) == 8 and table["problem"].nunique() == 1
+    assert table["problem"].iloc[0] == "shape=100x1000, dtype=float32"
+    front = set(table.loc[table["on_front"], "configuration"])
+    assert front == {"dense: strategy=dense", "memmap: strategy=memmap-blocked",
+                     "memmap: strategy=memmap-rows"}
+
+
+def test_chunk_heatmap_is_chunks_by_cache(suite_frame):
+    (title, table), = chunk_heatmap_table(suite_frame).items()
+    assert title == "shape=100x1000, dtype=float32"
+    assert table.loc["columns", 1048576] == pytest.approx(0.8)
+    assert table.loc["rows", 8388608] == pytest.approx(0.04)
+    assert list(table.columns) == [1048576, 8388608]
+
+
+def test_roofline_puts_bandwidth_against_this_machines_limits(suite_frame):
+    table = roofline_table(suite_frame)
+    assert len(table) == 4 and table["memory_gbps"].eq(25.0).all()
+    assert table["disk_gbps"].eq(2.0).all()
+    assert table["fraction_of_memory_roof"].max() == pytest.approx(0.8)
+
+
+def test_suite_figures_appear_only_when_their_columns_exist(suite_frame, tmp_path):
+    titles = [title for title, _ in suite_figures(suite_frame)]
+    assert len(titles) == 3 and titles[0].startswith("Time vs peak increment")
+    only_time = suite_frame[suite_frame["benchmark"].str.endswith("time_matvec")
+                            & ~suite_frame["benchmark"].str.startswith("hdf5")]
+    assert suite_figures(only_time) == []
+    page = render(suite_frame, "html")
+    assert page.count('<img alt="') == 3 and page.count("data:image/png;base64,") == 3
+
+
+def test_script_in_names_and_values_never_reaches_the_html_unescaped(tmp_path):
+    evil = "<script>alert('x')</script>"
+    write_suite(tmp_path / "results", {
+        f"evil.{evil}.time_x": (["label"], [[evil, "a|b"]], [1.0, 2.0]),
+        "evil.Plain.time_y": ([], [], [0.5]),
+    })
+    frame = load(tmp_path / "results")
+    page = render(frame, "html")
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;" in page
+    text = render(frame, "md")
+    assert "<script" not in text.lower() and "a\\|b" in text
+    assert markdown_cell("x|<b>*y*") == "x\\|&lt;b&gt;\\*y\\*"
+
+
+@pytest.mark.slow
+def test_report_of_real_results_escapes_and_has_no_suite_figures(tmp_path_factory):
+    project = make_asv_results.cached_asv_project(
+        tmp_path_factory.getbasetemp() / "asv_project")
+    frame = load(project.results_dir)
+    page = render(frame, "html")
+    assert "<script" not in page.lower() and "<img" not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 9
+    text = render(frame, "md")
+    assert "4 regressions" in text and "+60" in text
+
+
+def test_data_exports_round_trip(suite_frame, tmp_path):
+    path = write_atomically(tmp_path / "out.parquet", render(suite_frame, "parquet"))
+    back = pd.read_parquet(path)
+    assert len(back) == len(suite_frame) and back["value"].sum() == pytest.approx(
+        suite_frame["value"].sum())
+    csv = pd.read_csv(__import__("io").StringIO(render(suite_frame, "csv")))
+    assert len(csv) == len(suite_frame)
+    records = json.loads(render(suite_frame, "json"),
+                         parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert len(records) == len(suite_frame) and records[0]["date"].startswith("2024-01-01")
+
+
+def test_unknown_format_is_a_clear_error(suite_frame):
+    with pytest.raises(ValueError, match="unknown format 'pdf'; choose one of md, html"):
+        render(suite_frame, "pdf")
+
+
+def test_interrupted_write_leaves_the_previous_report_untouched(tmp_path, monkeypatch):
+    target = tmp_path / "report.html"
+    target.write_text("previous report")
+
+    def interrupted(_fd):
+        raise KeyboardInterrupt  # as if the run were killed mid-write
+
+    monkeypatch.setattr("harness.report.os.fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, "<html>half")
+    assert target.read_text() == "previous report"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_cli_report_writes_html_and_warns_about_bad_files(tmp_path, capsys):
+    write_suite(tmp_path / "results", our_suite())
+    (tmp_path / "results" / "box" / "deadbeef-env.json").write_text('{"version": 2, "res')
+    out = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "results"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "deadbeef-env.json" in err and "not valid JSON" in err
+    assert out.read_text().count("<img") == 3
+    assert main(["report", str(tmp_path / "results"), "--strict", "-o", str(out)]) == 2
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert main(["report", str(tmp_path / "results"), "-f", "parquet"]) == 2
+
+
+@pytest.mark.slow
+def test_cli_compare_and_history_on_real_results(tmp_path_factory, capsys):
+    project = make_asv_results.cached_asv_project(
+        tmp_path_factory.getbasetemp() / "asv_project")
+    first, second, third = (c[:8] for c in project.commits)
+    results = str(project.results_dir)
+    assert main(["compare", first, second, "--results", results, "--fail-on", "regressed"]) == 1
+    shown = capsys.readouterr().out
+    assert "5 regressed" in shown and "+60" in shown
+    assert main(["compare", second, third, "--results", results, "--fail-on", "regressed",
+                 "--only-changed", "-f", "md"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count("improved") == 3 and "unchanged" not in shown
+    assert main(["compare", "ffff", second, "--results", results]) == 2
+    assert main(["history", results, "--regressions", "-f", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 4 and {r["commit_after"][:8] for r in listed} == {second}
+    assert main(["history", results, "-b", "Steady"]) == 0
+    assert capsys.readouterr().out.count("bench.Steady.time_steady") == 1
+
+
+def test_every_combination_gets_a_row(tmp_path):
+    values = [["a", "b"], [1, 2, 3]]
+    count = len(list(itertools.product(*values)))
+    write_suite(tmp_path / "r", {"s.T.time_x": (["k", "n"], values, [0.1] * count)})
+    assert len(load(tmp_path / "r")) == count == 6
