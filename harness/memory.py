@@ -4,14 +4,15 @@ Linux keeps an exact high-water mark of a process's resident set (``VmHWM`` in
 ``/proc/self/status``) and lets the process reset it to the current RSS by writing ``5`` to
 ``/proc/self/clear_refs`` (Linux >= 4.0). Reset, run, read: the increment is exact however short
 the spike, and it counts every thread of the process. The kernel keeps no peak of the anonymous
-(``RssAnon``) and file-backed (``RssFile``) parts, so a thread samples ``/proc/self/status``
-every ``interval_seconds`` (default 0.5 ms; one read costs ~20 us) for those two figures.
+and file-backed parts, so a thread samples ``/proc/self/statm`` (resident and shared pages)
+every ``interval_seconds`` (default 0.5 ms; one read through a kept-open descriptor costs
+~1.3 us) for those two figures.
 
 Platform branches, in one place (``PeakMeter._method``):
 
 - ``"clear_refs"``: the exact method above.
 - ``"sampled-status"``: Linux where ``clear_refs`` is not writable; the increment is the peak of
-  the sampled ``VmRSS``, so a spike shorter than the sampling interval can be missed.
+  the sampled RSS (from /proc), so a spike shorter than the sampling interval can be missed.
 - ``"sampled-psutil"``: elsewhere; psutil's RSS sampled; anonymous/file split unknown (0).
 
 All figures are bytes.
@@ -60,9 +61,11 @@ class PeakMemory:
 
     ``increment``: peak RSS during the call minus RSS at its start.
     ``anon_increment`` / ``file_increment``: the same for anonymous memory (heap, numpy buffers)
-    and file-backed pages (memory maps, which the kernel can drop at will), both sampled.
+    and file-backed pages (memory maps, which the kernel can drop at will; shared memory
+    counts here too, as statm lumps it in), both sampled.
     ``baseline``: RSS at the start. ``method``: how the peak was found (see the module doc).
-    ``samples``: how many status samples the sampler thread took during the call.
+    ``samples``: how many samples were taken during the call (the sampler's and two of the
+    caller's, at the start and end).
     """
 
     increment: int
