@@ -45,6 +45,15 @@ def _param(params, name):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def _way_value(name: str, value) -> str:
+    if name == "chunk_cache":
+        try:
+            return human_bytes(int(float(value))).replace(".0 ", " ")
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
 def _combination_key(row) -> tuple:
     """(class, sorted params) identifies one combination across its benchmark methods."""
     benchmark_class = row["benchmark"].rsplit(".", 1)[0]
@@ -79,7 +88,8 @@ def summarize(run: pd.DataFrame) -> pd.DataFrame:
         for problem, group in fam.groupby(problems, sort=False):
             best = group.loc[group["value"].idxmin()]
             params = best["params"]
-            way = [f"{n}={_param(params, n)}" for n in WAY_PARAMS if _param(params, n) is not None]
+            way = [f"{n}={_way_value(n, _param(params, n))}" for n in WAY_PARAMS
+                   if _param(params, n) is not None]
             shape, dtype, density = problem
             reference = dense_seconds.get((shape, dtype))
             key = best["combination"]
