@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.datasets import DatasetSpec, csr_index_dtype, nnz
-from harness.strategies.base import Options, Strategy, as_vector, register
+from harness.strategies.base import Options, Strategy, as_vector, read_buffer, register
 
 SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")
 #: DIA stores one dense row per diagonal: refuse it beyond this many times the dense size.
@@ -143,8 +143,8 @@ class CsrHdf5BlockedOperand:
         entry_bytes = spec.itemsize + self.indices.dtype.itemsize
         self.blocks = _row_blocks(self.indptr, entry_bytes, opts.memory_budget, opts.block_rows)
         most = max((int(self.indptr[r1] - self.indptr[r0]) for r0, r1 in self.blocks), default=0)
-        self.data_buffer = np.zeros(most, dtype=spec.dtype)
-        self.index_buffer = np.zeros(most, dtype=self.indices.dtype)
+        self.data_buffer = read_buffer((most,), spec.dtype)
+        self.index_buffer = read_buffer((most,), self.indices.dtype)
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
         x = as_vector(x, self.spec)
