@@ -204,3 +204,16 @@ def test_nested_measurement_makes_the_outer_one_say_it_was_sampled() -> None:
     assert inner.method == "clear_refs"
     assert abs(inner.increment - 50 * MB) <= tolerance_bytes(50 * MB)
     assert outer.method.startswith("sampled-status")
+
+
+def test_exception_in_fn_propagates_and_leaves_no_sampler_running() -> None:
+    threads_before = threading.active_count()
+    switch_before = sys.getswitchinterval()
+
+    def fails() -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        measure_peak(fails)
+    assert threading.active_count() == threads_before
+    assert sys.getswitchinterval() == switch_before
