@@ -2,13 +2,15 @@
 
 Only ``matvec(x)`` is timed (``time.perf_counter``); opening the operand (file opening,
 dataset lookup, buffers, pre-faulting) is not. Peak memory comes from
-``harness.memory.measure_peak``; the figures are the worst pass's. Cache states:
+``harness.memory.measure_peak`` in separate, untimed passes (its sampling thread would slow
+the timed ones); the figures are the worst metered pass's. Cache states:
 
 - ``"warm"``: the operand is opened once and kept, as a user or asv's ``setup`` keeps it; a
   first, untimed product (measured for memory together with the opening, so buffers and
-  mapped pages count) brings the file into the page cache; then ``repeat`` timed products.
+  mapped pages count) brings the file into the page cache; a second, metered product in
+  steady state; then ``repeat`` timed products.
 - ``"cold"``: every pass evicts the file (``harness.pagecache.evict``), opens, multiplies and
-  closes (on a virtual disk the host may still serve the reads from its own cache: this guest
+  closes; ``repeat`` timed passes, then one metered pass (on a virtual disk the host may still serve the reads from its own cache: this guest
   cannot tell).
 
 ``measure_in_process`` is what asv calls (asv gives each benchmark a fresh process);
@@ -158,32 +160,38 @@ def measure_in_process(
 
     seconds, peaks, residency = [], [], []
     y = None
+    # The meter's sampling thread (and the short GIL switch interval it sets) would slow the
+    # product it watches, so memory passes and timed passes are separate passes.
     if cache == "warm":
-        # One operand for every pass, as a user (or asv's setup) keeps it: the first product,
-        # untimed, brings the file into the page cache and the process's mappings; its peak
-        # (open included, so buffers and mapped pages count) is part of the memory figures.
+        # One operand for every pass, as a user (or asv's setup) keeps it. The first product
+        # brings the file into the page cache and the process's mappings; it is metered with
+        # the opening (so buffers and mapped pages count), then once more in steady state.
         with contextlib.ExitStack() as stack:
             gc.collect()
             (operand, _), first_peak = memory.measure_peak(
                 lambda: (op := stack.enter_context(strat.open(spec, root=root, **options)),
                          op.matvec(x)))
-            peaks.append(first_peak)
+            _, steady_peak = memory.measure_peak(operand.matvec, x)
+            peaks += [first_peak, steady_peak]
             for _ in range(int(repeat)):
                 y = None
                 residency.append(pagecache.resident_fraction(path))
-                (y, elapsed), peak = memory.measure_peak(timed, operand)
+                y, elapsed = timed(operand)
                 seconds.append(elapsed)
-                peaks.append(peak)
     else:
-        # Cold: evict, then open, multiply and close, every pass (a live map pins the pages).
-        for _ in range(int(repeat)):
+        # Cold: evict, then open, multiply and close, every pass (a live map pins the pages);
+        # the last pass is metered, not timed.
+        for index in range(int(repeat) + 1):
             y = None
             gc.collect()
             pagecache.evict(path)
             residency.append(pagecache.resident_fraction(path))
-            (y, elapsed), peak = memory.measure_peak(open_and_time)
-            seconds.append(elapsed)
-            peaks.append(peak)
+            if index < int(repeat):
+                y, elapsed = open_and_time()
+                seconds.append(elapsed)
+            else:
+                (y, _), peak = memory.measure_peak(open_and_time)
+                peaks.append(peak)
     error = None
     if check:
         reference = reference_result(spec, x, root)
