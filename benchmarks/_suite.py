@@ -116,8 +116,9 @@ class _MatvecSuite:
         self._resources.close()
         from harness import measure
 
+        repeat = PROFILE.track_repeat if cache_state == "warm" else PROFILE.cold_repeat
         result = measure.measure_in_process(
-            self.case.strategy, self.case.spec, cache=cache_state, repeat=PROFILE.track_repeat,
+            self.case.strategy, self.case.spec, cache=cache_state, repeat=repeat,
             root=self.cache["data_root"], check=False, **self.case.options)
         record = {
             "seconds_median": float(result.seconds_median),

@@ -169,7 +169,7 @@ def render_text(table: pd.DataFrame, limits: dict | None = None,
         lines.append([
             r["family"], problem, r["strategy"], human_seconds(r["seconds"]),
             human_bytes(r["peak_increment_bytes"]), human_bytes(r["anon_increment_bytes"]),
-            "-" if ratio is None or pd.isna(ratio) else f"{ratio:.2f}",
+            "-" if ratio is None or pd.isna(ratio) else f"{ratio:.3g}",
             f"{r.get('measured', 0)}/{r.get('skipped', 0)}/{r.get('failed', 0)}",
         ])
     widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
