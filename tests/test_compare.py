@@ -47,6 +47,12 @@ def frame(asv_project):
 
 
 PAIRS = [(0, 1), (1, 2), (0, 2)]
+DELIBERATE_REGRESSIONS = {
+    "bench.Alloc.peakmem_buffer",
+    "bench.Sleep.time_sleep(1, 'plain')",
+    "bench.Sleep.time_sleep(1, '<script>alert(1)</script>')",
+    "bench.Sleep.time_sleep(2, '<script>alert(1)</script>')",
+}
 
 
 @pytest.mark.slow
@@ -103,7 +109,9 @@ def test_regressions_match_asv_publish(asv_project, frame):
     found = regressions(frame)
     ours = {(r.entry_name, r.commit_before, r.commit_after, round(r.value_before, 12),
              round(r.value_after, 12)) for r in found.itertuples()}
-    assert len(expected) == 4
+    # The deliberate changes are always there; a noisy step (this machine is shared) may add
+    # more, and then asv and we must both list it.
+    assert DELIBERATE_REGRESSIONS <= {entry[0] for entry in expected}
     assert ours == expected
 
 

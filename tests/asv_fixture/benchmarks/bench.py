@@ -28,14 +28,14 @@ class Sleep:
 
 
 class Steady:
-    """An unchanged benchmark: must never be flagged."""
+    """An unchanged benchmark: 10 ms keeps sleep overshoot on a busy machine well under 10%."""
 
     repeat = 7
-    number = 3
+    number = 1
     warmup_time = 0.0
 
     def time_steady(self):
-        time.sleep(0.002)
+        time.sleep(0.010)
 
 
 class Alloc:
