@@ -14,6 +14,7 @@ from harness.datasets import DatasetSpec, nbytes_in_memory
 from harness.measure import (
     Measurement,
     MeasurementError,
+    combine,
     measure_in_process,
     measure_in_subprocess,
 )
@@ -111,3 +112,16 @@ def test_cli_parses_sizes_and_chunks():
     assert parse_bytes("64MiB") == 64 * 2**20 and parse_bytes("8388608") == 8388608
     assert parse_chunks("10x100000") == (10, 100000) and parse_chunks("auto") == "auto"
     assert parse_chunks("none") is None
+
+
+def test_combine_pools_passes_and_keeps_the_worst_memory(tmp_path):
+    spec = DatasetSpec((10, 20))
+    a = measure_in_process("dense", spec, repeat=2, root=tmp_path)
+    b = measure_in_process("dense", spec, repeat=3, root=tmp_path)
+    both = combine([a, b])
+    assert both.seconds == a.seconds + b.seconds
+    assert both.seconds_min == min(a.seconds_min, b.seconds_min)
+    assert both.anon_increment_bytes == max(a.anon_increment_bytes, b.anon_increment_bytes)
+    other = measure_in_process("memmap", spec, repeat=1, root=tmp_path)
+    with pytest.raises(ValueError, match="different configurations"):
+        combine([a, other])

@@ -66,6 +66,9 @@ def register(subparsers) -> None:
                    help="comma-separated names (default: every strategy that accepts the matrix)")
     p.add_argument("--cache", choices=("warm", "cold", "both"), default="warm")
     p.add_argument("--repeat", type=int, default=5, help="timed passes per strategy (default 5)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every strategy this many times, interleaved, each in a fresh process, "
+                        "and pool the passes (evens out load that comes and goes; default 1)")
     p.add_argument("--block-rows", type=int, default=None)
     p.add_argument("--memory-budget", type=parse_bytes, default=None, help="bytes, e.g. 64MiB (default)")
     p.add_argument("--chunk-cache-bytes", type=parse_bytes, default=None,
@@ -118,7 +121,7 @@ def plan(args) -> tuple[list[tuple[str, DatasetSpec]], list[tuple[str, str]]]:
 
 def run(args: argparse.Namespace) -> int:
     from harness import machine
-    from harness.measure import MeasurementError, measure_in_subprocess
+    from harness.measure import MeasurementError, combine, measure_in_subprocess
 
     if args.compression is not None and args.chunks is None:
         args.chunks = "auto"
@@ -135,18 +138,27 @@ def run(args: argparse.Namespace) -> int:
                "chunk_cache_bytes": args.chunk_cache_bytes}
     options = {k: v for k, v in options.items() if v is not None}
     caches = ("warm", "cold") if args.cache == "both" else (args.cache,)
-    records, failures = [], []
+    if args.rounds < 1 or args.repeat < 1:
+        print("error: --rounds and --repeat must be >= 1", file=sys.stderr)
+        return 2
+    pooled: dict[tuple[str, str], list] = {}
+    failures = []
     for cache in caches:
-        for name, spec in runs:
-            print(f"measuring {name} ({cache})...", file=sys.stderr, flush=True)
-            try:
-                m = measure_in_subprocess(name, spec, cache=cache, repeat=args.repeat, root=root,
-                                          check=not args.no_check, timeout_seconds=args.timeout,
-                                          **options)
-            except MeasurementError as exc:
-                failures.append((name, cache, str(exc)))
-                continue
-            records.append(m.to_record())
+        for round_index in range(args.rounds):
+            for name, spec in runs:
+                if any(f[:2] == (name, cache) for f in failures):
+                    continue
+                print(f"measuring {name} ({cache}, round {round_index + 1}/{args.rounds})...",
+                      file=sys.stderr, flush=True)
+                try:
+                    m = measure_in_subprocess(name, spec, cache=cache, repeat=args.repeat,
+                                              root=root, check=not args.no_check,
+                                              timeout_seconds=args.timeout, **options)
+                except MeasurementError as exc:
+                    failures.append((name, cache, str(exc)))
+                    continue
+                pooled.setdefault((name, cache), []).append(m)
+    records = [combine(ms).to_record() for ms in pooled.values()]
     add_derived_columns(records, roofline)
     if args.format == "json":
         print(json.dumps(records, indent=1))
