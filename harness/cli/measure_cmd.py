@@ -109,7 +109,8 @@ def plan(args) -> tuple[list[tuple[str, DatasetSpec]], list[tuple[str, str]]]:
         if spec is None:
             reason = (f"needs storage {list(strategy.storage)}"
                       + (" with a density" if set(strategy.storage) <= set(SPARSE_STORAGES) else ""))
-            if strategy.accepts_fn is not None and strategy.refusal:
+            fits_storage = args.density is not None or not set(strategy.storage) <= set(SPARSE_STORAGES)
+            if fits_storage and strategy.accepts_fn is not None and strategy.refusal:
                 reason = strategy.refusal
             if requested and name in requested:
                 raise ValueError(f"strategy {name!r} cannot run on this matrix: {reason}")

@@ -45,6 +45,12 @@ class MappedMatrix:
     def advise_sequential(self) -> None:
         self._map.madvise(mmap.MADV_SEQUENTIAL)
 
+    def prefetch(self, start: int, stop: int) -> None:
+        """Ask the kernel to start reading the pages of [start, stop) (``MADV_WILLNEED``)."""
+        first = start // PAGE_BYTES * PAGE_BYTES
+        if stop > first:
+            self._map.madvise(mmap.MADV_WILLNEED, first, min(stop, len(self._map)) - first)
+
     def release(self, start: int, stop: int) -> None:
         """Drop the whole pages inside [start, stop) (bytes from the start of the file)."""
         first = -(-start // PAGE_BYTES) * PAGE_BYTES
@@ -71,27 +77,31 @@ def mapped(path: Path, offset: int, shape: tuple[int, int], dtype: str) -> Itera
 
 def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
                    release: bool | None = None) -> np.ndarray:
-    """``y = A @ x`` over row blocks of a mapping. With ``release`` (default:
-    ``should_release_pages``), each block's pages are unmapped once used, so at most about one
-    block of the file is mapped-resident at a time."""
+    """``y = A @ x`` over row blocks of a mapping.
+
+    Before multiplying a block, the next one is announced with ``MADV_WILLNEED`` so that, when
+    the file is not cached, the kernel reads it while BLAS works on this one. With ``release``
+    (default: ``should_release_pages``), each block's pages are unmapped once used, so at most
+    about two blocks of the file are mapped-resident at a time.
+    """
     a = mapping.array
     if release is None:
         release = should_release_pages(a.nbytes)
-    if not release:
-        y = np.empty(a.shape[0], dtype=a.dtype)
-        for r0 in range(0, a.shape[0], rows_per_block):
-            np.dot(a[r0:r0 + rows_per_block], x, out=y[r0:r0 + rows_per_block])
-        return y
     nrows, ncols = a.shape
     y = np.empty(nrows, dtype=a.dtype)
     row_bytes = ncols * a.itemsize
     released = mapping.offset
+    mapping.prefetch(mapping.offset, mapping.offset + min(rows_per_block, nrows) * row_bytes)
     for r0 in range(0, nrows, rows_per_block):
         r1 = min(r0 + rows_per_block, nrows)
+        if r1 < nrows:
+            r2 = min(r1 + rows_per_block, nrows)
+            mapping.prefetch(mapping.offset + r1 * row_bytes, mapping.offset + r2 * row_bytes)
         np.dot(a[r0:r1], x, out=y[r0:r1])
-        end = mapping.offset + r1 * row_bytes
-        mapping.release(released, end)
-        released = end // PAGE_BYTES * PAGE_BYTES
+        if release:
+            end = mapping.offset + r1 * row_bytes
+            mapping.release(released, end)
+            released = end // PAGE_BYTES * PAGE_BYTES
     return y
 
 
