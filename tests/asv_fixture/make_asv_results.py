@@ -1,6 +1,7 @@
 """Build real asv results for the reporter's tests: a tiny project, three commits, asv run.
 
-Commit 1 is the baseline; commit 2 puts in a deliberate slowdown (Sleep x3), a deliberate extra
+Commit 1 is the baseline; commit 2 puts in a deliberate slowdown (Sleep x8: far past the
+wake-up noise of sleeps on a busy 2-core machine), a deliberate extra
 allocation (+60 MB in peakmem_buffer), a worse tracked figure and a new failure; commit 3
 keeps the slowdown and the allocation (a lasting step for asv's step detection), improves the
 tracked figure below its first value and fixes the failure. Each commit is run with
@@ -24,8 +25,8 @@ MACHINE = "fixture-machine"
 # What each commit writes into benchmarks/_knobs.py.
 COMMIT_KNOBS = [
     {"SLOWDOWN": 1, "EXTRA_BYTES": 0, "TRACKED_ITEMS": 10, "BREAK": False},
-    {"SLOWDOWN": 3, "EXTRA_BYTES": 60_000_000, "TRACKED_ITEMS": 30, "BREAK": True},
-    {"SLOWDOWN": 3, "EXTRA_BYTES": 60_000_000, "TRACKED_ITEMS": 5, "BREAK": False},
+    {"SLOWDOWN": 8, "EXTRA_BYTES": 60_000_000, "TRACKED_ITEMS": 30, "BREAK": True},
+    {"SLOWDOWN": 8, "EXTRA_BYTES": 60_000_000, "TRACKED_ITEMS": 5, "BREAK": False},
 ]
 
 

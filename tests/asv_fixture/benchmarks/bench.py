@@ -16,7 +16,7 @@ class Sleep:
     params = [[1, 2], ["plain", "<script>alert(1)</script>"]]  # noqa: RUF012 (asv reads it)
     param_names = ["milliseconds", "label"]  # noqa: RUF012
     repeat = 7
-    number = 3
+    number = 1
     warmup_time = 0.0
 
     def setup(self, milliseconds, label):
