@@ -24,7 +24,7 @@ from harness.strategies.base import (
     read_buffer,
     register,
 )
-from harness.strategies.memmap import blocked_matvec, mapped
+from harness.strategies.memmap import BlockedMapOperand, mapped
 
 DATASET_NAME = "A"
 
@@ -264,8 +264,11 @@ def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
     if contiguous:
         with mapped(path, offset, spec.shape, spec.dtype) as mapping:
             mapping.advise_sequential()
-            rows = block_rows(spec, opts)
-            yield _BlockedMapping(spec, mapping, rows)
+            operand = BlockedMapOperand(spec, mapping, block_rows(spec, opts))
+            try:
+                yield operand
+            finally:
+                operand.close()
     else:
         import mmap
 
@@ -281,14 +284,6 @@ def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
 class _Whole:
     def __init__(self, buffer):
         self.buffer = buffer
-
-
-class _BlockedMapping:
-    def __init__(self, spec, mapping, rows):
-        self.spec, self.mapping, self.rows = spec, mapping, rows
-
-    def matvec(self, x):
-        return blocked_matvec(self.mapping, as_vector(x, self.spec), self.rows)
 
 
 def _chunk_bytes(spec: DatasetSpec) -> int:

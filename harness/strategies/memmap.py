@@ -4,9 +4,13 @@ loop, and a blocked product that keeps the mapped (resident) pages within the bu
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import mmap
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -75,14 +79,52 @@ def mapped(path: Path, offset: int, shape: tuple[int, int], dtype: str) -> Itera
         m.close()
 
 
+#: Linux >= 5.14: fault a range of a mapping in, in one call (``MADV_POPULATE_READ``).
+MADV_POPULATE_READ = 22
+#: Rows per block aim at this many bytes (within the budget): small enough that the next
+#: block is being read while this one is multiplied, large enough to amortise a call.
+PIPELINE_BLOCK_BYTES = 8 * 1024 * 1024
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def populate(address: int, nbytes: int) -> None:
+    """Fault the pages of [address, address + nbytes) in, reading them if not cached.
+
+    One ``madvise(MADV_POPULATE_READ)`` call, through ctypes so the GIL is released: it runs
+    in a helper thread while BLAS multiplies the previous block. Faulting from one thread in
+    file order keeps the kernel's readahead sequential; BLAS's own threads fault two streams
+    at once, which the per-file readahead state takes for random reads (measured cold:
+    0.4-0.9 GB/s for ``mm @ x`` against 2.2 GB/s for a single-threaded row loop).
+    Falls back to ``MADV_WILLNEED`` (start reading, do not map) on kernels without it.
+    """
+    start = address // PAGE_BYTES * PAGE_BYTES
+    length = address + nbytes - start
+    if length <= 0:
+        return
+    libc = _libc()
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    if libc.madvise(start, length, MADV_POPULATE_READ) != 0:
+        libc.madvise(start, length, mmap.MADV_WILLNEED)
+
+
+def pipelined_block_rows(spec_rows: int, row_bytes: int, rows_per_block: int) -> int:
+    """Rows per block for ``blocked_matvec``: at most ``rows_per_block`` (the budget), about
+    ``PIPELINE_BLOCK_BYTES``."""
+    return max(1, min(rows_per_block, PIPELINE_BLOCK_BYTES // row_bytes, spec_rows))
+
+
 def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
-                   release: bool | None = None) -> np.ndarray:
+                   release: bool | None = None, reader: ThreadPoolExecutor | None = None
+                   ) -> np.ndarray:
     """``y = A @ x`` over row blocks of a mapping.
 
-    Before multiplying a block, the next one is announced with ``MADV_WILLNEED`` so that, when
-    the file is not cached, the kernel reads it while BLAS works on this one. With ``release``
-    (default: ``should_release_pages``), each block's pages are unmapped once used, so at most
-    about two blocks of the file are mapped-resident at a time.
+    While BLAS multiplies a block, ``reader`` (a one-thread pool) faults the next one in
+    (``populate``). With ``release`` (default: ``should_release_pages``), each block's pages
+    are unmapped once used, so at most about two blocks are mapped-resident at a time.
     """
     a = mapping.array
     if release is None:
@@ -90,18 +132,30 @@ def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
     nrows, ncols = a.shape
     y = np.empty(nrows, dtype=a.dtype)
     row_bytes = ncols * a.itemsize
-    released = mapping.offset
-    mapping.prefetch(mapping.offset, mapping.offset + min(rows_per_block, nrows) * row_bytes)
-    for r0 in range(0, nrows, rows_per_block):
-        r1 = min(r0 + rows_per_block, nrows)
-        if r1 < nrows:
-            r2 = min(r1 + rows_per_block, nrows)
-            mapping.prefetch(mapping.offset + r1 * row_bytes, mapping.offset + r2 * row_bytes)
-        np.dot(a[r0:r1], x, out=y[r0:r1])
-        if release:
-            end = mapping.offset + r1 * row_bytes
-            mapping.release(released, end)
-            released = end // PAGE_BYTES * PAGE_BYTES
+    base = a.ctypes.data
+    blocks = [(r0, min(r0 + rows_per_block, nrows)) for r0 in range(0, nrows, rows_per_block)]
+
+    def fault_in(index: int) -> None:
+        r0, r1 = blocks[index]
+        populate(base + r0 * row_bytes, (r1 - r0) * row_bytes)
+
+    own_reader = reader is None
+    reader = reader or ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
+    try:
+        released = mapping.offset
+        pending = reader.submit(fault_in, 0)
+        for index, (r0, r1) in enumerate(blocks):
+            pending.result()
+            if index + 1 < len(blocks):
+                pending = reader.submit(fault_in, index + 1)
+            np.dot(a[r0:r1], x, out=y[r0:r1])
+            if release:
+                end = mapping.offset + r1 * row_bytes
+                mapping.release(released, end)
+                released = end // PAGE_BYTES * PAGE_BYTES
+    finally:
+        if own_reader:
+            reader.shutdown(wait=True)
     return y
 
 
@@ -131,13 +185,22 @@ class NumpyMemmapOperand:
 
 
 class BlockedMapOperand:
+    """Row blocks of a mapping, the next block faulted in by a reader thread (see
+    ``blocked_matvec``)."""
+
     def __init__(self, spec: DatasetSpec, mapping: MappedMatrix, rows_per_block: int):
         self.spec = spec
         self.mapping = mapping
-        self.rows_per_block = rows_per_block
+        self.rows_per_block = pipelined_block_rows(spec.shape[0], spec.shape[1] * spec.itemsize,
+                                                   rows_per_block)
+        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        return blocked_matvec(self.mapping, as_vector(x, self.spec), self.rows_per_block)
+        return blocked_matvec(self.mapping, as_vector(x, self.spec), self.rows_per_block,
+                              reader=self.reader)
+
+    def close(self) -> None:
+        self.reader.shutdown(wait=True)
 
 
 def _numpy_memmap_opener(rows: bool):
@@ -159,7 +222,11 @@ def _open_blocked(spec: DatasetSpec, path: Path, opts: Options):
         raise ValueError(f"{path} holds {os.path.getsize(path)} bytes, expected {expected} for {spec}")
     with mapped(path, 0, spec.shape, spec.dtype) as mapping:
         mapping.advise_sequential()
-        yield BlockedMapOperand(spec, mapping, block_rows(spec, opts))
+        operand = BlockedMapOperand(spec, mapping, block_rows(spec, opts))
+        try:
+            yield operand
+        finally:
+            operand.close()
 
 
 register(Strategy(
