@@ -82,7 +82,7 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
     info = info[descriptive]
     merged = table.merge(info, on=key, how="left", suffixes=("", "_info"))
     order = ["benchmark", "entry_name", "type", "unit", "machine", "env_name"]
-    order += [c for c in merged.columns if c.startswith("param_") and c != "param_reprs"]
+    order += [c for c in merged.columns if c.startswith("param_") and c != "raw_params"]
     order += ["value_before", "value_after", "err_before", "err_after", "status_before",
               "status_after", "commit_before", "commit_after", "ratio", "ratio_text",
               "difference", "mark", "verdict", "params"]
@@ -303,7 +303,7 @@ def geomean_summary(frame: pd.DataFrame, by: str | Iterable[str] = "class",
             column = name if name in frame.columns else f"param_{name}"
             if column not in frame.columns:
                 raise ValueError(f"no column {name!r} to group by; parameters present: "
-                                 f"{', '.join(c[6:] for c in frame.columns if c.startswith('param_') and c != 'param_reprs')}")
+                                 f"{', '.join(c[6:] for c in frame.columns if c.startswith('param_') and c != 'raw_params')}")
             groups.append(frame[column].astype(object).where(frame[column].notna(), "n/a"))
     if value == "value" and "unit" in frame.columns:
         groups.append(frame["unit"])

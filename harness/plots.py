@@ -23,6 +23,7 @@ from harness.compare import benchmark_class, human_value
 
 PROBLEM_PARAMS = ["shape", "dtype", "density"]  # what defines "the same problem"
 MAX_FIGURES = 6  # per kind: a report stays readable
+MAX_BARS = 40  # configurations per roofline chart
 MEMORY_ROOF = "machine.Roofline.track_memory_read_gbps"
 DISK_ROOF = "machine.Roofline.track_disk_read_gbps"
 
@@ -40,12 +41,37 @@ def _method(frame: pd.DataFrame, method: str) -> pd.DataFrame:
     return frame[frame["benchmark"].str.endswith("." + method)]
 
 
+LABEL_ORDER = ["strategy", "shape", "dtype", "density", "chunks", "chunk_cache", "compression"]
+
+
 def _param_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c.startswith("param_") and c != "param_reprs"]
+    """Parameter columns, the most telling first (strategy leads every label)."""
+    columns = [c for c in frame.columns if c.startswith("param_") and c != "raw_params"]
+    rank = {f"param_{name}": k for k, name in enumerate(LABEL_ORDER)}
+    return sorted(columns, key=lambda c: (rank.get(c, len(rank)), c))
+
+
+def binary_bytes(size: float) -> str:
+    """1048576 -> '1 MiB': cache sizes are powers of two, so binary units read exactly."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.4g} {unit}"
+        size /= 1024
+    return f"{size:.4g} TiB"
 
 
 def _describe(row: pd.Series, columns: list[str]) -> str:
-    parts = [f"{c[6:]}={row[c]}" for c in columns if c in row.index and not pd.isna(row[c])]
+    """'strategy=hdf5-rows, chunks=rows, cache=1 MiB' (compression=none left out: the default)."""
+    parts = []
+    for column in columns:
+        if column not in row.index or pd.isna(row[column]):
+            continue
+        name, value = column[6:], row[column]
+        if name == "compression" and value == "none":
+            continue
+        if name == "chunk_cache":
+            name, value = "cache", binary_bytes(float(value))
+        parts.append(f"{name}={value}")
     return ", ".join(parts)
 
 
@@ -68,9 +94,9 @@ def pareto_table(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     key = ["_class", "machine", "env_name", "_reprs"]
     times = times.assign(_class=times["benchmark"].map(benchmark_class),
-                         _reprs=times["param_reprs"].map(tuple))
+                         _reprs=times["raw_params"].map(tuple))
     peaks = peaks.assign(_class=peaks["benchmark"].map(benchmark_class),
-                         _reprs=peaks["param_reprs"].map(tuple))
+                         _reprs=peaks["raw_params"].map(tuple))
     pairs = times.merge(peaks[key + ["value"]].rename(columns={"value": "peak_increment_bytes"}),
                         on=key).rename(columns={"value": "time_seconds"})
     if pairs.empty:
@@ -101,17 +127,19 @@ def pareto_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
             if not table.empty else []:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         rest, front = group[~group["on_front"]], group[group["on_front"]]
-        ax.scatter(rest["time_seconds"], rest["peak_increment_bytes"] / 1e6, color="0.6",
+        # Log axes: increments span bytes to GB; clip at 1 kB so a zero increment still shows.
+        megabytes = group["peak_increment_bytes"].clip(lower=1e3) / 1e6
+        ax.scatter(rest["time_seconds"], megabytes[rest.index], color="0.6", s=14,
                    label="dominated")
-        ax.step(front["time_seconds"], front["peak_increment_bytes"] / 1e6, where="post",
+        ax.step(front["time_seconds"], megabytes[front.index], where="post",
                 color="C3", marker="o", label="Pareto front")
-        for _, row in front.iterrows():
-            ax.annotate(row["configuration"], (row["time_seconds"],
-                                               row["peak_increment_bytes"] / 1e6),
-                        fontsize=7, xytext=(4, 4), textcoords="offset points")
+        for k, (index, row) in enumerate(front.iterrows()):
+            ax.annotate(row["configuration"], (row["time_seconds"], megabytes[index]),
+                        fontsize=7, xytext=(6, 6 + 9 * (k % 3)), textcoords="offset points")
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xlabel("time per matvec (seconds, log)")
-        ax.set_ylabel("peak memory increment (MB)")
+        ax.set_ylabel("peak memory increment (MB, log)")
         ax.set_title(f"time vs peak increment: {problem}", fontsize=9)
         ax.legend(fontsize=7)
         fig.tight_layout()
@@ -120,19 +148,28 @@ def pareto_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
 
 
 def chunk_heatmap_table(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per problem, HDF5 time (seconds, geometric mean over other parameters) chunks x cache."""
+    """HDF5 matvec time (seconds) as chunk shape x chunk cache (bytes) tables.
+
+    One table per problem, strategy and compression (mixing strategies would compare cells
+    holding different configurations); only where at least two cache sizes were run. A cell
+    holding several results (other parameters) shows their geometric mean.
+    """
     latest = latest_results(frame)
     hdf5 = _method(latest[latest["benchmark"].str.startswith("hdf5.")], "time_matvec")
     if hdf5.empty or "param_chunks" not in hdf5 or "param_chunk_cache" not in hdf5:
         return {}
     hdf5 = hdf5.dropna(subset=["param_chunks", "param_chunk_cache"])
-    problem_columns = [f"param_{p}" for p in PROBLEM_PARAMS if f"param_{p}" in hdf5.columns]
+    # Grouping parameters these rows actually carry (density is a sparse-only parameter).
+    group_columns = [f"param_{p}" for p in PROBLEM_PARAMS + ["strategy", "compression"]
+                     if f"param_{p}" in hdf5.columns and hdf5[f"param_{p}"].notna().any()]
+    keys = [hdf5[c].astype(object).where(hdf5[c].notna(), "n/a").astype(str)
+            for c in group_columns] or [pd.Series("all", index=hdf5.index)]
     tables = {}
-    groups = hdf5.groupby([hdf5[c].astype(str) for c in problem_columns] or
-                          [pd.Series("all", index=hdf5.index)], sort=True)
-    for key, group in groups:
+    for key, group in hdf5.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        title = ", ".join(f"{c[6:]}={v}" for c, v in zip(problem_columns, key)) or "all"
+        if group["param_chunk_cache"].nunique() < 2:
+            continue
+        title = ", ".join(f"{c[6:]}={v}" for c, v in zip(group_columns, key)) or "all"
         table = (group.assign(_log=np.log(group["value"]))
                  .pivot_table(index="param_chunks", columns="param_chunk_cache",
                               values="_log", aggfunc="mean"))
@@ -146,13 +183,15 @@ def chunk_heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
         fig, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.6 * table.shape[0] + 2))
         image = ax.imshow(np.log10(table.to_numpy(dtype=float)), cmap="viridis_r",
                           aspect="auto")
-        ax.set_xticks(range(table.shape[1]),
-                      [human_value(float(c), "bytes") for c in table.columns])
+        ax.set_xticks(range(table.shape[1]), [binary_bytes(float(c)) for c in table.columns])
         ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
+        logs = np.log10(table.to_numpy(dtype=float))
+        middle = np.nanmean([np.nanmin(logs), np.nanmax(logs)])
         for (i, j), seconds in np.ndenumerate(table.to_numpy(dtype=float)):
             if not np.isnan(seconds):
+                # viridis_r: slow cells are dark, so their text is white; fast cells get black.
                 ax.text(j, i, human_value(seconds, "seconds"), ha="center", va="center",
-                        fontsize=8, color="white")
+                        fontsize=8, color="white" if logs[i, j] > middle else "black")
         ax.set_xlabel("HDF5 chunk cache (rdcc_nbytes)")
         ax.set_ylabel("chunk shape")
         ax.set_title(f"HDF5 matvec time: {title}", fontsize=9)
@@ -191,8 +230,9 @@ def roofline_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
     table = roofline_table(frame)
     figures = []
     for machine, group in list(table.groupby("machine"))[:MAX_FIGURES] if not table.empty else []:
-        group = group.head(40).iloc[::-1]
-        fig, ax = plt.subplots(figsize=(8, 0.25 * len(group) + 1.8))
+        shown = f" (fastest {MAX_BARS} of {len(group)})" if len(group) > MAX_BARS else ""
+        group = group.head(MAX_BARS).iloc[::-1]
+        fig, ax = plt.subplots(figsize=(11, 0.25 * len(group) + 1.8))
         ax.barh(range(len(group)), group["gbps"], color="C0")
         ax.set_yticks(range(len(group)), group["configuration"], fontsize=7)
         for column, style, label in (("memory_gbps", "C3", "memory read roof"),
@@ -201,7 +241,7 @@ def roofline_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
                 ax.axvline(group[column].iloc[0], color=style, linestyle="--",
                            label=f"{label} {group[column].iloc[0]:.1f} GB/s")
         ax.set_xlabel("achieved bandwidth (GB/s)")
-        ax.set_title(f"bandwidth against the roofline: {machine}", fontsize=9)
+        ax.set_title(f"bandwidth against the roofline: {machine}{shown}", fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
         fig.tight_layout()

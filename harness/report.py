@@ -27,7 +27,7 @@ import pandas as pd
 from harness.compare import geomean_summary, human_difference, human_value, regressions
 
 FORMATS = ("md", "html", "csv", "parquet", "json")
-TEXT_COLUMNS = ["params", "requirements", "samples", "param_reprs"]  # nested: JSON text on export
+TEXT_COLUMNS = ["params", "requirements", "samples", "raw_params"]  # nested: JSON text on export
 
 
 @dataclass
@@ -80,7 +80,7 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
 
         for figure_title, figure in suite_figures(frame):
             buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=90)
+            figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")  # long labels
             plt.close(figure)
             figures.append((figure_title, buffer.getvalue()))
     return Report(title, sections, figures)

@@ -16,7 +16,7 @@ skipped), ``ci_99_low``, ``ci_99_high``, ``q_25``, ``q_75``, ``number``, ``repea
 ``samples`` (list or None), ``version`` (benchmark code version), ``stale`` (True when the
 project's benchmarks.json no longer lists this benchmark at this version: asv publish ignores
 such rows), ``commit``, ``date``, ``machine``, ``env_name``, ``python``, ``requirements``,
-``param_reprs`` (the raw parameter reprs, for matching asv's labels), ``file``.
+``raw_params`` (the raw parameter reprs, for matching asv's labels), ``file``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ COLUMNS = [
     "benchmark", "entry_name", "type", "unit", "params", "value", "status",
     "ci_99_low", "ci_99_high", "q_25", "q_75", "number", "repeat", "samples", "version",
     "stale", "commit", "date", "machine", "env_name", "python", "requirements",
-    "param_reprs", "file",
+    "raw_params", "file",
 ]
 FLOAT_COLUMNS = ["value", "ci_99_low", "ci_99_high", "q_25", "q_75", "number", "repeat"]
 NUMBER_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")
@@ -228,11 +228,11 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         return ResultsFileError(f"{path}: benchmark {name!r}: {what}; the file is damaged or "
                                 "not written by asv: re-run asv for this commit")
 
-    param_reprs = fields.get("params") or []
-    if not isinstance(param_reprs, list) or not all(
-            isinstance(p, list) and all(isinstance(v, str) for v in p) for p in param_reprs):
-        raise fail(f"'params' should be a list of lists of strings, got {_describe(param_reprs)}")
-    combinations = list(itertools.product(*param_reprs))
+    raw_params = fields.get("params") or []
+    if not isinstance(raw_params, list) or not all(
+            isinstance(p, list) and all(isinstance(v, str) for v in p) for p in raw_params):
+        raise fail(f"'params' should be a list of lists of strings, got {_describe(raw_params)}")
+    combinations = list(itertools.product(*raw_params))
     count = len(combinations)
     values = _number_list(fields.get("result"), count, "result", fail)
     stats = {column: _number_list(fields.get(key), count, key, fail)
@@ -249,7 +249,7 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         raise fail(f"'version' should be a string, got {_describe(version)}")
 
     listed = benchmarks.get(name)
-    names = _param_names(listed, len(param_reprs))
+    names = _param_names(listed, len(raw_params))
     kind = _benchmark_type(name, listed)
     unit = listed.get("unit") if listed and isinstance(listed.get("unit"), str) else None
     unit = unit or DEFAULT_UNIT.get(kind, "unit")
@@ -263,7 +263,7 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         rows["type"].append(kind)
         rows["unit"].append(unit)
         rows["params"].append({n: _format_param_value(v) for n, v in zip(names, combination)})
-        rows["param_reprs"].append(combination)
+        rows["raw_params"].append(combination)
         rows["value"].append(value)
         rows["status"].append("failed" if value is None else
                               "skipped" if math.isnan(value) else "ok")

@@ -121,7 +121,7 @@ def synthetic(rows: list[dict]) -> pd.DataFrame:
             "q_75": math.nan, "number": math.nan, "repeat": math.nan, "samples": None,
             "version": "v1", "stale": False, "commit": "aaaa1111", "date": pd.Timestamp(0),
             "machine": "box", "env_name": "env", "python": "3", "requirements": {},
-            "param_reprs": (), "file": "f"}
+            "raw_params": (), "file": "f"}
     frame = pd.DataFrame([{**base, **row} for row in rows])
     frame["entry_name"] = frame.get("entry_name", frame["benchmark"])
     return frame

@@ -117,7 +117,7 @@ def test_pareto_table_pairs_time_with_peak_increment_per_problem(suite_frame):
 
 def test_chunk_heatmap_is_chunks_by_cache(suite_frame):
     (title, table), = chunk_heatmap_table(suite_frame).items()
-    assert title == "shape=100x1000, dtype=float32"
+    assert title == "shape=100x1000, dtype=float32, strategy=hdf5-blocked, compression=none"
     assert table.loc["columns", 1048576] == pytest.approx(0.8)
     assert table.loc["rows", 8388608] == pytest.approx(0.04)
     assert list(table.columns) == [1048576, 8388608]
