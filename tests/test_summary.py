@@ -101,3 +101,10 @@ def test_text_table_has_one_line_per_problem_and_the_limits():
                                      (12, "12 B")])
 def test_human_bytes(n, text):
     assert summary.human_bytes(n) == text
+
+
+def test_summary_command_on_an_empty_directory_says_what_to_run(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["summary", str(tmp_path)]) == 2
+    assert "run `make bench`" in capsys.readouterr().err
