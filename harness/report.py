@@ -61,14 +61,19 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
         section = Section(f"Family {name}")
         ok = latest_results(rows)
         if not ok.empty:
-            summary = geomean_summary(ok, by="class")
+            # Per benchmark, not per class: a class's byte figures (peakmem, increments)
+            # measure different things and must not be averaged together.
+            summary = geomean_summary(ok, by="benchmark")
             section.tables.append((
-                "Geometric mean of the latest values per class",
-                ["class", "unit", "results", "geometric mean"],
-                [[r["class"], r["unit"], str(r["count"]),
+                "Geometric mean of the latest values over parameters",
+                ["benchmark", "unit", "results", "geometric mean"],
+                [[r["benchmark"], r["unit"], str(r["count"]),
                   human_value(r["geomean_value"], r["unit"])] for _, r in summary.iterrows()]))
         section.tables.append(("Latest results", *_latest_table(rows)))
         sections.append(section)
+    suite = _suite_section(frame)
+    if suite.tables:
+        sections.insert(1, suite)
     if frame["commit"].nunique() > 1:
         sections.append(_regressions_section(frame, threshold))
     sections.append(Section("Full results", tables=[("All rows", *_full_table(frame))]))
@@ -84,6 +89,40 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
             plt.close(figure)
             figures.append((figure_title, buffer.getvalue()))
     return Report(title, sections, figures)
+
+
+def _suite_section(frame: pd.DataFrame) -> Section:
+    """The numbers behind our suite's figures (present only when the results hold them)."""
+    from harness.plots import binary_bytes, chunk_heatmap_table, pareto_table, roofline_table
+
+    section = Section("Our suite: Pareto fronts, HDF5 chunk cache, roofline")
+    pareto = pareto_table(frame)
+    for problem, group in (pareto.groupby("problem", sort=True) if not pareto.empty else []):
+        front = group[group["on_front"]]
+        section.tables.append((
+            f"Pareto front (time vs peak increment), {problem}: {len(front)} of {len(group)}",
+            ["configuration", "time", "peak increment"],
+            [[r["configuration"], human_value(r["time_seconds"], "seconds"),
+              human_value(r["peak_increment_bytes"], "bytes")] for _, r in front.iterrows()]))
+    for title, table in chunk_heatmap_table(frame).items():
+        section.tables.append((
+            f"HDF5 time, chunk shape x chunk cache, {title}",
+            ["chunks"] + [binary_bytes(float(c)) for c in table.columns],
+            [[str(chunks)] + ["" if pd.isna(v) else human_value(float(v), "seconds")
+                             for v in row] for chunks, row in table.iterrows()]))
+    roofline = roofline_table(frame)
+    if not roofline.empty:
+        has_roof = "memory_gbps" in roofline and roofline["memory_gbps"].notna().any()
+        section.tables.append((
+            "Bandwidth against the roofline (fastest 15 per machine)",
+            ["machine", "configuration", "GB/s", "of memory roof", "memory roof", "disk roof"],
+            [[r["machine"], r["configuration"], f"{r['gbps']:.3g}",
+              f"{r['fraction_of_memory_roof']:.0%}" if has_roof and
+              not pd.isna(r["fraction_of_memory_roof"]) else "n/a",
+              f"{r.get('memory_gbps', float('nan')):.3g}",
+              f"{r.get('disk_gbps', float('nan')):.3g}"]
+             for _, r in roofline.groupby("machine").head(15).iterrows()]))
+    return section
 
 
 def _overview(frame: pd.DataFrame) -> Section:

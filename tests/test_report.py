@@ -140,6 +140,14 @@ def test_suite_figures_appear_only_when_their_columns_exist(suite_frame, tmp_pat
     assert page.count('<img alt="') == 3 and page.count("data:image/png;base64,") == 3
 
 
+def test_markdown_carries_the_numbers_behind_the_figures(suite_frame):
+    text = render(suite_frame, "md")
+    assert "Pareto front (time vs peak increment), shape=100x1000, dtype=float32: 3 of 8" in text
+    assert "| rows | 50.0ms | 40.0ms |" in text  # chunk shape x cache (1 MiB, 8 MiB)
+    assert "| box | dense: strategy=dense, shape=100x1000, dtype=float32 | 20 | 80% | 25 | 2 |" \
+        in text
+
+
 def test_script_in_names_and_values_never_reaches_the_html_unescaped(tmp_path):
     evil = "<script>alert('x')</script>"
     write_suite(tmp_path / "results", {
