@@ -21,6 +21,7 @@ such rows), ``commit``, ``date``, ``machine``, ``env_name``, ``python``, ``requi
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -241,7 +242,7 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
     if samples is None:
         samples = [None] * count
     elif not isinstance(samples, list) or len(samples) != count or not all(
-            s is None or (isinstance(s, list) and all(_is_number(x) or x is None for x in s))
+            s is None or (isinstance(s, list) and _NUMBERS_OR_NULL.issuperset(map(type, s)))
             for s in samples):
         raise fail(f"'samples' should hold {count} lists of numbers or nulls")
     version = fields.get("version")
@@ -256,32 +257,36 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
     stale = bool(benchmarks) and (listed is None or (
         version is not None and listed.get("version") not in (None, version)))
 
-    for j, combination in enumerate(combinations):
-        value = values[j]
-        rows["benchmark"].append(name)
-        rows["entry_name"].append(f"{name}({', '.join(combination)})" if combination else name)
-        rows["type"].append(kind)
-        rows["unit"].append(unit)
-        rows["params"].append({n: _format_param_value(v) for n, v in zip(names, combination)})
-        rows["raw_params"].append(combination)
-        rows["value"].append(value)
-        rows["status"].append("failed" if value is None else
-                              "skipped" if math.isnan(value) else "ok")
-        for column, column_values in stats.items():
-            rows[column].append(column_values[j])
-        rows["samples"].append(samples[j])
-        rows["version"].append(version)
-        rows["stale"].append(stale)
-        for key in ("commit", "date", "machine", "env_name", "python", "requirements", "file"):
-            rows[key].append(header[key])
+    # Column-wise: per-benchmark constants are repeated, per-combination values extended.
+    rows["entry_name"].extend([f"{name}({', '.join(c)})" if c else name for c in combinations])
+    rows["params"].extend([{n: _param_value(v) for n, v in zip(names, c)}
+                           for c in combinations])
+    rows["raw_params"].extend(combinations)
+    rows["value"].extend(values)
+    rows["status"].extend(["failed" if v is None else "skipped" if math.isnan(v) else "ok"
+                           for v in values])
+    for column, column_values in stats.items():
+        rows[column].extend(column_values)
+    rows["samples"].extend(samples)
+    for key, constant in (("benchmark", name), ("type", kind), ("unit", unit),
+                          ("version", version), ("stale", stale)):
+        rows[key].extend([constant] * count)
+    for key in ("commit", "date", "machine", "env_name", "python", "requirements", "file"):
+        rows[key].extend([header[key]] * count)
+
+
+@functools.lru_cache(maxsize=65536)
+def _param_value(value_repr: str) -> str:
+    """asv's display form of a parameter repr ("'float32'" -> 'float32'); cached: few distinct."""
+    return _format_param_value(value_repr)
 
 
 def _number_list(raw: Any, count: int, key: str, fail) -> list:
     """asv stores a per-combination list, or None for 'all missing'."""
     if raw is None:
         return [None] * count
-    if not isinstance(raw, list) or len(raw) != count or not all(
-            x is None or _is_number(x) for x in raw):
+    if not isinstance(raw, list) or len(raw) != count or not _NUMBERS_OR_NULL.issuperset(
+            map(type, raw)):
         raise fail(f"{key!r} should be null or a list of {count} numbers/nulls (one per "
                    f"parameter combination), got {_describe(raw)}")
     return raw
@@ -357,8 +362,13 @@ def _typed_param_column(values: list[str | None]) -> pd.Series:
     return pd.Series(values, dtype=object)
 
 
+_NUMBER_TYPES = frozenset({int, float})
+_NUMBERS_OR_NULL = frozenset({int, float, type(None)})
+
+
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """A JSON number (bool is not: type(True) is bool)."""
+    return type(x) in _NUMBER_TYPES
 
 
 def _describe(x: Any) -> str:
