@@ -186,18 +186,27 @@ class NumpyMemmapOperand:
 
 class BlockedMapOperand:
     """Row blocks of a mapping, the next block faulted in by a reader thread (see
-    ``blocked_matvec``)."""
+    ``blocked_matvec``). Once a product has run through the whole mapping without releasing
+    pages, they are all mapped: later products multiply the mapping in one BLAS call, with no
+    per-block hand-offs (pages the kernel reclaimed meanwhile are simply faulted in again)."""
 
     def __init__(self, spec: DatasetSpec, mapping: MappedMatrix, rows_per_block: int):
         self.spec = spec
         self.mapping = mapping
         self.rows_per_block = pipelined_block_rows(spec.shape[0], spec.shape[1] * spec.itemsize,
                                                    rows_per_block)
+        self.release = should_release_pages(mapping.array.nbytes)
+        self.whole_mapping_populated = False
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        return blocked_matvec(self.mapping, as_vector(x, self.spec), self.rows_per_block,
-                              reader=self.reader)
+        x = as_vector(x, self.spec)
+        if self.whole_mapping_populated:
+            return self.mapping.array @ x
+        y = blocked_matvec(self.mapping, x, self.rows_per_block, release=self.release,
+                           reader=self.reader)
+        self.whole_mapping_populated = not self.release
+        return y
 
     def close(self) -> None:
         self.reader.shutdown(wait=True)
