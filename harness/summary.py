@@ -185,7 +185,8 @@ def render_text(table: pd.DataFrame, limits: dict | None = None,
             *(f"{limits[k]:.1f}" if k in limits else "-"
               for k in ("memory_read_gbps", "disk_read_gbps"))))
     out.append("time: asv time_matvec (warm page cache), median; peak increment: "
-               "track_peak_increment (the matvec alone, bytes); x dense: time / dense time "
+               "track_peak_increment (RSS peak over the RSS before opening and multiplying); "
+               "x dense: time / dense time "
                "on the same shape and dtype; ok/skip/fail: time_matvec combinations of the family")
     if source:
         out.append(f"full results: {source}")
