@@ -1,4 +1,5 @@
-"""Shared fixtures: scratch files of a given size, and the Linux features the meter relies on."""
+"""Shared fixtures: scratch files of a given size, the Linux features the meter relies on, and
+real asv results (tests/asv_fixture) built once per test session."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from asv_fixture.make_asv_results import AsvProject, cached_asv_project
 
 MB = 1_000_000
 MiB = 1 << 20
@@ -43,3 +45,9 @@ def scratch_file(tmp_path: Path) -> Callable[[int], Path]:
         return write_scratch_file(tmp_path / f"scratch-{next(counter)}.bin", nbytes)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def asv_project(tmp_path_factory: pytest.TempPathFactory) -> AsvProject:
+    """A tiny asv project run on three commits (see tests/asv_fixture/make_asv_results.py)."""
+    return cached_asv_project(tmp_path_factory.getbasetemp() / "asv_project")

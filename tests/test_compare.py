@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from asv_fixture import make_asv_results
 
 from harness.compare import (
     VERDICT_MARKS,
@@ -20,25 +18,6 @@ from harness.compare import (
     select_commit,
 )
 from harness.results import load
-
-
-def _fixture_module():
-    """tests/asv_fixture/make_asv_results.py, imported once (tests/ is not a package)."""
-    name = "make_asv_results"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).parent / "asv_fixture" / "make_asv_results.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-make_asv_results = _fixture_module()
-
-
-@pytest.fixture(scope="module")
-def asv_project(tmp_path_factory):
-    return make_asv_results.cached_asv_project(tmp_path_factory.getbasetemp() / "asv_project")
 
 
 @pytest.fixture(scope="module")

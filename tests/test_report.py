@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from asv_fixture.make_asv_results import RESULT_COLUMNS
 
 from harness.cli import main
 from harness.compare import regressions
@@ -24,24 +23,6 @@ from harness.plots import (
 )
 from harness.report import markdown_cell, render, write_atomically
 from harness.results import load
-
-
-def _fixture_module():
-    """tests/asv_fixture/make_asv_results.py, imported once (tests/ is not a package)."""
-    name = "make_asv_results"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).parent / "asv_fixture" / "make_asv_results.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-make_asv_results = _fixture_module()
-
-COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
-           "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",
-           "samples", "profile"]
 
 
 def write_suite(results: Path, benchmarks: dict[str, tuple[list[str], list[list], list]],
@@ -62,7 +43,7 @@ def write_suite(results: Path, benchmarks: dict[str, tuple[list[str], list[list]
     (results / "benchmarks.json").write_text(json.dumps({**listed, "version": 2}))
     document = {"commit_hash": commit, "env_name": "env", "date": date_ms,
                 "params": {"machine": "box"}, "python": "3.11", "requirements": {},
-                "env_vars": {}, "result_columns": COLUMNS, "results": rows, "version": 2}
+                "env_vars": {}, "result_columns": RESULT_COLUMNS, "results": rows, "version": 2}
     path = machine_dir / f"{commit[:8]}-env.json"
     path.write_text(json.dumps(document))
     return path
@@ -164,10 +145,8 @@ def test_script_in_names_and_values_never_reaches_the_html_unescaped(tmp_path):
 
 
 @pytest.mark.slow
-def test_report_of_real_results_escapes_and_has_no_suite_figures(tmp_path_factory):
-    project = make_asv_results.cached_asv_project(
-        tmp_path_factory.getbasetemp() / "asv_project")
-    frame = load(project.results_dir)
+def test_report_of_real_results_escapes_and_has_no_suite_figures(asv_project):
+    frame = load(asv_project.results_dir)
     page = render(frame, "html")
     assert "<script" not in page.lower() and "<img" not in page
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 9
@@ -222,11 +201,9 @@ def test_cli_report_writes_html_and_warns_about_bad_files(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_cli_compare_and_history_on_real_results(tmp_path_factory, capsys):
-    project = make_asv_results.cached_asv_project(
-        tmp_path_factory.getbasetemp() / "asv_project")
-    first, second, third = (c[:8] for c in project.commits)
-    results = str(project.results_dir)
+def test_cli_compare_and_history_on_real_results(asv_project, capsys):
+    first, second, third = (c[:8] for c in asv_project.commits)
+    results = str(asv_project.results_dir)
     assert main(["compare", first, second, "--results", results, "--fail-on", "regressed"]) == 1
     shown = capsys.readouterr().out
     assert re.search(r"\b[5-6] regressed", shown) and re.search(r"\+(5[5-9]|6[0-5])(\.\d)?M ", shown)

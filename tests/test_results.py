@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from asv_fixture.make_asv_results import RESULT_COLUMNS
 
 from harness.results import ResultsFileError, ResultsFileWarning, load
-
-
-def _fixture_module():
-    """tests/asv_fixture/make_asv_results.py, imported once (tests/ is not a package)."""
-    name = "make_asv_results"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).parent / "asv_fixture" / "make_asv_results.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-make_asv_results = _fixture_module()
-
-
-@pytest.fixture(scope="module")
-def asv_project(tmp_path_factory):
-    return make_asv_results.cached_asv_project(tmp_path_factory.getbasetemp() / "asv_project")
-
-
-COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
-           "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",
-           "samples", "profile"]
 
 
 def result_document(benchmark_rows: dict, **overrides) -> dict:
@@ -44,7 +19,7 @@ def result_document(benchmark_rows: dict, **overrides) -> dict:
     document = {
         "commit_hash": "abcdef0123456789", "env_name": "env-a", "date": 1704110400000,
         "params": {"machine": "box", "python": "3.11"}, "python": "3.11",
-        "requirements": {"numpy": "2.0"}, "env_vars": {}, "result_columns": COLUMNS,
+        "requirements": {"numpy": "2.0"}, "env_vars": {}, "result_columns": RESULT_COLUMNS,
         "results": benchmark_rows, "durations": {}, "version": 2,
     }
     document.update(overrides)

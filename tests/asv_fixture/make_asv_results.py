@@ -22,6 +22,11 @@ from pathlib import Path
 FIXTURE_DIR = Path(__file__).resolve().parent
 MACHINE = "fixture-machine"
 
+# asv 0.6's result_columns (api version 2), for tests that write result files by hand.
+RESULT_COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
+                  "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",
+                  "samples", "profile"]
+
 # What each commit writes into benchmarks/_knobs.py.
 COMMIT_KNOBS = [
     {"SLOWDOWN": 1, "EXTRA_BYTES": 0, "TRACKED_ITEMS": 10, "BREAK": False},
