@@ -125,3 +125,33 @@ def test_combine_pools_passes_and_keeps_the_worst_memory(tmp_path):
     other = measure_in_process("memmap", spec, repeat=1, root=tmp_path)
     with pytest.raises(ValueError, match="different configurations"):
         combine([a, other])
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--block-rows", "0"], "block_rows"),
+    (["--timeout", "0"], "--timeout"),
+    (["--repeat", "0"], "--repeat"),
+])
+def test_cli_refuses_bad_numbers_before_generating_anything(tmp_path, capsys, flags, fragment):
+    data_dir = tmp_path / "data"
+    status = main(["measure", "--shape", "4x4", "--data-dir", str(data_dir), "--no-roofline",
+                   *flags])
+    assert status == 2
+    assert fragment in capsys.readouterr().err
+    assert not data_dir.exists()
+
+
+def test_cli_unwritable_data_dir_is_an_error_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status = main(["measure", "--shape", "4x4", "--strategies", "dense", "--data-dir",
+                   str(blocker / "sub"), "--no-roofline"])
+    assert status == 2
+    assert "cannot create the data directory" in capsys.readouterr().err
+
+
+def test_cli_strategy_names_with_spaces_are_still_checked(tmp_path, capsys):
+    status = main(["measure", "--shape", "4x4", "--strategies", "dense, csr", "--data-dir",
+                   str(tmp_path), "--no-roofline"])
+    assert status == 2
+    assert "'csr' cannot run" in capsys.readouterr().err

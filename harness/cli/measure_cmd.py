@@ -98,12 +98,12 @@ def plan(args) -> tuple[list[tuple[str, DatasetSpec]], list[tuple[str, str]]]:
     """[(strategy, spec)] to run, dense first, and [(strategy, why skipped)]."""
     from harness import strategies
 
-    requested = args.strategies.split(",") if args.strategies else None
+    requested = [n.strip() for n in args.strategies.split(",")] if args.strategies else None
     chosen = requested or strategies.names()
     if "dense" not in chosen:
         chosen = ["dense", *chosen]  # the reference of ratio_to_dense
     runs, skipped = [], []
-    for name in dict.fromkeys(n.strip() for n in chosen):
+    for name in dict.fromkeys(chosen):
         strategy = strategies.get(name)
         spec = _spec_for(strategy, args)
         if spec is None:
@@ -123,25 +123,37 @@ def plan(args) -> tuple[list[tuple[str, DatasetSpec]], list[tuple[str, str]]]:
 def run(args: argparse.Namespace) -> int:
     from harness import machine
     from harness.measure import MeasurementError, combine, measure_in_subprocess
+    from harness.strategies.base import resolve_options
 
     if args.compression is not None and args.chunks is None:
         args.chunks = "auto"
+    options = {"block_rows": args.block_rows, "memory_budget": args.memory_budget,
+               "chunk_cache_bytes": args.chunk_cache_bytes}
+    options = {k: v for k, v in options.items() if v is not None}
+    # Refuse bad input before generating files or probing: both can take minutes.
+    if args.rounds < 1 or args.repeat < 1:
+        print("error: --rounds and --repeat must be >= 1", file=sys.stderr)
+        return 2
+    if not args.timeout > 0:
+        print(f"error: --timeout must be a positive number of seconds, got {args.timeout}",
+              file=sys.stderr)
+        return 2
     try:
+        resolve_options(options)
         runs, skipped = plan(args)
     except (ValueError, KeyError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     root = args.data_dir or default_root()
-    for _, spec in runs:  # generate every file first: never inside a timed subprocess
-        materialize(spec, root)
-    roofline = None if args.no_roofline else machine.roofline(data_dir=root)
-    options = {"block_rows": args.block_rows, "memory_budget": args.memory_budget,
-               "chunk_cache_bytes": args.chunk_cache_bytes}
-    options = {k: v for k, v in options.items() if v is not None}
-    caches = ("warm", "cold") if args.cache == "both" else (args.cache,)
-    if args.rounds < 1 or args.repeat < 1:
-        print("error: --rounds and --repeat must be >= 1", file=sys.stderr)
+    try:
+        for _, spec in runs:  # generate every file first: never inside a timed subprocess
+            materialize(spec, root)
+        roofline = None if args.no_roofline else machine.roofline(data_dir=root)
+    except OSError as exc:  # no space, unwritable data directory: the message names the fix
+        print(f"error: {exc.strerror if exc.strerror and exc.filename is None else exc}",
+              file=sys.stderr)
         return 2
+    caches = ("warm", "cold") if args.cache == "both" else (args.cache,)
     pooled: dict[tuple[str, str], list] = {}
     failures = []
     for cache in caches:
