@@ -153,3 +153,12 @@ def test_memmap_blocked_keeps_mapped_pages_within_its_block(root, monkeypatch):
         _, whole = memory.measure_peak(op.matvec, x)
     assert blocked.file_increment <= 12 * 2**20
     assert whole.file_increment >= 70 * 2**20  # the plain memmap keeps the whole file mapped
+
+
+def test_option_errors_state_the_allowed_minimum():
+    dense = strategies.get("dense")
+    with pytest.raises(ValueError, match="chunk_cache_bytes must be an integer >= 0"):
+        dense.extra_memory_bytes(DatasetSpec((4, 4)), chunk_cache_bytes=-1)
+    with pytest.raises(ValueError, match="block_rows must be an integer >= 1"):
+        dense.extra_memory_bytes(DatasetSpec((4, 4)), block_rows=0)
+    assert dense.extra_memory_bytes(DatasetSpec((4, 4)), chunk_cache_bytes=0) == 4 * 4 * 4

@@ -48,8 +48,9 @@ def resolve_options(options: dict) -> Options:
         raise TypeError(f"unknown strategy option(s) {unknown}; known options: {list(OPTION_NAMES)}")
     values = {k: v for k, v in options.items() if v is not None}
     for name, value in values.items():
-        if int(value) != value or int(value) < (0 if name == "chunk_cache_bytes" else 1):
-            raise ValueError(f"option {name} must be a positive integer, got {value!r}")
+        minimum = 0 if name == "chunk_cache_bytes" else 1  # 0: no HDF5 chunk cache
+        if int(value) != value or int(value) < minimum:
+            raise ValueError(f"option {name} must be an integer >= {minimum}, got {value!r}")
         values[name] = int(value)
     return Options(**values)
 
