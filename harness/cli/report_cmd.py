@@ -30,11 +30,10 @@ def load_results(args: argparse.Namespace, paths=None):
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     if frame.empty:
-        print(f"error: no asv results found in {', '.join(map(str, paths))}", file=sys.stderr)
+        print(f"error: no asv results found in {', '.join(map(str, paths))}; run `make bench` "
+              "or `asv run` first", file=sys.stderr)
         return None
     return frame
-
-
 
 
 def register(subparsers) -> None:

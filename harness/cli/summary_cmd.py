@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from harness.cli.report_cmd import add_paths_argument, load_results
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -17,8 +19,7 @@ def register(subparsers) -> None:
             "Reads the most recent result file unless --commit/--machine narrow it."
         ),
     )
-    parser.add_argument("paths", nargs="*", default=["results"],
-                        help="asv results directories or files (default: results)")
+    add_paths_argument(parser)
     parser.add_argument("--commit", help="commit hash prefix of the run to summarize")
     parser.add_argument("--machine", help="asv machine name of the run to summarize")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -26,15 +27,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import results, summary
+    from harness import summary
 
+    frame = load_results(args)
+    if frame is None:
+        return 2
     try:
-        frame = results.load(*args.paths)
-        if frame.empty:
-            raise ValueError(f"no asv results found in {', '.join(args.paths)}; run `make bench` "
-                             "or `asv run` first")
         one_run = summary.latest_run(frame, machine=args.machine, commit=args.commit)
-    except (FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     table = summary.summarize(one_run)
