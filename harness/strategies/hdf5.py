@@ -24,7 +24,7 @@ from harness.strategies.base import (
     read_buffer,
     register,
 )
-from harness.strategies.memmap import BlockedMapOperand, mapped
+from harness.strategies.memmap import open_blocked_map
 
 DATASET_NAME = "A"
 
@@ -201,8 +201,8 @@ class ChunkedOperand:
 class MappedChunksOperand:
     """Uncompressed chunks multiplied in place through one read-only map of the file."""
 
-    def __init__(self, spec, mapping, chunk, locations):
-        self.spec, self.mapping, self.chunk = spec, mapping, chunk
+    def __init__(self, spec, buffer, chunk, locations):
+        self.spec, self.buffer, self.chunk = spec, buffer, chunk
         self.locations = sorted(locations, key=lambda c: c[1])
 
     def matvec(self, x):
@@ -211,10 +211,9 @@ class MappedChunksOperand:
         ch, cw = self.chunk
         count = ch * cw
         y = np.zeros(nrows, dtype=self.spec.dtype)
-        buf = self.mapping.buffer
         for (r0, c0), byte_offset in self.locations:
             # Edge chunks are stored whole (padded); use their valid corner only.
-            block = np.frombuffer(buf, dtype=self.spec.dtype, count=count, offset=byte_offset)
+            block = np.frombuffer(self.buffer, dtype=self.spec.dtype, count=count, offset=byte_offset)
             h, w = min(ch, nrows - r0), min(cw, ncols - c0)
             y[r0:r0 + h] += block.reshape(ch, cw)[:h, :w] @ x[c0:c0 + w]
         return y
@@ -282,28 +281,18 @@ def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
         chunk = dset.chunks
         locations = [] if contiguous else _chunk_locations(dset)
     if contiguous:
-        with mapped(path, offset, spec.shape, spec.dtype) as mapping:
-            mapping.advise_sequential()
-            operand = BlockedMapOperand(spec, mapping, block_rows(spec, opts))
-            try:
-                yield operand
-            finally:
-                operand.close()
+        with open_blocked_map(spec, path, offset, opts) as operand:
+            yield operand
     else:
         import mmap
 
         with open(path, "rb") as fh:
             whole = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            yield MappedChunksOperand(spec, _Whole(whole), chunk, locations)
+            yield MappedChunksOperand(spec, whole, chunk, locations)
         finally:
             with contextlib.suppress(BufferError):
                 whole.close()
-
-
-class _Whole:
-    def __init__(self, buffer):
-        self.buffer = buffer
 
 
 def _chunk_bytes(spec: DatasetSpec) -> int:

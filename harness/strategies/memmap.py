@@ -225,17 +225,25 @@ def _numpy_memmap_opener(rows: bool):
 
 
 @contextlib.contextmanager
-def _open_blocked(spec: DatasetSpec, path: Path, opts: Options):
-    expected = spec.shape[0] * spec.shape[1] * spec.itemsize
-    if os.path.getsize(path) != expected:
-        raise ValueError(f"{path} holds {os.path.getsize(path)} bytes, expected {expected} for {spec}")
-    with mapped(path, 0, spec.shape, spec.dtype) as mapping:
+def open_blocked_map(spec: DatasetSpec, path: Path, offset: int, opts: Options
+                     ) -> Iterator[BlockedMapOperand]:
+    """A ``BlockedMapOperand`` over the matrix stored at byte ``offset`` of ``path``."""
+    with mapped(path, offset, spec.shape, spec.dtype) as mapping:
         mapping.advise_sequential()
         operand = BlockedMapOperand(spec, mapping, block_rows(spec, opts))
         try:
             yield operand
         finally:
             operand.close()
+
+
+@contextlib.contextmanager
+def _open_blocked(spec: DatasetSpec, path: Path, opts: Options):
+    expected = spec.shape[0] * spec.shape[1] * spec.itemsize
+    if os.path.getsize(path) != expected:
+        raise ValueError(f"{path} holds {os.path.getsize(path)} bytes, expected {expected} for {spec}")
+    with open_blocked_map(spec, path, 0, opts) as operand:
+        yield operand
 
 
 register(Strategy(
