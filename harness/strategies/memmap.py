@@ -88,7 +88,9 @@ PIPELINE_BLOCK_BYTES = 8 * 1024 * 1024
 
 @functools.lru_cache(maxsize=1)
 def _libc():
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return libc
 
 
 def populate(address: int, nbytes: int) -> None:
@@ -106,7 +108,6 @@ def populate(address: int, nbytes: int) -> None:
     if length <= 0:
         return
     libc = _libc()
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     if libc.madvise(start, length, MADV_POPULATE_READ) != 0:
         libc.madvise(start, length, mmap.MADV_WILLNEED)
 
