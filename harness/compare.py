@@ -341,3 +341,15 @@ def human_value(value: float, unit: str | None, err: float | None = None) -> str
     suffix = "" if unit in (None, "", "unit") else f" {unit}"
     spread = f"±{err:.2g}" if err is not None else ""
     return f"{value:.4g}{spread}{suffix}"
+
+
+def binary_bytes(size: float, decimals: int | None = None) -> str:
+    """Bytes in binary units: 1048576 -> '1 MiB' (4 significant digits), or with ``decimals``
+    a fixed number of decimals (1536, 1 -> '1.5 KiB'; whole bytes stay whole: '12 B')."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            break
+        size /= 1024
+    if decimals is None:
+        return f"{size:.4g} {unit}"
+    return f"{size:.{0 if unit == 'B' else decimals}f} {unit}"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.compare import benchmark_class, human_value
+from harness.compare import benchmark_class, binary_bytes, human_value
 
 PROBLEM_PARAMS = ["shape", "dtype", "density"]  # what defines "the same problem"
 MAX_FIGURES = 6  # per kind: a report stays readable
@@ -49,15 +49,6 @@ def _param_columns(frame: pd.DataFrame) -> list[str]:
     columns = [c for c in frame.columns if c.startswith("param_") and c != "raw_params"]
     rank = {f"param_{name}": k for k, name in enumerate(LABEL_ORDER)}
     return sorted(columns, key=lambda c: (rank.get(c, len(rank)), c))
-
-
-def binary_bytes(size: float) -> str:
-    """1048576 -> '1 MiB': cache sizes are powers of two, so binary units read exactly."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.4g} {unit}"
-        size /= 1024
-    return f"{size:.4g} TiB"
 
 
 def _describe(row: pd.Series, columns: list[str]) -> str:

@@ -24,7 +24,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.compare import geomean_summary, human_difference, human_value, regressions
+from harness.compare import (
+    binary_bytes,
+    geomean_summary,
+    human_difference,
+    human_value,
+    regressions,
+)
 
 FORMATS = ("md", "html", "csv", "parquet", "json")
 TEXT_COLUMNS = ["params", "requirements", "samples", "raw_params"]  # nested: JSON text on export
@@ -93,7 +99,7 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
 
 def _suite_section(frame: pd.DataFrame) -> Section:
     """The numbers behind our suite's figures (present only when the results hold them)."""
-    from harness.plots import binary_bytes, chunk_heatmap_table, pareto_table, roofline_table
+    from harness.plots import chunk_heatmap_table, pareto_table, roofline_table
 
     section = Section("Our suite: Pareto fronts, HDF5 chunk cache, roofline")
     pareto = pareto_table(frame)

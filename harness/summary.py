@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.compare import binary_bytes
+
 FAMILIES = ("dense", "memmap", "hdf5", "sparse")
 #: Parameters that name the problem (the matrix); the others name the way it is multiplied.
 PROBLEM_PARAMS = ("shape", "dtype", "density")
@@ -48,7 +50,7 @@ def _param(params, name):
 def _way_value(name: str, value) -> str:
     if name == "chunk_cache":
         try:
-            return human_bytes(int(float(value))).replace(".0 ", " ")
+            return binary_bytes(float(value))
         except (TypeError, ValueError):
             return str(value)
     return str(value)
@@ -134,14 +136,7 @@ def human_bytes(n) -> str:
     """1536 -> '1.5 KiB' (binary units); None -> '-'."""
     if n is None or (isinstance(n, float) and math.isnan(n)):
         return "-"
-    n = float(n)
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
-        n /= 1024
-    return f"{sign}{n:.1f} TiB"
+    return binary_bytes(float(n), decimals=1)
 
 
 def human_seconds(s) -> str:
