@@ -171,11 +171,10 @@ def _block_bounds(shape: tuple[int, int]) -> list[tuple[int, int]]:
 
 def block_nnz(spec: DatasetSpec) -> np.ndarray:
     """Number of nonzeros of every generation block (int64 array), drawn without generating values."""
-    if spec.density is None:
-        return np.array([(r1 - r0) * spec.shape[1] for r0, r1 in _block_bounds(spec.shape)],
-                        dtype=np.int64)
     sizes = np.array([(r1 - r0) * spec.shape[1] for r0, r1 in _block_bounds(spec.shape)],
                      dtype=np.int64)
+    if spec.density is None:
+        return sizes
     rng = np.random.default_rng([spec.seed, _NNZ_STREAM])
     return rng.binomial(sizes, spec.density).astype(np.int64)
 
@@ -434,7 +433,7 @@ def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pat
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             _WRITERS[_file_spec(spec).storage](spec, tmp)
-            _fsync_file(tmp)
+            _fsync(tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -449,9 +448,9 @@ def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pat
         }
         mtmp = manifest_path(path).with_name(f".{manifest_path(path).name}.{os.getpid()}.tmp")
         mtmp.write_text(json.dumps(manifest, indent=1))
-        _fsync_file(mtmp)
+        _fsync(mtmp)
         os.replace(mtmp, manifest_path(path))
-        _fsync_dir(path.parent)
+        _fsync(path.parent)
     return path
 
 
@@ -466,16 +465,9 @@ def _check_free_disk(spec: DatasetSpec, directory: Path) -> None:
         )
 
 
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a directory's entries (so a rename survives a crash), to disk."""
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
