@@ -362,8 +362,21 @@ def write_atomically(path: str | os.PathLike, content: str | bytes) -> Path:
     return path
 
 
+SUFFIX_FORMATS = {"markdown": "md", "htm": "html", "pq": "parquet"}  # other suffixes: FORMATS
+
+
+def format_for_path(path: str | os.PathLike) -> str:
+    """The format a file name asks for ('report.html' -> 'html'); ValueError if it names none."""
+    suffix = Path(path).suffix.lstrip(".").lower()
+    fmt = SUFFIX_FORMATS.get(suffix, suffix)
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot tell the format from {str(path)!r}; add --format "
+                         f"({', '.join(FORMATS)})")
+    return fmt
+
+
 def write_report(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = None,
                  title: str = "Benchmark report", plots: bool = True) -> Path:
     """Render and write atomically; ``fmt`` defaults to the file's extension."""
-    fmt = fmt or Path(path).suffix.lstrip(".").lower().replace("markdown", "md")
+    fmt = fmt or format_for_path(path)
     return write_atomically(path, render(frame, fmt, title=title, plots=plots))

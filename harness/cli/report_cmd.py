@@ -55,15 +55,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.report import FORMATS, render, write_atomically
+    from harness.report import format_for_path, render, write_atomically
 
     fmt = args.format
     if fmt is None and args.output:
-        suffix = args.output.rsplit(".", 1)[-1].lower() if "." in args.output else ""
-        fmt = {"markdown": "md", "htm": "html", "pq": "parquet"}.get(suffix, suffix)
-        if fmt not in FORMATS:
-            print(f"error: cannot tell the format from {args.output!r}; add --format "
-                  f"({', '.join(FORMATS)})", file=sys.stderr)
+        try:
+            fmt = format_for_path(args.output)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
     fmt = fmt or "md"
     if fmt == "parquet" and not args.output:
