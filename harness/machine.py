@@ -26,7 +26,7 @@ import numpy as np
 import psutil
 
 from harness.memory import prefault
-from harness.pagecache import evict, resident_fraction
+from harness.pagecache import evict, read_sequentially, resident_fraction
 
 __all__ = ["Roofline", "default_data_dir", "fingerprint", "roofline"]
 
@@ -283,18 +283,6 @@ def _write_probe_file(path: Path, nbytes: int) -> None:
         os.fsync(out.fileno())
 
 
-def _read_sequentially(path: Path, buffer: bytearray) -> int:
-    """Read the whole file into a reused buffer; return the bytes read."""
-    total = 0
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as source:
-        while True:
-            n = source.readinto(view)
-            if not n:
-                return total
-            total += n
-
-
 _PROBE_PREFIX = ".roofline-probe-"
 # A probe takes seconds; an older scratch file was left by a killed run, not a live probe.
 _STALE_PROBE_SECONDS = 600.0
@@ -340,7 +328,7 @@ def _disk_probe(data_dir: Path, nbytes: int, repeats: int) -> tuple[float, float
             evict(path)
             worst_residency = max(worst_residency, resident_fraction(path))
             started = time.perf_counter()
-            read = _read_sequentially(path, buffer)
+            read = read_sequentially(path, buffer)
             seconds.append(time.perf_counter() - started)
             if read != nbytes:
                 raise OSError(f"disk probe read {read} bytes of {nbytes} from {name!r}")

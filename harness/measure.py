@@ -140,10 +140,7 @@ def warm_page_cache(path: Path) -> None:
     closing note of issue 3). Every warm measurement starts from this same, reproducible state.
     """
     pagecache.evict(path)
-    with open(path, "rb", buffering=0) as f:
-        buffer = bytearray(8 * 1024 * 1024)
-        while f.readinto(buffer):
-            pass
+    pagecache.read_sequentially(path)
 
 
 def reference_result(spec: DatasetSpec, x: np.ndarray, root=None) -> np.ndarray:

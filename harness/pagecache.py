@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CacheEvictionError", "evict", "resident_bytes", "resident_fraction"]
+__all__ = ["CacheEvictionError", "evict", "read_sequentially", "resident_bytes",
+           "resident_fraction"]
 
 PAGE_BYTES = mmap.PAGESIZE
 # mincore is asked about this many bytes at a time, so its result vector stays small.
@@ -67,6 +68,17 @@ def evict(path: str | os.PathLike[str], *, require_below: float | None = None) -
                 f"eviction (wanted < {require_below:.1%}); a live memory map of it (numpy.memmap, "
                 "h5py, another process) keeps its pages: close it before evicting"
             )
+
+
+def read_sequentially(path: str | os.PathLike[str], buffer: bytearray | None = None) -> int:
+    """Read the whole file with read(2), in file order, into one reused ``buffer`` (default
+    8 MiB); return the bytes read. Brings the file into the page cache."""
+    buffer = buffer if buffer is not None else bytearray(8 * 1024 * 1024)
+    total = 0
+    with open(path, "rb", buffering=0) as source:
+        while n := source.readinto(buffer):
+            total += n
+    return total
 
 
 def resident_fraction(path: str | os.PathLike[str]) -> float:

@@ -6,16 +6,20 @@ import numpy as np
 import pytest
 from conftest import MB
 
-from harness.pagecache import CacheEvictionError, evict, resident_bytes, resident_fraction
+from harness.pagecache import (
+    CacheEvictionError,
+    evict,
+    read_sequentially,
+    resident_bytes,
+    resident_fraction,
+)
 
 
 def test_evict_then_read_moves_residency_from_zero_to_one(scratch_file) -> None:
     path = scratch_file(200 * MB)
     evict(path)
     assert resident_fraction(path) < 0.01
-    with open(path, "rb") as f:
-        while f.read(8 << 20):
-            pass
+    assert read_sequentially(path, bytearray(3 * MB)) == 200 * MB  # a size no block divides
     assert resident_fraction(path) > 0.99
 
 
