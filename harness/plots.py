@@ -20,8 +20,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from harness.compare import benchmark_class, binary_bytes, human_value
+from harness.summary import PROBLEM_PARAMS
 
-PROBLEM_PARAMS = ["shape", "dtype", "density"]  # what defines "the same problem"
 MAX_FIGURES = 6  # per kind: a report stays readable
 MAX_BARS = 40  # configurations per roofline chart
 MEMORY_ROOF = "machine.Roofline.track_memory_read_gbps"
@@ -151,7 +151,7 @@ def chunk_heatmap_table(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {}
     hdf5 = hdf5.dropna(subset=["param_chunks", "param_chunk_cache"])
     # Grouping parameters these rows actually carry (density is a sparse-only parameter).
-    group_columns = [f"param_{p}" for p in PROBLEM_PARAMS + ["strategy", "compression"]
+    group_columns = [f"param_{p}" for p in [*PROBLEM_PARAMS, "strategy", "compression"]
                      if f"param_{p}" in hdf5.columns and hdf5[f"param_{p}"].notna().any()]
     keys = [hdf5[c].astype(object).where(hdf5[c].notna(), "n/a").astype(str)
             for c in group_columns] or [pd.Series("all", index=hdf5.index)]

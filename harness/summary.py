@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.compare import binary_bytes
+from harness.compare import benchmark_class, binary_bytes
 
 FAMILIES = ("dense", "memmap", "hdf5", "sparse")
 #: Parameters that name the problem (the matrix); the others name the way it is multiplied.
@@ -58,9 +58,8 @@ def _way_value(name: str, value) -> str:
 
 def _combination_key(row) -> tuple:
     """(class, sorted params) identifies one combination across its benchmark methods."""
-    benchmark_class = row["benchmark"].rsplit(".", 1)[0]
     params = row["params"] if isinstance(row["params"], dict) else {}
-    return (benchmark_class, tuple(sorted((k, str(v)) for k, v in params.items())))
+    return (benchmark_class(row["benchmark"]), tuple(sorted((k, str(v)) for k, v in params.items())))
 
 
 def summarize(run: pd.DataFrame) -> pd.DataFrame:
