@@ -6,7 +6,7 @@ Linux keeps an exact high-water mark of a process's resident set (``VmHWM`` in
 the spike, and it counts every thread of the process. The kernel keeps no peak of the anonymous
 and file-backed parts, so a thread samples ``/proc/self/statm`` (resident and shared pages)
 every ``interval_seconds`` (default 0.5 ms; one read through a kept-open descriptor costs
-~1.3 us) for those two figures.
+a few microseconds) for those two figures.
 
 Platform branches, in one place (``PeakMeter._method``):
 
@@ -106,8 +106,9 @@ class _StatmReader:
     """Reads ``/proc/<pid>/statm`` through file descriptors kept open between samples.
 
     statm gives resident and shared (file-backed + shmem) pages; anonymous = resident - shared.
-    A ``pread`` at offset 0 regenerates it: ~1.3 us a sample here, against ~44 us to open and
-    parse ``status``, so the sampler steals next to no CPU from the call being measured.
+    A ``pread`` at offset 0 regenerates it: 1.3-2.7 us a sample here, against 26-44 us to open
+    and parse ``status`` (``timeit`` of ``_StatmReader().read`` and ``_read_status``; the
+    spread is the machine's load), so the sampler steals next to no CPU from the measured call.
     """
 
     def __init__(self) -> None:
