@@ -171,14 +171,14 @@ def chunk_heatmap_table(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def chunk_heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
     figures = []
     for title, table in list(chunk_heatmap_table(frame).items())[:MAX_FIGURES]:
+        seconds_table = table.to_numpy(dtype=float)
+        logs = np.log10(seconds_table)
         fig, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.6 * table.shape[0] + 2))
-        image = ax.imshow(np.log10(table.to_numpy(dtype=float)), cmap="viridis_r",
-                          aspect="auto")
+        image = ax.imshow(logs, cmap="viridis_r", aspect="auto")
         ax.set_xticks(range(table.shape[1]), [binary_bytes(float(c)) for c in table.columns])
         ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
-        logs = np.log10(table.to_numpy(dtype=float))
         middle = np.nanmean([np.nanmin(logs), np.nanmax(logs)])
-        for (i, j), seconds in np.ndenumerate(table.to_numpy(dtype=float)):
+        for (i, j), seconds in np.ndenumerate(seconds_table):
             if not np.isnan(seconds):
                 # viridis_r: slow cells are dark, so their text is white; fast cells get black.
                 ax.text(j, i, human_value(seconds, "seconds"), ha="center", va="center",
