@@ -42,7 +42,6 @@ __all__ = [
     "measure_peak",
     "measure_tree_peak",
     "prefault",
-    "process_memory",
     "trim_malloc_heap",
 ]
 
@@ -142,11 +141,6 @@ def _proc_status_readable() -> bool:
     except OSError:
         return False
     return True
-
-
-def process_memory(pid: int | None = None) -> MemorySnapshot:
-    """Current RSS (and its anonymous/file split where the OS tells) of ``pid``, in bytes."""
-    return _read_status(pid) if _proc_status_readable() else _read_psutil(pid)
 
 
 class _Sampler(threading.Thread):
