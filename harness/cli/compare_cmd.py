@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli.report_cmd import load_results
+from harness.cli.report_cmd import add_strict_argument, load_results
 
 FAIL_ON = {"regressed": {"regressed"}, "failed": {"failed"}, "any": {"regressed", "failed"}}
 
@@ -30,11 +30,11 @@ def register(subparsers) -> None:
     parser.add_argument("--only-changed", action="store_true",
                         help="show only regressed, improved and failed results")
     parser.add_argument("--machine", default=None, help="machine to compare when several")
-    parser.add_argument("--format", "-f", choices=("text", "md"), default="text")
+    parser.add_argument("--format", "-f", choices=("text", "md"), default="text",
+                        help="aligned text for a terminal or a Markdown table (default: text)")
     parser.add_argument("--fail-on", choices=sorted(FAIL_ON), default=None,
                         help="exit with status 1 when any result has this verdict")
-    parser.add_argument("--strict", action="store_true",
-                        help="stop at the first unreadable result file instead of skipping it")
+    add_strict_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -15,7 +15,8 @@ HISTORY_COMMITS = 8  # newest commits shown per series in the value table
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "history", help="results over commits; --regressions lists regressions like asv publish",
-        description="Show each benchmark's values over the newest commits, or with "
+        description=f"Show each benchmark's values over the {HISTORY_COMMITS} newest commits, "
+                    "or with "
                     "--regressions the lasting regressions found by asv's step detection "
                     "(the list asv publish writes to regressions.json).")
     add_paths_argument(parser)
@@ -26,7 +27,8 @@ def register(subparsers) -> None:
                         help="regular expression on benchmark names to keep")
     parser.add_argument("--include-stale", action="store_true",
                         help="keep benchmarks no longer listed in benchmarks.json")
-    parser.add_argument("--format", "-f", choices=("text", "md", "json"), default="text")
+    parser.add_argument("--format", "-f", choices=("text", "md", "json"), default="text",
+                        help="aligned text, a Markdown table or JSON records (default: text)")
     parser.set_defaults(func=run)
 
 

@@ -11,6 +11,10 @@ def add_paths_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", default=["results"], metavar="PATHS",
                         help="asv results directories, machine directories or result files "
                              "(default: results)")
+    add_strict_argument(parser)
+
+
+def add_strict_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first unreadable result file instead of skipping it")
 

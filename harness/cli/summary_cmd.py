@@ -22,7 +22,8 @@ def register(subparsers) -> None:
     add_paths_argument(parser)
     parser.add_argument("--commit", help="commit hash prefix of the run to summarize")
     parser.add_argument("--machine", help="asv machine name of the run to summarize")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="the table as text (also valid Markdown) or JSON (default: text)")
     parser.set_defaults(func=run)
 
 
