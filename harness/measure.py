@@ -10,8 +10,8 @@ the timed ones); the figures are the worst metered pass's. Cache states:
   mapped pages count) brings the file into the page cache; a second, metered product in
   steady state; then ``repeat`` timed products.
 - ``"cold"``: every pass evicts the file (``harness.pagecache.evict``), opens, multiplies and
-  closes; ``repeat`` timed passes, then one metered pass (on a virtual disk the host may still serve the reads from its own cache: this guest
-  cannot tell).
+  closes; ``repeat`` timed passes, then one metered pass (on a virtual disk the host may still
+  serve the reads from its own cache: this guest cannot tell).
 
 ``measure_in_process`` is what asv calls (asv gives each benchmark a fresh process);
 ``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measure``), as
@@ -35,7 +35,7 @@ import numpy as np
 
 from harness import memory, pagecache
 from harness.datasets import SPARSE_STORAGES, DatasetSpec, materialize, nbytes_in_memory, vector
-from harness.strategies import get
+from harness.strategies import Strategy, get
 
 CACHE_STATES = ("warm", "cold")
 
@@ -122,10 +122,8 @@ def combine(measurements: list[Measurement]) -> Measurement:
     )
 
 
-def _resolve_spec(strategy_name: str, spec: DatasetSpec) -> DatasetSpec:
-    strategy = get(strategy_name)
-    if spec.storage not in strategy.storage:
-        spec = strategy.spec_for(spec)
+def _resolve_spec(strategy: Strategy, spec: DatasetSpec) -> DatasetSpec:
+    spec = strategy.spec_for(spec)  # unchanged when the strategy reads its storage
     if not strategy.accepts(spec):
         raise ValueError(strategy.why_not(spec))
     return spec
@@ -182,7 +180,7 @@ def measure_in_process(
     if int(repeat) < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
     strat = get(strategy)
-    spec = _resolve_spec(strategy, spec)
+    spec = _resolve_spec(strat, spec)
     path = materialize(spec, root)
     budget = strat.extra_memory_bytes(spec, **options)
     x = vector(spec.shape[1], spec.dtype)
