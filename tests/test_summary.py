@@ -108,3 +108,15 @@ def test_summary_command_on_an_empty_directory_says_what_to_run(tmp_path, capsys
 
     assert main(["summary", str(tmp_path)]) == 2
     assert "run `make bench`" in capsys.readouterr().err
+
+
+def test_summary_command_names_a_truncated_file_and_strict_stops(tmp_path, capsys):
+    from harness.cli import main
+
+    (tmp_path / "box").mkdir()
+    (tmp_path / "box" / "deadbeef-env.json").write_text('{"version": 2, "res')
+    assert main(["summary", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "warning: " in err and "deadbeef-env.json" in err and "Warning:" not in err
+    assert main(["summary", str(tmp_path), "--strict"]) == 2
+    assert "error: " in capsys.readouterr().err
