@@ -78,22 +78,22 @@ class _MatvecSuite:
     # -- the harness's figures --------------------------------------------------------------
 
     def track_peak_increment(self, cache, *params):
-        return self._measure("warm")["increment_bytes"]
+        return self._warm()["increment_bytes"]
 
     track_peak_increment.unit = "bytes"
 
     def track_anon_increment(self, cache, *params):
-        return self._measure("warm")["anon_increment_bytes"]
+        return self._warm()["anon_increment_bytes"]
 
     track_anon_increment.unit = "bytes"
 
     def track_file_increment(self, cache, *params):
-        return self._measure("warm")["file_increment_bytes"]
+        return self._warm()["file_increment_bytes"]
 
     track_file_increment.unit = "bytes"
 
     def track_gbps(self, cache, *params):
-        return self._measure("warm")["gbps"]
+        return self._warm()["gbps"]
 
     track_gbps.unit = "GB/s"
 
@@ -101,6 +101,9 @@ class _MatvecSuite:
         return self._measure("cold")["seconds_median"]
 
     track_cold_seconds.unit = "seconds"
+
+    def _warm(self) -> dict:
+        return self._measure("warm")
 
     def _measure(self, cache_state: str) -> dict:
         """One measurement of this combination, made once per run and cache state."""
