@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -108,6 +110,37 @@ def test_hdf5_block_rows_are_whole_chunk_rows():
                                                                chunk_cache_bytes=0)
     # Two slabs fit the budget: 50 rows each, rounded down to 7 chunk-rows of 7 rows.
     assert budget == 2 * 49 * 400
+
+
+def test_hdf5_blocked_cuts_tall_uncompressed_chunks_to_the_budget():
+    # Column-shaped chunks span every row: one chunk-row is the whole 4 MB matrix.
+    tall = DatasetSpec((1000, 1000), storage="hdf5", chunks=(1000, 10))
+    budget = strategies.get("hdf5-blocked").extra_memory_bytes(tall, memory_budget=2**20,
+                                                               chunk_cache_bytes=0)
+    assert budget <= 2**20
+    # Compressed chunks are still read whole (decoded once), and the budget says so.
+    packed = dataclasses.replace(tall, compression="gzip")
+    budget = strategies.get("hdf5-blocked").extra_memory_bytes(packed, memory_budget=2**20,
+                                                               chunk_cache_bytes=0)
+    assert budget == 2 * 1000 * 1000 * 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunks", [(2000, 100), (512, 512)])
+def test_hdf5_blocked_on_tall_chunks_stays_within_the_memory_budget(root, chunks):
+    # 80 MB matrix whose chunk-rows (80 MB, 20 MB) dwarf the 4 MiB budget.
+    spec = DatasetSpec((2000, 10000), "float32", storage="hdf5", chunks=chunks)
+    x = vector(10000)
+    options = {"memory_budget": 4 * 2**20}
+
+    def open_and_multiply():  # the slab buffers are made when the operand opens
+        with strategies.get("hdf5-blocked").open(spec, root=root, **options) as operand:
+            return operand.matvec(x)
+
+    open_and_multiply()  # write the file, warm the page cache and lazy imports
+    y, peak = memory.measure_peak(open_and_multiply)
+    assert np.allclose(y, dense_array(spec).astype(np.float64) @ x, rtol=1e-4)
+    assert peak.anon_increment <= 4 * 2**20 + 8 * 2**20, peak
 
 
 def test_dia_refuses_a_matrix_with_too_many_diagonals():

@@ -77,12 +77,22 @@ PIPELINE_SLAB_BYTES = 4 * 1024 * 1024
 
 def _aligned_block_rows(spec: DatasetSpec, opts: Options) -> int:
     """Rows per slab of hdf5-blocked: two slabs fit ``memory_budget``, each about
-    ``PIPELINE_SLAB_BYTES``; whole chunk-rows, so every chunk is read (and decoded) once."""
+    ``PIPELINE_SLAB_BYTES``; whole chunk-rows where two of them fit the budget, so every chunk
+    is read once.
+
+    Compressed chunks are always read as whole chunk-rows (a chunk cut across slabs would be
+    decoded once per slab), so for tall compressed chunks the declared budget grows past
+    ``memory_budget``. Uncompressed chunks are read in part straight from the file, so tall
+    ones (column-shaped, square) are cut into budget-sized slabs instead.
+    """
     chunks = chunk_shape(spec)
+    align = chunks[0] if chunks else 1
     if opts.block_rows is None:
         slab = min(opts.memory_budget // 2, PIPELINE_SLAB_BYTES)
+        if spec.compression is None and 2 * align * _row_bytes(spec) > opts.memory_budget:
+            align = 1
         opts = dataclasses.replace(opts, memory_budget=max(1, slab))
-    return block_rows(spec, opts, align_rows=chunks[0] if chunks else 1)
+    return block_rows(spec, opts, align_rows=align)
 
 
 # ---------------------------------------------------------------------------------- operands
