@@ -118,6 +118,10 @@ def test_hdf5_blocked_cuts_tall_uncompressed_chunks_to_the_budget():
     budget = strategies.get("hdf5-blocked").extra_memory_bytes(tall, memory_budget=2**20,
                                                                chunk_cache_bytes=0)
     assert budget <= 2**20
+    # A chunk cache that cannot hold a chunk-row would only thrash: it is left out.
+    budget = strategies.get("hdf5-blocked").extra_memory_bytes(tall, memory_budget=2**20,
+                                                               chunk_cache_bytes=2**20)
+    assert budget <= 2**20
     # Compressed chunks are still read whole (decoded once), and the budget says so.
     packed = dataclasses.replace(tall, compression="gzip")
     budget = strategies.get("hdf5-blocked").extra_memory_bytes(packed, memory_budget=2**20,
@@ -128,10 +132,10 @@ def test_hdf5_blocked_cuts_tall_uncompressed_chunks_to_the_budget():
 @pytest.mark.slow
 @pytest.mark.parametrize("chunks", [(2000, 100), (512, 512)])
 def test_hdf5_blocked_on_tall_chunks_stays_within_the_memory_budget(root, chunks):
-    # 80 MB matrix whose chunk-rows (80 MB, 20 MB) dwarf the 4 MiB budget.
+    # 80 MB matrix whose chunk-rows (80 MB, 20 MB) dwarf the 4 MiB budget and the 8 MiB cache.
     spec = DatasetSpec((2000, 10000), "float32", storage="hdf5", chunks=chunks)
     x = vector(10000)
-    options = {"memory_budget": 4 * 2**20}
+    options = {"memory_budget": 4 * 2**20, "chunk_cache_bytes": 8 * 2**20}
 
     def open_and_multiply():  # the slab buffers are made when the operand opens
         with strategies.get("hdf5-blocked").open(spec, root=root, **options) as operand:
