@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.compare import benchmark_class, binary_bytes
+from harness.compare import benchmark_class, binary_bytes, select_commit
 
 FAMILIES = ("dense", "memmap", "hdf5", "sparse")
 #: Parameters that name the problem (the matrix); the others name the way it is multiplied.
@@ -26,12 +26,13 @@ WAY_PARAMS = ("chunks", "chunk_cache", "compression")
 
 def latest_run(frame: pd.DataFrame, machine: str | None = None,
                commit: str | None = None) -> pd.DataFrame:
-    """Rows of one result file: the given machine/commit prefix, else the most recent file."""
+    """Rows of one result file: the newest of the given machine and commit prefix (an
+    ambiguous prefix is refused, as ``harness.compare.select_commit`` does), else the newest."""
     rows = frame
     if machine is not None:
         rows = rows[rows["machine"] == machine]
-    if commit is not None:
-        rows = rows[rows["commit"].astype(str).str.startswith(commit)]
+    if commit is not None and not rows.empty:
+        rows = select_commit(rows, commit)
     if rows.empty:
         raise ValueError(
             f"no results for machine={machine!r} commit={commit!r}; "

@@ -85,7 +85,7 @@ def test_latest_run_picks_the_newest_file():
 
 
 def test_unknown_commit_is_a_clear_error():
-    with pytest.raises(ValueError, match="commits: \\['abcdef12'\\]"):
+    with pytest.raises(ValueError, match="commits with results: abcdef12"):
         summary.latest_run(_frame(), commit="0000")
 
 
@@ -120,3 +120,10 @@ def test_summary_command_names_a_truncated_file_and_strict_stops(tmp_path, capsy
     assert "warning: " in err and "deadbeef-env.json" in err and "Warning:" not in err
     assert main(["summary", str(tmp_path), "--strict"]) == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_ambiguous_commit_prefix_is_refused():
+    first = _frame()
+    second = _frame().assign(commit="abcdef99" + "0" * 32, file="b.json")
+    with pytest.raises(ValueError, match="ambiguous"):
+        summary.latest_run(pd.concat([first, second]), commit="abcdef")
