@@ -483,8 +483,7 @@ def case(family: str, params: dict, profile: Profile | None = None,
 
 
 def planned_cases(profile: Profile, data_root=None, check_fit: bool = False) -> dict:
-    """Every combination of every class -> its Case or its skip reason (for setup_cache and
-    for listing what a profile will do)."""
+    """Every combination of every class -> its Case or its skip reason: what a profile will do."""
     plan: dict = {}
     for benchmark_class in profile.grids:
         family = benchmark_class.split(".")[0]

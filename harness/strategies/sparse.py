@@ -180,7 +180,9 @@ def _csr_hdf5_budget(spec: DatasetSpec, opts: Options) -> int:
     else:
         # A single row may exceed the budget: then the buffer holds the densest row.
         buffers = min(nnz(spec) * entry, max(opts.memory_budget, spec.shape[1] * entry))
-    return indptr + 2 * indptr + buffers + chunk_cache_bytes(opts)
+    # indptr stays in RAM (1x), each block shifts a copy of its slice (<= 1x), and 1x more is
+    # left for the temporaries of reading it.
+    return 3 * indptr + buffers + chunk_cache_bytes(opts)
 
 
 register(Strategy(
