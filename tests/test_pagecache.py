@@ -47,6 +47,10 @@ def test_live_memmap_keeps_its_pages_and_require_below_says_so(scratch_file) -> 
 def test_directory_is_evicted_file_by_file(tmp_path, scratch_file) -> None:
     first, second = scratch_file(8 * MB), scratch_file(8 * MB)
     assert first.parent == second.parent == tmp_path
+    # Freshly written, both files are cached: a directory that named no file would read 0.0
+    # before and after, and the eviction below would prove nothing.
+    assert resident_fraction(tmp_path) > 0.99
+    assert resident_bytes(tmp_path) >= 16 * MB
     evict(tmp_path)
     assert resident_fraction(tmp_path) < 0.01
 
