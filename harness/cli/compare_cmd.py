@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli.report_cmd import add_strict_argument, load_results
+from harness.cli.results_args import add_strict_argument, load_results
 
 FAIL_ON = {"regressed": {"regressed"}, "failed": {"failed"}, "any": {"regressed", "failed"}}
 

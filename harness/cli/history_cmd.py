@@ -7,7 +7,7 @@ import json
 import re
 import sys
 
-from harness.cli.report_cmd import add_paths_argument, load_results
+from harness.cli.results_args import add_paths_argument, load_results
 
 HISTORY_COMMITS = 8  # newest commits shown per series in the value table
 

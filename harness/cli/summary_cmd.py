@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from harness.cli.report_cmd import add_paths_argument, load_results
+from harness.cli.results_args import add_paths_argument, load_results
 
 
 def register(subparsers) -> None:
