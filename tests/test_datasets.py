@@ -141,6 +141,7 @@ def test_generator_killed_half_way_leaves_nothing_reused(tmp_path, storage):
     path = dataset_path(spec, tmp_path)
     assert not path.exists() and not manifest_path(path).exists()
     assert not datasets._manifest_matches(spec, path)
+    assert len(list(tmp_path.glob(".*.tmp"))) == 1  # the dead writer's half-written file
     materialize(spec, tmp_path)
     assert np.array_equal(read_back(spec, path), dense_array(spec))
     assert not list(tmp_path.glob(".*.tmp"))  # the dead writer's temporary file is gone
@@ -191,6 +192,9 @@ def test_free_disk_must_exceed_size_by_ten_percent(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.shutil, "disk_usage", lambda _: usage(10**9, 0, int(size * 1.05)))
     with pytest.raises(InsufficientDiskSpaceError):
         materialize(DatasetSpec((100, 100)), tmp_path)
+    # Past the 10 % margin it is written: the margin is 10 %, not any larger refusal.
+    monkeypatch.setattr(datasets.shutil, "disk_usage", lambda _: usage(10**9, 0, int(size * 1.15)))
+    assert nbytes_on_disk(materialize(DatasetSpec((100, 100)), tmp_path)) == size
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
