@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.report import format_for_path, render, write_atomically
+    from harness.report import format_for_path, render, write_report
 
     fmt = args.format
     if fmt is None and args.output:
@@ -46,10 +46,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # matplotlib layout chatter is not the user's concern
-        content = render(frame, fmt, title=args.title, plots=not args.no_plots)
-    if args.output:
-        path = write_atomically(args.output, content)
-        print(f"wrote {path} ({len(frame)} results, format {fmt})", file=sys.stderr)
-    else:
-        sys.stdout.write(content)
+        if args.output:
+            path = write_report(frame, args.output, fmt, title=args.title, plots=not args.no_plots)
+            print(f"wrote {path} ({len(frame)} results, format {fmt})", file=sys.stderr)
+        else:
+            sys.stdout.write(render(frame, fmt, title=args.title, plots=not args.no_plots))
     return 0
