@@ -7,6 +7,7 @@ import json
 import pytest
 from conftest import MiB
 
+from harness import machine
 from harness.cli import main
 from harness.machine import DataDirError, Roofline, fingerprint, roofline
 
@@ -24,8 +25,17 @@ def test_fingerprint_names_hardware_versions_and_data_filesystem(tmp_path) -> No
 
 
 @pytest.mark.slow
-def test_roofline_measures_both_ceilings_and_cleans_up(tmp_path) -> None:
+def test_roofline_measures_both_ceilings_and_cleans_up(tmp_path, monkeypatch) -> None:
+    written = []  # the scratch files the probe wrote: an empty tmp_path proves nothing otherwise
+
+    def recording(path, nbytes):
+        written.append(path)
+        return write_probe_file(path, nbytes)
+
+    write_probe_file = machine._write_probe_file
+    monkeypatch.setattr(machine, "_write_probe_file", recording)
     roof = roofline(tmp_path, memory_bytes=128 * MiB, disk_bytes=128 * MiB)
+    assert [path.parent for path in written] == [tmp_path]
     assert isinstance(roof, Roofline)
     # Loose floors: the figures are noisy here; these catch a broken probe, not a slow machine.
     assert roof.memory_read_gbps > 1.0
