@@ -223,7 +223,9 @@ def test_default_root_reads_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "data"))
     assert datasets.default_root() == tmp_path / "data"
     monkeypatch.delenv("HARNESS_DATA_DIR")
-    assert datasets.default_root().name == "data"
+    # Not just a name "data" (the variable's path above has that name too): the cache dir's.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert datasets.default_root() == tmp_path / "cache" / "harness" / "data"
 
 
 def test_unwritable_root_gives_a_clear_error(tmp_path):
