@@ -265,14 +265,20 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; }
 th { background: #f0f0f0; }
 figure { margin: 1em 0; } img { max-width: 100%; }
+nav { margin-bottom: 1em; } nav a { margin-right: 1.5em; }
 """
 
 
-def to_html(report: Report) -> str:
+def to_html(report: Report, links: Sequence[tuple[str, str]] = ()) -> str:
+    """One self-contained page; ``links``: (text, href) pairs shown above the title, e.g. the
+    way back to a published asv site."""
     title = html.escape(report.title)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{title}</title><style>{HTML_STYLE}</style></head><body>",
-             f"<h1>{title}</h1>"]
+             f"<title>{title}</title><style>{HTML_STYLE}</style></head><body>"]
+    if links:
+        parts.append("<nav>" + "".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
+                                       for text, href in links) + "</nav>")
+    parts.append(f"<h1>{title}</h1>")
     for section in report.sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts += [f"<p>{html.escape(note)}</p>" for note in section.notes]
@@ -327,14 +333,15 @@ def to_json(frame: pd.DataFrame) -> str:
 
 
 def render(frame: pd.DataFrame, fmt: str, title: str = "Benchmark report",
-           plots: bool = True) -> str | bytes:
-    """The report (md, html) or the data (csv, parquet, json) as text, bytes for parquet."""
+           plots: bool = True, links: Sequence[tuple[str, str]] = ()) -> str | bytes:
+    """The report (md, html) or the data (csv, parquet, json) as text, bytes for parquet;
+    ``links`` (text, href) go at the top of the HTML report."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "md":
         return to_markdown(build_report(frame, title, plots=False))
     if fmt == "html":
-        return to_html(build_report(frame, title, plots=plots))
+        return to_html(build_report(frame, title, plots=plots), links=links)
     if fmt == "csv":
         return flat_frame(frame).to_csv(index=False)
     if fmt == "json":
@@ -376,7 +383,8 @@ def format_for_path(path: str | os.PathLike) -> str:
 
 
 def write_report(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = None,
-                 title: str = "Benchmark report", plots: bool = True) -> Path:
+                 title: str = "Benchmark report", plots: bool = True,
+                 links: Sequence[tuple[str, str]] = ()) -> Path:
     """Render and write atomically; ``fmt`` defaults to the file's extension."""
     fmt = fmt or format_for_path(path)
-    return write_atomically(path, render(frame, fmt, title=title, plots=plots))
+    return write_atomically(path, render(frame, fmt, title=title, plots=plots, links=links))

@@ -104,7 +104,8 @@ def find_result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
     In a directory walk a JSON file counts when its directory holds asv's ``machine.json`` or its
     name looks like asv's ``<commit>-<env>.json``; this skips ``benchmarks.json``, ``machine.json``
-    and an html directory's graphs.
+    and an html directory's graphs; a published site (``index.json`` beside ``graphs/``) is not
+    entered at all.
     """
     found: dict[Path, None] = {}
     for raw in paths:
@@ -118,6 +119,9 @@ def find_result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
             found[path] = None
             continue
         for root, dirs, names in os.walk(path):
+            if "index.json" in names and "graphs" in dirs:
+                dirs[:] = []  # an `asv publish` site (results/html): thousands of graph files
+                continue
             dirs.sort()
             is_machine_dir = "machine.json" in names
             for name in sorted(names):

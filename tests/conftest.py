@@ -1,5 +1,6 @@
-"""Shared fixtures: scratch files of a given size, the Linux features the meter relies on, and
-real asv results (tests/asv_fixture) built once per test session."""
+"""Shared fixtures: scratch files of a given size, the Linux features the meter relies on, real
+asv results (tests/asv_fixture) built once per test session, and one asv run of the suite's ci
+profile shared by the end-to-end and published-site tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from asv_fixture.make_asv_results import AsvProject, cached_asv_project
+from suite_asv import run_ci_profile
 
 MB = 1_000_000
 MiB = 1 << 20
@@ -51,3 +53,10 @@ def scratch_file(tmp_path: Path) -> Callable[[int], Path]:
 def asv_project(tmp_path_factory: pytest.TempPathFactory) -> AsvProject:
     """A tiny asv project run on three commits (see tests/asv_fixture/make_asv_results.py)."""
     return cached_asv_project(tmp_path_factory.getbasetemp() / "asv_project")
+
+
+@pytest.fixture(scope="session")
+def suite_ci_run(tmp_path_factory: pytest.TempPathFactory):
+    """The suite's ci profile run once through asv: (results frame, asv output, its directory,
+    which holds asv.conf.json, results/ and html/)."""
+    return run_ci_profile(tmp_path_factory.mktemp("asv_e2e"))

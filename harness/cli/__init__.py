@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "compare": "harness.cli.compare_cmd",
     "history": "harness.cli.history_cmd",
     "summary": "harness.cli.summary_cmd",
+    "publish": "harness.cli.publish_cmd",
 }
 
 

@@ -1,0 +1,211 @@
+"""Publish asv results as one site that works offline: asv's pages under a bundled UI, and our
+report beside them.
+
+``publish(config)`` runs ``asv publish`` into a fresh staging directory, installs
+``asv-tachyon``'s self-contained UI over it (asv's own ``index.html`` loads jQuery, flot and
+Bootstrap from CDNs and shows only an error without network; tachyon keeps it as
+``index.legacy.html``), writes the reporter's HTML report to ``report/index.html``, links the
+two pages both ways, and only then swaps the staging directory in for ``html_dir``: a killed
+publish leaves the previous site whole, never a half-written one.
+
+The pages fetch their JSON, so they need to be served over HTTP (``asv preview``, or any static
+server), not opened as ``file://`` URLs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import html
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPORT_DIR = "report"
+REPORT_LINK_ID = "harness-report-link"
+# Files the tachyon UI fetches when present; absent, each is a 404 in the browser's console.
+TACHYON_OPTIONAL_FILES = ("commits.json", "profiles.json", "regressions-ignore.json")
+COMMAND_TIMEOUT = 600  # seconds for `asv publish` on a large history
+
+
+class PublishError(RuntimeError):
+    """Publishing cannot go on; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where ``publish`` put things (absolute paths) and what it published."""
+
+    html_dir: Path
+    index: Path  # the UI's entry page
+    report: Path
+    results: int  # result rows (benchmark x parameters x result file)
+    commits: int
+    warnings: tuple[str, ...]  # unreadable result files, skipped by name
+
+
+@dataclass(frozen=True)
+class AsvPaths:
+    config: Path
+    repo: Path | None  # the project's git checkout when asv.conf.json's repo is a local path
+    results_dir: Path
+    html_dir: Path
+
+
+def asv_paths(config: str | os.PathLike = "asv.conf.json") -> AsvPaths:
+    """The directories named by an asv configuration, absolute (asv resolves them against the
+    configuration's directory: it changes into it before running)."""
+    from asv.config import Config
+    from asv.util import UserError
+
+    path = Path(config).resolve()
+    if not path.is_file():
+        raise PublishError(f"no asv configuration at {config}; run from the project's root "
+                           "directory or give --config PATH/asv.conf.json")
+    try:
+        conf = Config.load(str(path))
+    except UserError as exc:
+        raise PublishError(f"{config}: {exc}") from None
+    base = path.parent
+    repo = (base / conf.repo).resolve() if conf.repo else None
+    if repo is not None and not (repo / ".git").exists():
+        repo = None  # a remote URL or a non-git project: no commit subjects then
+    return AsvPaths(path, repo, (base / conf.results_dir).resolve(),
+                    (base / conf.html_dir).resolve())
+
+
+def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.PathLike | None = None,
+            title: str = "Benchmark report", plots: bool = True,
+            log: Callable[[str], None] = lambda message: None) -> Site:
+    """Build the site for ``config``'s results into ``html_dir`` (default: the config's).
+
+    ``log`` receives one line per step. Raises ``PublishError`` when there are no results,
+    or when ``asv publish`` or the UI install fails (with the tail of their output).
+    """
+    from harness.report import render, write_atomically
+    from harness.results import load
+
+    paths = asv_paths(config)
+    target = Path(html_dir).resolve() if html_dir is not None else paths.html_dir
+    if not paths.results_dir.is_dir():
+        raise PublishError(f"no results directory {paths.results_dir}; run `make bench` (or "
+                           "`asv run`) first")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = load(paths.results_dir)
+    skipped = tuple(str(w.message) for w in caught)
+    if frame.empty:
+        raise PublishError(f"no asv results in {paths.results_dir}; run `make bench` (or "
+                           "`asv run`) first")
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(target), _staging(target) as staging:
+        site = staging / "site"
+        log(f"asv publish -> {target}")
+        _run([sys.executable, "-m", "asv", "publish", "--no-pull", "--config", str(paths.config),
+              "--html-dir", str(site)], "asv publish")
+        log("installing the offline UI (asv-tachyon)")
+        _run([sys.executable, "-m", "asv_tachyon", "install", str(site)], "asv-tachyon install")
+        _write_tachyon_extras(site, paths.repo)
+        for page in ("index.html", "index.legacy.html"):
+            if (site / page).exists():
+                add_report_link(site / page, f"{REPORT_DIR}/index.html")
+        log(f"rendering the report ({len(frame)} results)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # matplotlib layout chatter
+            content = render(frame, "html", title=title, plots=plots, links=[
+                ("Benchmark graphs (asv site)", "../index.html"),
+                ("asv's classic pages (need network)", "../index.legacy.html")])
+        write_atomically(site / REPORT_DIR / "index.html", content)
+        _swap_in(site, target, staging)
+    return Site(target, target / "index.html", target / REPORT_DIR / "index.html", len(frame),
+                int(frame["commit"].nunique()), skipped)
+
+
+def add_report_link(page: Path, href: str) -> None:
+    """Put a fixed link to our report on an asv page (once; re-running does not add another)."""
+    text = page.read_text(encoding="utf-8")
+    if REPORT_LINK_ID in text:
+        return
+    link = (f'<a id="{REPORT_LINK_ID}" href="{html.escape(href)}" style="position:fixed;'
+            "right:1em;bottom:1em;z-index:10000;padding:.45em .9em;border-radius:.4em;"
+            "background:#0f766e;color:#fff;font:600 14px sans-serif;text-decoration:none;"
+            'box-shadow:0 1px 4px rgba(0,0,0,.3)">Harness report &rarr;</a>')
+    marker = "</body>"
+    position = text.lower().rfind(marker)
+    text = text[:position] + link + text[position:] if position >= 0 else text + link
+    page.write_text(text, encoding="utf-8")
+
+
+def _write_tachyon_extras(site: Path, repo: Path | None) -> None:
+    """commits.json (hash -> commit subject, shown on the graphs' points), and empty profile and
+    muted-regression lists, so that the UI's optional fetches find a file."""
+    index = json.loads((site / "index.json").read_text())
+    hashes = sorted(set(index.get("revision_to_hash", {}).values()))
+    subjects = commit_subjects(repo, hashes) if repo is not None else {}
+    (site / "commits.json").write_text(json.dumps({"by_hash": subjects}, indent=1))
+    for name, empty in (("profiles.json", {"paths": {}}), ("regressions-ignore.json", [])):
+        if not (site / name).exists():
+            (site / name).write_text(json.dumps(empty))
+
+
+def commit_subjects(repo: Path, hashes: list[str]) -> dict[str, str]:
+    """{full hash: first line of its message} for the hashes git knows in ``repo``."""
+    if not hashes:
+        return {}
+    # --stdin with --no-walk: one git call; --ignore-missing: results of commits that are not
+    # in this clone (another branch, a rewritten history) are left out instead of failing.
+    proc = subprocess.run(["git", "-C", str(repo), "log", "--no-walk=unsorted", "--stdin",
+                           "--ignore-missing", "--format=%H%x1f%s"],
+                          input="\n".join(hashes) + "\n", capture_output=True, text=True,
+                          check=False, timeout=60)
+    if proc.returncode != 0:
+        return {}
+    pairs = (line.split("\x1f", 1) for line in proc.stdout.splitlines() if "\x1f" in line)
+    return {commit: subject for commit, subject in pairs}
+
+
+def _run(command: list[str], what: str) -> None:
+    proc = subprocess.run(command, capture_output=True, text=True, check=False,
+                          timeout=COMMAND_TIMEOUT)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        raise PublishError(f"{what} failed (exit status {proc.returncode}):\n{tail}")
+
+
+@contextlib.contextmanager
+def _exclusive(target: Path):
+    """One publish at a time per site: a second one waits instead of interleaving the swap."""
+    lock_path = target.parent / f".{target.name}.publish-lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
+def _staging(target: Path):
+    """A fresh directory beside ``target`` (same file system: the swap is two renames), removed
+    with whatever is left in it; leftovers of killed runs are removed first."""
+    prefix = f".{target.name}.staging-"
+    for leftover in target.parent.glob(prefix + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # we hold the lock: nobody else's
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(site: Path, target: Path, staging: Path) -> None:
+    """Replace ``target`` by ``site``. The old site moves into the staging directory first, so
+    that ``target`` is at every moment either the whole old site, absent, or the whole new one."""
+    if target.exists():
+        os.rename(target, staging / "previous")
+    os.rename(site, target)
