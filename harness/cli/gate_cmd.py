@@ -1,0 +1,115 @@
+"""``python -m harness gate BASE HEAD``: a pull request's regression gate (see harness.gate)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import warnings
+
+DESCRIPTION = """\
+Run the asv suite on BASE and HEAD where results are missing, compare HEAD with BASE with asv
+compare's statistics, and fail (exit status 1) when a time or memory figure regressed.
+
+Steps: BASE and HEAD are resolved to full hashes with git in the asv project's repository
+(the config's "repo" when it is a local directory, else the config's directory). Unless
+--no-run, `asv machine --yes` registers this machine when asv knows no entry for it, then one
+`asv run --skip-existing-successful --record-samples --interleave-rounds HASHFILE:...` runs both
+commits in the environments of the config (real builds of each commit, e.g. virtualenvs: not
+--python=same). asv takes the benchmarks from the working tree and the project from each
+commit. asv's output goes to stderr; its exit status 2 (some benchmarks failed) is not an
+error, the failures are judged. Then the two commits' results (one machine, the environments
+just run) are compared.
+
+Judged: time figures (unit seconds: time_ benchmarks, track_ with unit seconds) with --factor;
+memory figures (unit bytes: peakmem_, mem_, track_ with unit bytes, e.g. the suite's exact
+track_peak_increment / track_anon_increment) with --memory-factor. A figure regresses when
+HEAD / BASE exceeds its factor and, where there are samples, asv's test finds the difference
+significant. A benchmark of any unit that fails on HEAD but did not fail on BASE is a
+regression too. Shown but not judged: other units (GB/s, counts), failures on both sides,
+results missing on one side, skips.
+
+Exit status: 0 no regression, 1 regression, 2 cannot judge (bad arguments, unknown revision,
+asv failed, no results)."""
+
+
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive ratio such as 1.1, got {text!r}")
+    return value
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "gate", help="run asv on BASE and HEAD; exit 1 when a time or memory figure regressed",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("base", metavar="BASE", help="the reference commit (hash, branch, tag)")
+    parser.add_argument("head", metavar="HEAD", help="the commit judged (hash, branch, tag)")
+    parser.add_argument("--factor", type=_factor, default=1.1,
+                        help="time: smallest ratio HEAD/BASE that counts as a regression "
+                             "(default 1.1, asv's)")
+    parser.add_argument("--memory-factor", type=_factor, default=1.1,
+                        help="memory (bytes): the same for memory figures (default 1.1)")
+    parser.add_argument("--config", default="asv.conf.json",
+                        help="the asv configuration (default: asv.conf.json)")
+    parser.add_argument("--bench", "-b", action="append", default=[], metavar="REGEX",
+                        help="only benchmarks whose name(params) matches (asv run --bench; "
+                             "repeatable)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="do not run asv: judge the results already in results_dir")
+    parser.add_argument("--machine", default=None,
+                        help="asv machine name (default: asv's, the host name)")
+    parser.add_argument("--show-stderr", action="store_true",
+                        help="show the benchmarks' stderr in asv's output (asv run -e)")
+    parser.add_argument("--format", "-f", choices=("text", "md"), default="text",
+                        help="aligned text for a terminal or a Markdown table (default: text)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness import gate
+    from harness.report import markdown_table, text_table
+    from harness.results import ResultsFileError
+
+    try:
+        for pattern in args.bench:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise gate.GateError(f"--bench {pattern!r} is not a regular expression: "
+                                     f"{exc}") from None
+        project = gate.load_project(args.config)
+        base = gate.resolve_commit(project.repo_dir, args.base)
+        head = gate.resolve_commit(project.repo_dir, args.head)
+        machine, environments = args.machine, None
+        if not args.no_run:
+            machine, status = gate.run_missing(project, [base, head], machine=args.machine,
+                                               bench=args.bench, show_stderr=args.show_stderr)
+            if status == gate.ASV_SOME_FAILED:
+                print("note: asv reports failed benchmarks (exit status 2); they are judged "
+                      "below (--show-stderr shows their errors)", file=sys.stderr)
+            environments = gate.environment_names(project) or None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            before, after = gate.load_pair(project.results_dir, base, head, machine=machine,
+                                           environments=environments)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
+        before = gate.select_benchmarks(before, args.bench)
+        after = gate.select_benchmarks(after, args.bench)
+        if before.empty and after.empty:
+            raise gate.GateError(f"no results match --bench {' '.join(args.bench)}")
+        judged = gate.judge(before, after, factor=args.factor,
+                            memory_factor=args.memory_factor)
+    except (gate.GateError, ResultsFileError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    render = markdown_table if args.format == "md" else text_table
+    print(render(*gate.table_rows(judged)))
+    print("\n" + gate.summary(judged, args.factor, args.memory_factor))
+    return 1 if gate.regressed(judged) else 0

@@ -1,0 +1,313 @@
+"""harness.gate and ``python -m harness gate``: verdicts on hand-made frames, the plumbing on a
+throwaway git repository, and end to end through real asv virtualenv builds."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from gate_fixture.make_gate_repo import EXTRA_BYTES, SLOWDOWN, build_gate_repo
+
+from harness import gate
+from harness.cli import main
+
+MB = 1_000_000
+CLEAR_REFS_WRITABLE = os.access("/proc/self/clear_refs", os.W_OK)
+
+
+def frame(rows: list[dict], commit: str = "a" * 40) -> pd.DataFrame:
+    """A results frame as harness.results.load returns it, one row per dict (no stats: the
+    factor alone decides, unless a row gives samples)."""
+    base = {"benchmark": "s.T.time_a", "type": "time", "unit": "seconds", "params": {},
+            "status": "ok", "ci_99_low": math.nan, "ci_99_high": math.nan, "q_25": math.nan,
+            "q_75": math.nan, "number": math.nan, "repeat": math.nan, "samples": None,
+            "version": "v1", "stale": False, "commit": commit, "date": pd.Timestamp(0),
+            "machine": "box", "env_name": "env", "python": "3", "requirements": {},
+            "raw_params": (), "file": "f"}
+    result = pd.DataFrame([{**base, **row} for row in rows])
+    result["entry_name"] = result["benchmark"]
+    return result
+
+
+def pair(before: list[dict], after: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return frame(before), frame(after, commit="b" * 40)
+
+
+def gates(judged: pd.DataFrame) -> dict[str, str]:
+    return judged.set_index("entry_name")["gate"].to_dict()
+
+
+TIME = {"benchmark": "s.T.time_a", "type": "time", "unit": "seconds"}
+PEAKMEM = {"benchmark": "s.T.peakmem_a", "type": "peakmem", "unit": "bytes"}
+TRACK_BYTES = {"benchmark": "s.T.track_peak_increment", "type": "track", "unit": "bytes"}
+TRACK_SECONDS = {"benchmark": "s.T.track_cold_seconds", "type": "track", "unit": "seconds"}
+TRACK_GBPS = {"benchmark": "s.T.track_gbps", "type": "track", "unit": "GB/s"}
+
+
+# ------------------------------------------------------------------------------------ judge
+
+
+def test_time_regression_past_factor_is_caught_and_one_under_it_is_not():
+    before, after = pair([{**TIME, "value": 0.010}], [{**TIME, "value": 0.013}])
+    row = gate.judge(before, after, factor=1.2).iloc[0]
+    assert (row["gate"], row["kind"], row["factor"]) == ("regression", "time", 1.2)
+    assert row["ratio"] == pytest.approx(1.3)
+    assert row["reason"] == "slower: 1.30x > 1.2"
+    assert gate.regressed(gate.judge(before, after, factor=1.2))
+    row = gate.judge(before, after, factor=1.4).iloc[0]
+    assert (row["gate"], row["reason"]) == ("ok", "within 1.4x")
+    assert not gate.regressed(gate.judge(before, after, factor=1.4))
+
+
+def test_memory_is_judged_by_memory_factor_and_time_by_factor():
+    before, after = pair(
+        [{**TIME, "value": 0.010}, {**PEAKMEM, "value": 100 * MB},
+         {**TRACK_BYTES, "value": 10 * MB}],
+        [{**TIME, "value": 0.013}, {**PEAKMEM, "value": 130 * MB},
+         {**TRACK_BYTES, "value": 11 * MB}])
+    # Memory strict, time lenient: only the 1.3x peak memory regresses.
+    judged = gate.judge(before, after, factor=2.0, memory_factor=1.2)
+    assert gates(judged) == {"s.T.time_a": "ok", "s.T.peakmem_a": "regression",
+                             "s.T.track_peak_increment": "ok"}
+    by_name = judged.set_index("entry_name")
+    assert by_name.loc["s.T.peakmem_a", "factor"] == 1.2
+    assert by_name.loc["s.T.peakmem_a", "difference"] == 30 * MB
+    assert by_name.loc["s.T.time_a", "factor"] == 2.0
+    assert by_name.loc["s.T.track_peak_increment", "kind"] == "memory"
+    # Time strict, memory lenient: only the time figure regresses.
+    judged = gate.judge(before, after, factor=1.2, memory_factor=2.0)
+    assert gates(judged) == {"s.T.time_a": "regression", "s.T.peakmem_a": "ok",
+                             "s.T.track_peak_increment": "ok"}
+    # An exact peak increment of +10% regresses at 1.05 and not at 1.1 (asv's test is '>').
+    judged = gate.judge(before, after, factor=2.0, memory_factor=1.05)
+    assert gates(judged)["s.T.track_peak_increment"] == "regression"
+
+
+def test_track_seconds_is_time_and_gbps_is_not_judged():
+    before, after = pair([{**TRACK_SECONDS, "value": 1.0}, {**TRACK_GBPS, "value": 10.0}],
+                         [{**TRACK_SECONDS, "value": 2.0}, {**TRACK_GBPS, "value": 1.0}])
+    judged = gate.judge(before, after).set_index("entry_name")
+    assert judged.loc["s.T.track_cold_seconds", "gate"] == "regression"
+    assert judged.loc["s.T.track_gbps", "gate"] == "not judged"
+    assert judged.loc["s.T.track_gbps", "reason"] == "unit GB/s: not judged"
+    assert math.isnan(judged.loc["s.T.track_gbps", "factor"])
+    # A 10x throughput loss alone does not fail the gate, nor a 10x gain.
+    only_gbps = pair([{**TRACK_GBPS, "value": 10.0}], [{**TRACK_GBPS, "value": 1.0}])
+    assert not gate.regressed(gate.judge(*only_gbps))
+    only_gbps = pair([{**TRACK_GBPS, "value": 1.0}], [{**TRACK_GBPS, "value": 10.0}])
+    assert not gate.regressed(gate.judge(*only_gbps))
+
+
+def test_new_failure_is_a_regression_in_any_unit_and_old_failures_are_not():
+    failed = {"status": "failed", "value": math.nan}
+    before, after = pair(
+        [{**TIME, "value": 0.01}, {**TRACK_GBPS, "value": 5.0},
+         {**PEAKMEM, "status": "skipped", "value": math.nan},
+         {**TRACK_BYTES, **failed}, {**TRACK_SECONDS, **failed}],
+        [{**TIME, **failed}, {**TRACK_GBPS, **failed}, {**PEAKMEM, **failed},
+         {**TRACK_BYTES, **failed}, {**TRACK_SECONDS, "value": 1.0}])
+    judged = gate.judge(before, after).set_index("entry_name")
+    assert judged["gate"].to_dict() == {
+        "s.T.time_a": "regression", "s.T.track_gbps": "regression",
+        "s.T.peakmem_a": "regression", "s.T.track_peak_increment": "not judged",
+        "s.T.track_cold_seconds": "ok"}
+    assert judged.loc["s.T.time_a", "reason"] == "new failure (ok on BASE)"
+    assert judged.loc["s.T.peakmem_a", "reason"] == "new failure (skipped on BASE)"
+    assert judged.loc["s.T.track_peak_increment", "reason"] == "failed on BASE and HEAD"
+    assert judged.loc["s.T.track_cold_seconds", "reason"] == "failure fixed"
+    line = gate.summary(judged.reset_index(), 1.1, 1.1)
+    assert line.startswith("gate: FAIL: 3 regressions (0 time, 0 memory, 3 new failures)")
+
+
+def test_missing_results_and_changed_code_are_not_judged():
+    before, after = pair([{**TIME, "value": 1.0}, {**PEAKMEM, "value": 1.0}],
+                         [{**PEAKMEM, "value": 9.0, "version": "v2"},
+                          {**TRACK_BYTES, "value": 9.0}])
+    judged = gate.judge(before, after).set_index("entry_name")
+    assert judged["reason"].to_dict() == {
+        "s.T.time_a": "no result on HEAD",
+        "s.T.peakmem_a": "benchmark code changed between the results",
+        "s.T.track_peak_increment": "no result on BASE"}
+    assert set(judged["gate"]) == {"not judged"}
+
+
+def test_significance_comes_from_asv_when_there_are_samples():
+    # 1.3x past the factor on the medians, but the samples overlap: asv's test says noise.
+    noisy_before = [0.010, 0.020, 0.011, 0.019, 0.012, 0.018, 0.010, 0.020]
+    noisy_after = [0.013, 0.026, 0.014, 0.025, 0.013, 0.010, 0.020, 0.012]
+    stats = {"q_25": 0.011, "q_75": 0.019, "number": 1, "repeat": 8}
+    before, after = pair([{**TIME, **stats, "value": 0.010, "samples": noisy_before,
+                           "ci_99_low": 0.005, "ci_99_high": 0.03}],
+                         [{**TIME, **stats, "value": 0.013, "samples": noisy_after,
+                           "ci_99_low": 0.006, "ci_99_high": 0.03}])
+    row = gate.judge(before, after, factor=1.1).iloc[0]
+    assert (row["gate"], row["reason"]) == ("ok", "1.30x, past 1.1 but not significant")
+    assert not gate.regressed(gate.judge(before, after, factor=1.1, use_stats=True))
+    assert gate.regressed(gate.judge(before, after, factor=1.1, use_stats=False))
+
+
+def test_judge_rejects_nonsense_factors():
+    before, after = pair([{**TIME, "value": 1.0}], [{**TIME, "value": 1.0}])
+    for bad in (0, -1.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="memory_factor must be a positive number"):
+            gate.judge(before, after, memory_factor=bad)
+
+
+def test_summary_and_table_rows():
+    before, after = pair([{**TIME, "value": 0.010}, {**PEAKMEM, "value": 100 * MB},
+                          {**TRACK_GBPS, "value": 2.0}],
+                         [{**TIME, "value": 0.010}, {**PEAKMEM, "value": 160 * MB},
+                          {**TRACK_GBPS, "value": 1.0}])
+    judged = gate.judge(before, after)
+    assert gate.summary(judged, 1.1, 1.1) == (
+        "gate: FAIL: 1 regression (0 time, 1 memory, 0 new failures) of 2 judged; "
+        "1 not judged (time factor 1.1, memory factor 1.1)")
+    headers, rows = gate.table_rows(judged)
+    assert headers[1:3] == ["Before [aaaaaaaa]", "After [bbbbbbbb]"]
+    by_name = {row[-1]: row for row in rows}
+    assert by_name["s.T.peakmem_a"][:7] == ["+", "100M", "160M", "1.60", "+60M", "regression",
+                                            "more memory: 1.60x > 1.1"]
+    # asv would mark the halved throughput '-' (lower is better to asv): not shown.
+    assert by_name["s.T.track_gbps"][0] == " "
+    assert by_name["s.T.track_gbps"][5:7] == ["not judged", "unit GB/s: not judged"]
+    unchanged = gate.judge(*pair([{**TIME, "value": 1.0}], [{**TIME, "value": 1.0}]))
+    assert gate.summary(unchanged, 1.5, 1.1) == (
+        "gate: PASS: no regression in 1 judged (time factor 1.5, memory factor 1.1)")
+
+
+def test_select_benchmarks_matches_like_asv_run_bench():
+    results = frame([{**TIME}, {**PEAKMEM}, {**TRACK_GBPS}])
+    results.loc[2, "entry_name"] = "s.T.track_gbps(100, 'float32')"
+    assert list(gate.select_benchmarks(results, [])["entry_name"]) == list(results["entry_name"])
+    assert list(gate.select_benchmarks(results, ["peakmem", "float32"])["entry_name"]) == [
+        "s.T.peakmem_a", "s.T.track_gbps(100, 'float32')"]
+    assert gate.select_benchmarks(results, ["^time_a"]).empty  # re.search on the full name
+
+
+# ------------------------------------------------------- plumbing on a repository (no asv run)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    built = build_gate_repo(tmp_path / "repo")
+    monkeypatch.setenv("HOME", built.env["HOME"])
+    return built
+
+
+def test_load_project_and_resolve_commit(repo):
+    project = gate.load_project(repo.config)  # asv's loader: the file has // comments
+    assert project.config.environment_type == "virtualenv"
+    assert project.repo_dir == repo.root.resolve()
+    assert project.results_dir == (repo.root / ".asv" / "results").resolve()
+    assert gate.resolve_commit(project.repo_dir, "docs") == repo.commits["docs"]
+    assert gate.resolve_commit(project.repo_dir, "main~1") == repo.commits["base"]
+    assert gate.resolve_commit(project.repo_dir, repo.commits["slow"][:7]) == repo.commits["slow"]
+    with pytest.raises(gate.GateError, match="unknown revision 'no-such-branch'"):
+        gate.resolve_commit(project.repo_dir, "no-such-branch")
+    with pytest.raises(gate.GateError, match="not a revision"):
+        gate.resolve_commit(project.repo_dir, "--all")
+
+
+def test_cli_usage_errors_exit_2_with_a_message(repo, capsys):
+    config = str(repo.config)
+    assert main(["gate", "base-of-nothing", "main", "--config", config]) == 2
+    assert "unknown revision 'base-of-nothing'" in capsys.readouterr().err
+    assert main(["gate", "main", "main", "--config", str(repo.root / "nope.json")]) == 2
+    assert "no asv configuration at" in capsys.readouterr().err
+    assert main(["gate", "main~1", "main", "--config", config, "--no-run"]) == 2
+    assert "run without --no-run" in capsys.readouterr().err
+    assert main(["gate", "main~1", "main", "--config", config, "-b", "(", "--no-run"]) == 2
+    assert "is not a regular expression" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["gate", "main~1", "main", "--factor", "0"])
+    assert exited.value.code == 2
+    assert "expected a positive ratio" in capsys.readouterr().err
+
+
+def test_asv_failure_is_reported_with_its_output(repo, capsys):
+    config = repo.root / "broken.conf.json"
+    config.write_text(repo.config.read_text().replace('"virtualenv"', '"no-such-env-type"'))
+    project = gate.load_project(config)
+    lines: list[str] = []
+    with pytest.raises(gate.GateError) as failure:
+        gate.run_missing(project, [repo.commits["base"]], machine="m", echo=lines.append)
+    message = str(failure.value)
+    assert "failed with exit status 1" in message
+    assert "Unknown environment type 'no-such-env-type'" in message
+    assert any("no-such-env-type" in line for line in lines)  # echoed as it ran
+    # The machine was registered without questions, in the HOME of this test.
+    assert gate.asv_machine_name("m") == "m"
+
+
+def test_load_pair_names_the_missing_side(tmp_path):
+    machine_dir = tmp_path / "results" / "box"
+    machine_dir.mkdir(parents=True)
+    with pytest.raises(gate.GateError, match="no results for BASE aaaaaaaa"):
+        gate.load_pair(tmp_path / "results", "a" * 40, "b" * 40)
+    with pytest.raises(gate.GateError, match="no asv results directory"):
+        gate.load_pair(tmp_path / "elsewhere", "a" * 40, "b" * 40)
+
+
+# ------------------------------------------------------------------ end to end through asv
+
+
+def _gate(repo, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", "gate", *args],
+                          cwd=repo.root, env=repo.env, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CLEAR_REFS_WRITABLE, reason="the suite's exact peak needs Linux "
+                                                    "/proc/self/clear_refs")
+def test_gate_end_to_end_with_virtualenv_builds(tmp_path: Path):
+    repo = build_gate_repo(tmp_path / "repo")
+    base, slow, docs = repo.commits["base"], repo.commits["slow"], repo.commits["docs"]
+    # --factor 1.5: this 2-core VM is shared, and 10 ms timings of identical code can differ
+    # by more than asv's 1.1 there; the slow commit is 5x. Memory keeps the default 1.1.
+    started = time.monotonic()
+    slow_run = _gate(repo, base[:10], "main", "--factor", "1.5")
+    assert slow_run.returncode == 1, slow_run.stdout + slow_run.stderr
+    assert "gate: FAIL: 3 regressions (1 time, 2 memory, 0 new failures) of 3 judged; " \
+           "1 not judged" in slow_run.stdout
+    assert "(round 2/2)" in slow_run.stderr  # asv's output, interleaved rounds of two commits
+
+    same_run = _gate(repo, base, "docs", "--factor", "1.5")
+    assert same_run.returncode == 0, same_run.stdout + same_run.stderr
+    assert "gate: PASS: no regression in 3 judged; 1 not judged" in same_run.stdout
+    # Only the docs commit ran: BASE's results were reused (--skip-existing-successful).
+    assert f"For tinywork commit {base[:8]}" not in same_run.stderr
+    assert f"For tinywork commit {docs[:8]}" in same_run.stderr
+    elapsed = time.monotonic() - started
+
+    # The figures behind the verdicts, from the results asv wrote.
+    project = gate.load_project(repo.config)
+    judged = gate.judge(*gate.load_pair(project.results_dir, base, slow), factor=1.5)
+    rows = judged.set_index("entry_name")
+    assert rows["gate"].to_dict() == {
+        "bench.Work.peakmem_work": "regression", "bench.Work.time_work": "regression",
+        "bench.Work.track_gbps": "not judged", "bench.Work.track_peak_increment": "regression"}
+    assert rows.loc["bench.Work.time_work", "ratio"] > SLOWDOWN * 0.6
+    # The exact increment: the buffer (10 MB, then 10 MB + 50 MB), within 2 MB of page noise.
+    increment = rows.loc["bench.Work.track_peak_increment"]
+    assert increment["value_before"] == pytest.approx(10 * MB, abs=2 * MB)
+    assert increment["difference"] == pytest.approx(EXTRA_BYTES, abs=2 * MB)
+    assert rows.loc["bench.Work.peakmem_work", "difference"] == pytest.approx(EXTRA_BYTES,
+                                                                              abs=3 * MB)
+    same = gate.judge(*gate.load_pair(project.results_dir, base, docs), factor=1.5)
+    assert set(same["gate"]) == {"ok", "not judged"}
+    assert same.set_index("entry_name").loc["bench.Work.track_peak_increment", "ratio"] == \
+        pytest.approx(1.0, abs=0.05)
+
+    # --no-run judges the stored results again, in Markdown.
+    stored = _gate(repo, "main~1", "main", "--no-run", "-f", "md", "-b", "peakmem")
+    assert stored.returncode == 1, stored.stdout + stored.stderr
+    assert "| + | " in stored.stdout and "peakmem\\_work" in stored.stdout
+    assert "1 regression (0 time, 1 memory" in stored.stdout
+    assert elapsed < 120, f"the two gate runs took {elapsed:.0f} s"
