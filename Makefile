@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 HARNESS_PROFILE ?= default
 export HARNESS_PROFILE
 
-.PHONY: bench test install clean
+.PHONY: bench test publish install clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ bench: $(STAMP)
 	$(ASV) machine --yes
 	$(ASV) run --python=same --set-commit-hash "$$(git rev-parse HEAD)" --show-stderr
 	$(PY) -m harness summary results --commit "$$(git rev-parse HEAD)"
+
+# asv's site (with an offline UI) and the HTML report, from the results `make bench` left.
+publish: $(STAMP)
+	$(PY) -m harness publish
 
 test: $(STAMP)
 	$(PY) -m pytest
