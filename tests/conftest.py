@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from asv_fixture.make_asv_results import AsvProject, cached_asv_project
+from asv_fixture.make_asv_results import AsvProject, build_second_environment, cached_asv_project
 from suite_asv import run_ci_profile
 
 MB = 1_000_000
@@ -53,6 +53,13 @@ def scratch_file(tmp_path: Path) -> Callable[[int], Path]:
 def asv_project(tmp_path_factory: pytest.TempPathFactory) -> AsvProject:
     """A tiny asv project run on three commits (see tests/asv_fixture/make_asv_results.py)."""
     return cached_asv_project(tmp_path_factory.getbasetemp() / "asv_project")
+
+
+@pytest.fixture(scope="session")
+def asv_project_two_envs(asv_project, tmp_path_factory) -> tuple[AsvProject, str]:
+    """A copy of ``asv_project`` whose last commit also ran in a second environment, where the
+    sleep benchmark is 4x slower; (project, second environment's name)."""
+    return build_second_environment(asv_project, tmp_path_factory.mktemp("two_envs") / "project")
 
 
 @pytest.fixture(scope="session")

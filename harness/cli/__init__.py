@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "history": "harness.cli.history_cmd",
     "summary": "harness.cli.summary_cmd",
     "publish": "harness.cli.publish_cmd",
+    "envs": "harness.cli.envs_cmd",
     "gate": "harness.cli.gate_cmd",
 }
 

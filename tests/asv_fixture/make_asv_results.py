@@ -116,6 +116,40 @@ def cached_asv_project(root: Path) -> AsvProject:
     return AsvProject(root, root / "results", root / "html", commits, env)
 
 
+# The second environment's knobs: the last commit's, with a 4x slower sleep (SLOWDOWN 8 -> 32).
+SECOND_ENV_KNOBS = dict(COMMIT_KNOBS[-1], SLOWDOWN=32)
+
+
+def build_second_environment(project: AsvProject, root: Path) -> tuple[AsvProject, str]:
+    """A copy of ``project`` whose last commit is also run in a second environment.
+
+    The second environment is a venv of its own (another interpreter path, so asv gives it
+    another name) that sees this venv's packages through a .pth file; the working tree's
+    ``_knobs.py`` makes its sleep 4x slower, as a slower dependency version would. Returns the
+    copy and the second environment's asv name.
+    """
+    import sysconfig
+
+    shutil.copytree(project.root, root, symlinks=True)
+    env = dict(project.env, HOME=str(root / "home"))
+    venv = root / "second-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
+    purelib.mkdir(parents=True, exist_ok=True)
+    (purelib / "parent-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    copy = AsvProject(root, root / "results", root / "html", project.commits, env)
+    _write_knobs(root, SECOND_ENV_KNOBS)
+    before = {p.name for p in (root / "results" / MACHINE).iterdir()}
+    copy.asv("run", "--environment", f"existing:{venv / 'bin' / 'python'}", "--set-commit-hash",
+             project.commits[-1], "--record-samples", "--machine", MACHINE,
+             "--launch-method", "spawn")
+    _write_knobs(root, COMMIT_KNOBS[-1])
+    added = sorted({p.name for p in (root / "results" / MACHINE).iterdir()} - before)
+    assert len(added) == 1, added
+    env_name = json.loads((root / "results" / MACHINE / added[0]).read_text())["env_name"]
+    return copy, env_name
+
+
 def parse_asv_compare_marks(output: str) -> dict[str, str]:
     """``asv compare`` (github table) output -> {benchmark label: change mark}."""
     marks = {}
