@@ -30,11 +30,12 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from harness import asvconfig
+from harness.asvconfig import AsvProject
 from harness.compare import compare, human_difference, human_value, select_commit
 
 TIME_UNITS = frozenset({"seconds"})
@@ -54,38 +55,12 @@ class GateError(Exception):
     """The gate cannot judge: the message names the problem and the fix (exit status 2)."""
 
 
-@dataclass(frozen=True)
-class AsvProject:
-    """An asv configuration as asv reads it, with its paths resolved."""
-
-    config_path: Path  # absolute path of asv.conf.json
-    config: object  # asv.config.Config
-    repo_dir: Path  # where git resolves BASE and HEAD
-    results_dir: Path
-
-
 def load_project(config_path: str | os.PathLike) -> AsvProject:
-    """Read ``asv.conf.json`` with asv's own loader (comments, defaults, checks).
-
-    Relative paths in it are relative to its directory, as for asv (which changes into that
-    directory). The repository is ``repo`` when that is a local directory, else the
-    configuration's directory.
-    """
-    from asv import util as asv_util
-    from asv.config import Config
-
-    path = Path(config_path).resolve()
-    if not path.is_file():
-        raise GateError(f"no asv configuration at {config_path}; give the asv.conf.json of the "
-                        "project with --config PATH")
+    """``harness.asvconfig.load_project``, with its error as the gate's (exit status 2)."""
     try:
-        config = Config.load(str(path))
-    except (asv_util.UserError, ValueError) as exc:
-        raise GateError(f"{config_path}: not a usable asv configuration: {exc}") from None
-    base = path.parent
-    repo = base / str(config.repo)
-    repo_dir = repo.resolve() if repo.is_dir() else base
-    return AsvProject(path, config, repo_dir, (base / config.results_dir).resolve())
+        return asvconfig.load_project(config_path)
+    except asvconfig.AsvConfigError as exc:
+        raise GateError(str(exc)) from None
 
 
 def resolve_commit(repo_dir: str | os.PathLike, revision: str) -> str:

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.asvconfig import AsvConfigError, load_project
+
 REPORT_DIR = "report"
 REPORT_LINK_ID = "harness-report-link"
 # Files the tachyon UI fetches when present; absent, each is a 404 in the browser's console.
@@ -51,36 +53,6 @@ class Site:
     warnings: tuple[str, ...]  # unreadable result files, skipped by name
 
 
-@dataclass(frozen=True)
-class AsvPaths:
-    config: Path
-    repo: Path | None  # the project's git checkout when asv.conf.json's repo is a local path
-    results_dir: Path
-    html_dir: Path
-
-
-def asv_paths(config: str | os.PathLike = "asv.conf.json") -> AsvPaths:
-    """The directories named by an asv configuration, absolute (asv resolves them against the
-    configuration's directory: it changes into it before running)."""
-    from asv.config import Config
-    from asv.util import UserError
-
-    path = Path(config).resolve()
-    if not path.is_file():
-        raise PublishError(f"no asv configuration at {config}; run from the project's root "
-                           "directory or give --config PATH/asv.conf.json")
-    try:
-        conf = Config.load(str(path))
-    except UserError as exc:
-        raise PublishError(f"{config}: {exc}") from None
-    base = path.parent
-    repo = (base / conf.repo).resolve() if conf.repo else None
-    if repo is not None and not (repo / ".git").exists():
-        repo = None  # a remote URL or a non-git project: no commit subjects then
-    return AsvPaths(path, repo, (base / conf.results_dir).resolve(),
-                    (base / conf.html_dir).resolve())
-
-
 def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.PathLike | None = None,
             title: str = "Benchmark report", plots: bool = True,
             log: Callable[[str], None] = lambda message: None) -> Site:
@@ -92,7 +64,10 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
     from harness.report import render, write_atomically
     from harness.results import load
 
-    paths = asv_paths(config)
+    try:
+        paths = load_project(config)
+    except AsvConfigError as exc:
+        raise PublishError(str(exc)) from None
     target = Path(html_dir).resolve() if html_dir is not None else paths.html_dir
     if not paths.results_dir.is_dir():
         raise PublishError(f"no results directory {paths.results_dir}; run `make bench` (or "
@@ -109,11 +84,11 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
     with _exclusive(target), _staging(target) as staging:
         site = staging / "site"
         log(f"asv publish -> {target}")
-        _run([sys.executable, "-m", "asv", "publish", "--no-pull", "--config", str(paths.config),
+        _run([sys.executable, "-m", "asv", "publish", "--no-pull", "--config", str(paths.config_path),
               "--html-dir", str(site)], "asv publish")
         log("installing the offline UI (asv-tachyon)")
         _run([sys.executable, "-m", "asv_tachyon", "install", str(site)], "asv-tachyon install")
-        _write_tachyon_extras(site, paths.repo)
+        _write_tachyon_extras(site, paths.repo_dir)
         for page in ("index.html", "index.legacy.html"):
             if (site / page).exists():
                 add_report_link(site / page, f"{REPORT_DIR}/index.html")
@@ -144,12 +119,12 @@ def add_report_link(page: Path, href: str) -> None:
     page.write_text(text, encoding="utf-8")
 
 
-def _write_tachyon_extras(site: Path, repo: Path | None) -> None:
+def _write_tachyon_extras(site: Path, repo: Path) -> None:
     """commits.json (hash -> commit subject, shown on the graphs' points), and empty profile and
     muted-regression lists, so that the UI's optional fetches find a file."""
     index = json.loads((site / "index.json").read_text())
     hashes = sorted(set(index.get("revision_to_hash", {}).values()))
-    subjects = commit_subjects(repo, hashes) if repo is not None else {}
+    subjects = commit_subjects(repo, hashes)
     (site / "commits.json").write_text(json.dumps({"by_hash": subjects}, indent=1))
     for name, empty in (("profiles.json", {"paths": {}}), ("regressions-ignore.json", [])):
         if not (site / name).exists():
@@ -157,7 +132,8 @@ def _write_tachyon_extras(site: Path, repo: Path | None) -> None:
 
 
 def commit_subjects(repo: Path, hashes: list[str]) -> dict[str, str]:
-    """{full hash: first line of its message} for the hashes git knows in ``repo``."""
+    """{full hash: first line of its message} for the hashes git knows in ``repo`` (none when
+    ``repo`` is not a git checkout)."""
     if not hashes:
         return {}
     # --stdin with --no-walk: one git call; --ignore-missing: results of commits that are not
