@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli.results_args import add_strict_argument, load_results
+from harness.cli.results_args import (
+    add_format_argument,
+    add_strict_argument,
+    add_verdict_arguments,
+    load_results,
+)
 
 FAIL_ON = {"regressed": {"regressed"}, "failed": {"failed"}, "any": {"regressed", "failed"}}
 
@@ -23,15 +28,9 @@ def register(subparsers) -> None:
     parser.add_argument("after", metavar="B", help="the run judged: commit prefix, file or dir")
     parser.add_argument("--results", default="results",
                         help="results directory for commit prefixes (default: results)")
-    parser.add_argument("--factor", type=float, default=1.1,
-                        help="minimum ratio that counts as a change (default 1.1, as asv)")
-    parser.add_argument("--no-stats", action="store_true",
-                        help="judge by --factor alone (asv compare --no-stats)")
-    parser.add_argument("--only-changed", action="store_true",
-                        help="show only regressed, improved and failed results")
+    add_verdict_arguments(parser)
     parser.add_argument("--machine", default=None, help="machine to compare when several")
-    parser.add_argument("--format", "-f", choices=("text", "md"), default="text",
-                        help="aligned text for a terminal or a Markdown table (default: text)")
+    add_format_argument(parser)
     parser.add_argument("--fail-on", choices=sorted(FAIL_ON), default=None,
                         help="exit with status 1 when any result has this verdict")
     add_strict_argument(parser)

@@ -6,7 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.cli.results_args import add_paths_argument, load_results
+from harness.cli.results_args import (
+    add_format_argument,
+    add_paths_argument,
+    add_verdict_arguments,
+    load_results,
+)
 
 
 def register(subparsers) -> None:
@@ -25,14 +30,8 @@ def register(subparsers) -> None:
                         help="baseline environment: its name or a unique part of it, e.g. "
                              "h5py3.11 (default: the first name in sorted order)")
     parser.add_argument("--machine", default=None, help="machine, when several have results")
-    parser.add_argument("--factor", type=float, default=1.1,
-                        help="minimum ratio that counts as a change (default 1.1, as asv)")
-    parser.add_argument("--no-stats", action="store_true",
-                        help="judge by --factor alone (asv compare --no-stats)")
-    parser.add_argument("--only-changed", action="store_true",
-                        help="show only regressed, improved and failed results")
-    parser.add_argument("--format", "-f", choices=("text", "md"), default="text",
-                        help="aligned text for a terminal or a Markdown table (default: text)")
+    add_verdict_arguments(parser)
+    add_format_argument(parser)
     parser.set_defaults(func=run)
 
 

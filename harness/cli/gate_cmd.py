@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 import warnings
+
+from harness.cli.results_args import add_format_argument, positive_ratio
 
 DESCRIPTION = """\
 Run the asv suite on BASE and HEAD where results are missing, compare HEAD with BASE with asv
@@ -34,26 +35,16 @@ Exit status: 0 no regression, 1 regression, 2 cannot judge (bad arguments, unkno
 asv failed, no results)."""
 
 
-def _factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive ratio such as 1.1, got {text!r}")
-    return value
-
-
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "gate", help="run asv on BASE and HEAD; exit 1 when a time or memory figure regressed",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("base", metavar="BASE", help="the reference commit (hash, branch, tag)")
     parser.add_argument("head", metavar="HEAD", help="the commit judged (hash, branch, tag)")
-    parser.add_argument("--factor", type=_factor, default=1.1,
+    parser.add_argument("--factor", type=positive_ratio, default=1.1,
                         help="time: smallest ratio HEAD/BASE that counts as a regression "
                              "(default 1.1, asv's)")
-    parser.add_argument("--memory-factor", type=_factor, default=1.1,
+    parser.add_argument("--memory-factor", type=positive_ratio, default=1.1,
                         help="memory (bytes): the same for memory figures (default 1.1)")
     parser.add_argument("--config", default="asv.conf.json",
                         help="the asv configuration (default: asv.conf.json)")
@@ -66,8 +57,7 @@ def register(subparsers) -> None:
                         help="asv machine name (default: asv's, the host name)")
     parser.add_argument("--show-stderr", action="store_true",
                         help="show the benchmarks' stderr in asv's output (asv run -e)")
-    parser.add_argument("--format", "-f", choices=("text", "md"), default="text",
-                        help="aligned text for a terminal or a Markdown table (default: text)")
+    add_format_argument(parser)
     parser.set_defaults(func=run)
 
 

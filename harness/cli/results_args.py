@@ -1,9 +1,11 @@
 """Arguments and loading shared by the commands that read asv results (report, compare,
-history, summary): one way to name results, one way to report unreadable files."""
+history, summary, envs, gate): one way to name results, one way to report unreadable files,
+one way to ask for asv compare's factor and a table format."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 
@@ -18,6 +20,32 @@ def add_paths_argument(parser: argparse.ArgumentParser) -> None:
 def add_strict_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first unreadable result file instead of skipping it")
+
+
+def positive_ratio(text: str) -> float:
+    """argparse type for a factor such as 1.1 (a ratio after / before)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive ratio such as 1.1, got {text!r}")
+    return value
+
+
+def add_verdict_arguments(parser: argparse.ArgumentParser) -> None:
+    """asv compare's --factor and --no-stats, and --only-changed for the table."""
+    parser.add_argument("--factor", type=positive_ratio, default=1.1,
+                        help="minimum ratio that counts as a change (default 1.1, as asv)")
+    parser.add_argument("--no-stats", action="store_true",
+                        help="judge by --factor alone (asv compare --no-stats)")
+    parser.add_argument("--only-changed", action="store_true",
+                        help="show only regressed, improved and failed results")
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", "-f", choices=("text", "md"), default="text",
+                        help="aligned text for a terminal or a Markdown table (default: text)")
 
 
 def load_results(args: argparse.Namespace, paths=None):
