@@ -36,10 +36,20 @@ import pandas as pd
 
 from harness import asvconfig
 from harness.asvconfig import AsvProject
-from harness.compare import compare, human_difference, human_value, select_commit
+from harness.compare import (
+    binary_bytes,
+    compare,
+    human_difference,
+    human_value,
+    select_commit,
+)
 
 TIME_UNITS = frozenset({"seconds"})
 MEMORY_UNITS = frozenset({"bytes"})
+# Memory changes up to this many bytes are noise, whatever their ratio: page-granular figures
+# of identical code moved by one to sixteen 4 KiB pages between runs here (a +4.1k on a 9.9M
+# peak is nothing, a +65.5k on a 100k anon increment is "1.6x").
+DEFAULT_MEMORY_FLOOR = 1 << 20
 
 # judge()'s "gate" column.
 REGRESSION, OK, NOT_JUDGED = "regression", "ok", "not judged"
@@ -240,7 +250,8 @@ def figure_kind(unit: object) -> str | None:
 
 
 def judge(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
-          memory_factor: float = 1.1, use_stats: bool = True) -> pd.DataFrame:
+          memory_factor: float = 1.1, use_stats: bool = True,
+          memory_floor: float = DEFAULT_MEMORY_FLOOR) -> pd.DataFrame:
     """``harness.compare.compare`` of BASE (``before``) and HEAD (``after``) with the gate's
     verdict per row.
 
@@ -248,7 +259,10 @@ def judge(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
     judged with ``factor``, memory figures (unit bytes: ``peakmem_``, ``mem_``, ``track_`` ones
     with unit bytes) with ``memory_factor``; each is the smallest ratio HEAD / BASE that counts,
     and asv's significance test applies where there are samples or intervals (peak memory and
-    tracked figures have none: the factor alone decides).
+    tracked figures have none: the factor alone decides). A memory figure must also grow by
+    more than ``memory_floor`` bytes. ``track_`` figures in seconds are not judged: asv keeps
+    one value of them per run, with no samples to tell noise from change (cold-cache seconds of
+    identical code differed by up to 2.3x between runs here).
 
     Added columns: ``kind`` ("time", "memory" or None), ``factor`` (the one applied; NaN when
     not judged), ``gate`` ("regression", "ok", "not judged") and ``reason`` (why, in words).
@@ -258,12 +272,14 @@ def judge(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
       matter of units.
     - ok: a judged figure unchanged (within the factor, or past it but not significant: asv's
       '~') or improved, or a failure on BASE that HEAD fixed.
-    - not judged: other units; failed on both sides; no result on one side; skipped; benchmark
-      code version changed (asv's 'x').
+    - not judged: other units; ``track_`` seconds; failed on both sides; no result on one
+      side; skipped; benchmark code version changed (asv's 'x').
     """
     for name, value in (("factor", factor), ("memory_factor", memory_factor)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number such as 1.1, got {value!r}")
+    if not (isinstance(memory_floor, (int, float)) and memory_floor >= 0):
+        raise ValueError(f"memory_floor must be a number of bytes >= 0, got {memory_floor!r}")
     table = compare(before, after, factor=factor, use_stats=use_stats)
     kinds = table["unit"].map(figure_kind)
     if memory_factor != factor and (kinds == "memory").any():
@@ -277,6 +293,7 @@ def judge(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
             table.loc[memory, column] = by_memory_factor.loc[memory, column]
     table["kind"] = kinds
     table["factor"] = kinds.map({"time": factor, "memory": memory_factor}).astype(float)
+    table["memory_floor"] = float(memory_floor)
     decided = [_gate(row) for row in table.itertuples(index=False)]
     table["gate"] = [gate for gate, _ in decided]
     table["reason"] = [reason for _, reason in decided]
@@ -302,6 +319,12 @@ def _gate(row) -> tuple[str, str]:
         return NOT_JUDGED, "skipped"
     if not isinstance(row.kind, str):
         return NOT_JUDGED, f"unit {row.unit}: not judged"
+    if row.kind == "time" and row.type == "track":
+        return NOT_JUDGED, "track_ seconds: one value per run, no samples"
+    if (row.kind == "memory" and row.verdict == "regressed"
+            and row.difference <= row.memory_floor):
+        return OK, (f"+{binary_bytes(row.difference, 1)}: within the "
+                    f"{binary_bytes(row.memory_floor)} floor")
     worse, better = ("slower", "faster") if row.kind == "time" else ("more memory",
                                                                     "less memory")
     if row.verdict == "regressed":
@@ -329,7 +352,9 @@ def summary(judged: pd.DataFrame, factor: float, memory_factor: float) -> str:
              f"{new_failures} new failure{'s' if new_failures != 1 else ''}"]
     not_judged = int((gates == NOT_JUDGED).sum())
     tail = (f"; {not_judged} not judged" if not_judged else "")
-    factors = f"(time factor {factor:g}, memory factor {memory_factor:g})"
+    floor = judged["memory_floor"].iloc[0] if "memory_floor" in judged and len(judged) else None
+    factors = (f"(time factor {factor:g}, memory factor {memory_factor:g}"
+               + (f", memory floor {binary_bytes(floor)})" if floor is not None else ")"))
     if len(regressions):
         return (f"gate: FAIL: {len(regressions)} regression{'s' if len(regressions) != 1 else ''}"
                 f" ({', '.join(parts)}) of {len(judged_rows)} judged{tail} {factors}")

@@ -31,6 +31,13 @@ PROFILE_ENV_VAR = "HARNESS_PROFILE"
 DEFAULT_PROFILE = "default"
 
 MiB = 1 << 20
+# Timing samples per commit for asv's significance test (asv compare, continuous, our gate):
+# asv 0.6 (asv._stats.is_different) needs p < 0.002 from Mann-Whitney U, and even a complete
+# separation of n against n samples only reaches p = 2 / C(2n, n): 0.0022 for 6 a side (never
+# significant), 0.0006 for 7. Below that asv falls back to 99% confidence-interval overlap,
+# which with 3 samples almost never separates: a 2x slowdown went unflagged by `asv continuous`
+# under the 3-sample profiles this replaced. 8 leaves room for one overlapping sample.
+MIN_TIME_SAMPLES = 8
 GiB = 1 << 30
 
 #: Chunk layouts of the HDF5 benchmarks (the ``chunks`` parameter).
@@ -98,10 +105,11 @@ class Profile:
     #: pass re-reads the whole file from disk).
     track_repeat: int = 3
     cold_repeat: int = 3
-    #: asv's ``repeat`` for time_ benchmarks: (min, max, max seconds).
-    time_repeat: tuple = (3, 10, 5.0)
-    #: asv's ``rounds`` for time_ benchmarks (each round is another process).
-    rounds: int = 1
+    #: asv's ``repeat`` for time_ benchmarks: (min, max, max seconds) per round.
+    time_repeat: tuple = (4, 10, 5.0)
+    #: asv's ``rounds`` for time_ benchmarks (each round is another process). min repeat x
+    #: rounds must reach MIN_TIME_SAMPLES, or asv compare / continuous cannot tell a change.
+    rounds: int = 2
     #: asv timeout per benchmark process, and for setup_cache (seconds).
     timeout_seconds: float = 180.0
     setup_cache_timeout_seconds: float = 1800.0
@@ -222,7 +230,7 @@ PROFILES: dict[str, Profile] = {
         cache_sweep_chunks=["square"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE],
         compressions=["gzip", "lzf"],
-        track_repeat=1, cold_repeat=1, time_repeat=(1, 3, 1.0), timeout_seconds=60.0,
+        track_repeat=1, cold_repeat=1, time_repeat=(4, 10, 1.0), timeout_seconds=60.0,
         setup_cache_timeout_seconds=300.0, max_pass_seconds=1.0, roofline_probe_bytes=64 * MiB,
     ),
     "default": _profile(
@@ -236,7 +244,7 @@ PROFILES: dict[str, Profile] = {
         cache_sweep_chunks=["auto", "rows"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE, 64 * MiB],
         compressions=["lzf"],  # gzip: ~4 s a pass here; in ci (small) and full
-        track_repeat=2, cold_repeat=1, time_repeat=(2, 4, 1.5), timeout_seconds=180.0,
+        track_repeat=2, cold_repeat=1, time_repeat=(4, 8, 1.5), timeout_seconds=180.0,
         max_pass_seconds=3.0,
     ),
     "full": _profile(
@@ -252,7 +260,7 @@ PROFILES: dict[str, Profile] = {
         cache_sweep_chunks=["auto", "square", "rows"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE, 64 * MiB, 512 * MiB],
         compressions=["lzf", "gzip", "blosc", "zstd"],
-        track_repeat=3, cold_repeat=3, time_repeat=(3, 10, 30.0), rounds=2,
+        track_repeat=3, cold_repeat=3, time_repeat=(4, 10, 30.0), rounds=2,
         timeout_seconds=1800.0,
         setup_cache_timeout_seconds=4 * 3600.0, max_pass_seconds=120.0,
     ),

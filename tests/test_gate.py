@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -68,9 +67,9 @@ def test_time_regression_past_factor_is_caught_and_one_under_it_is_not():
 def test_memory_is_judged_by_memory_factor_and_time_by_factor():
     before, after = pair(
         [{**TIME, "value": 0.010}, {**PEAKMEM, "value": 100 * MB},
-         {**TRACK_BYTES, "value": 10 * MB}],
+         {**TRACK_BYTES, "value": 20 * MB}],
         [{**TIME, "value": 0.013}, {**PEAKMEM, "value": 130 * MB},
-         {**TRACK_BYTES, "value": 11 * MB}])
+         {**TRACK_BYTES, "value": 22 * MB}])
     # Memory strict, time lenient: only the 1.3x peak memory regresses.
     judged = gate.judge(before, after, factor=2.0, memory_factor=1.2)
     assert gates(judged) == {"s.T.time_a": "ok", "s.T.peakmem_a": "regression",
@@ -89,11 +88,14 @@ def test_memory_is_judged_by_memory_factor_and_time_by_factor():
     assert gates(judged)["s.T.track_peak_increment"] == "regression"
 
 
-def test_track_seconds_is_time_and_gbps_is_not_judged():
+def test_track_seconds_and_gbps_are_not_judged():
     before, after = pair([{**TRACK_SECONDS, "value": 1.0}, {**TRACK_GBPS, "value": 10.0}],
                          [{**TRACK_SECONDS, "value": 2.0}, {**TRACK_GBPS, "value": 1.0}])
     judged = gate.judge(before, after).set_index("entry_name")
-    assert judged.loc["s.T.track_cold_seconds", "gate"] == "regression"
+    # One value per run, no samples: cold seconds of identical code varied 2.3x here.
+    assert judged.loc["s.T.track_cold_seconds", "gate"] == "not judged"
+    assert judged.loc["s.T.track_cold_seconds", "reason"].startswith("track_ seconds")
+    assert not gate.regressed(judged.reset_index())
     assert judged.loc["s.T.track_gbps", "gate"] == "not judged"
     assert judged.loc["s.T.track_gbps", "reason"] == "unit GB/s: not judged"
     assert math.isnan(judged.loc["s.T.track_gbps", "factor"])
@@ -102,6 +104,21 @@ def test_track_seconds_is_time_and_gbps_is_not_judged():
     assert not gate.regressed(gate.judge(*only_gbps))
     only_gbps = pair([{**TRACK_GBPS, "value": 1.0}], [{**TRACK_GBPS, "value": 10.0}])
     assert not gate.regressed(gate.judge(*only_gbps))
+
+
+def test_memory_growth_within_the_floor_is_noise_whatever_its_ratio():
+    # A 100 KiB anon increment that grows by 64 KiB (16 pages) is 1.64x, and noise.
+    small = pair([{**TRACK_BYTES, "value": 100 * 1024}], [{**TRACK_BYTES, "value": 164 * 1024}])
+    row = gate.judge(*small).iloc[0]
+    assert (row["gate"], row["reason"]) == ("ok", "+64.0 KiB: within the 1 MiB floor")
+    assert gate.judge(*small, memory_floor=0).iloc[0]["gate"] == "regression"
+    # Past the floor, the ratio decides again: +2 MiB on 10 MiB regresses, on 100 MiB does not.
+    grown = pair([{**TRACK_BYTES, "value": 10 * 2**20}], [{**TRACK_BYTES, "value": 12 * 2**20}])
+    assert gate.judge(*grown).iloc[0]["gate"] == "regression"
+    large = pair([{**TRACK_BYTES, "value": 100 * 2**20}], [{**TRACK_BYTES, "value": 102 * 2**20}])
+    assert gate.judge(*large).iloc[0]["gate"] == "ok"
+    with pytest.raises(ValueError, match="memory_floor"):
+        gate.judge(*small, memory_floor=-1)
 
 
 def test_new_failure_is_a_regression_in_any_unit_and_old_failures_are_not():
@@ -167,7 +184,7 @@ def test_summary_and_table_rows():
     judged = gate.judge(before, after)
     assert gate.summary(judged, 1.1, 1.1) == (
         "gate: FAIL: 1 regression (0 time, 1 memory, 0 new failures) of 2 judged; "
-        "1 not judged (time factor 1.1, memory factor 1.1)")
+        "1 not judged (time factor 1.1, memory factor 1.1, memory floor 1 MiB)")
     headers, rows = gate.table_rows(judged)
     assert headers[1:3] == ["Before [aaaaaaaa]", "After [bbbbbbbb]"]
     by_name = {row[-1]: row for row in rows}
@@ -178,7 +195,8 @@ def test_summary_and_table_rows():
     assert by_name["s.T.track_gbps"][5:7] == ["not judged", "unit GB/s: not judged"]
     unchanged = gate.judge(*pair([{**TIME, "value": 1.0}], [{**TIME, "value": 1.0}]))
     assert gate.summary(unchanged, 1.5, 1.1) == (
-        "gate: PASS: no regression in 1 judged (time factor 1.5, memory factor 1.1)")
+        "gate: PASS: no regression in 1 judged (time factor 1.5, memory factor 1.1, memory "
+        "floor 1 MiB)")
 
 
 def test_select_benchmarks_matches_like_asv_run_bench():
@@ -271,7 +289,6 @@ def test_gate_end_to_end_with_virtualenv_builds(tmp_path: Path):
     base, slow, docs = repo.commits["base"], repo.commits["slow"], repo.commits["docs"]
     # --factor 1.5: this 2-core VM is shared, and 10 ms timings of identical code can differ
     # by more than asv's 1.1 there; the slow commit is 5x. Memory keeps the default 1.1.
-    started = time.monotonic()
     slow_run = _gate(repo, base[:10], "main", "--factor", "1.5")
     assert slow_run.returncode == 1, slow_run.stdout + slow_run.stderr
     assert "gate: FAIL: 3 regressions (1 time, 2 memory, 0 new failures) of 3 judged; " \
@@ -284,7 +301,6 @@ def test_gate_end_to_end_with_virtualenv_builds(tmp_path: Path):
     # Only the docs commit ran: BASE's results were reused (--skip-existing-successful).
     assert f"For tinywork commit {base[:8]}" not in same_run.stderr
     assert f"For tinywork commit {docs[:8]}" in same_run.stderr
-    elapsed = time.monotonic() - started
 
     # The figures behind the verdicts, from the results asv wrote.
     project = gate.load_project(repo.config)
@@ -310,4 +326,3 @@ def test_gate_end_to_end_with_virtualenv_builds(tmp_path: Path):
     assert stored.returncode == 1, stored.stdout + stored.stderr
     assert "| + | " in stored.stdout and "peakmem\\_work" in stored.stdout
     assert "1 regression (0 time, 1 memory" in stored.stdout
-    assert elapsed < 120, f"the two gate runs took {elapsed:.0f} s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import psutil
 import pytest
 
@@ -168,3 +170,21 @@ def test_ci_profile_is_megabytes():
     largest = max(datasets.expected_file_bytes(c.spec) for c in plan.values()
                   if isinstance(c, profiles.Case))
     assert largest < 16 * MiB
+
+
+@pytest.mark.parametrize("name", sorted(profiles.PROFILES))
+def test_every_profile_times_enough_samples_for_asvs_significance_test(name):
+    from asv import _stats
+
+    profile = profiles.get(name)
+    samples = profile.time_repeat[0] * profile.rounds  # asv's min repeat per round x rounds
+    assert samples >= profiles.MIN_TIME_SAMPLES
+    # A complete separation of n against n samples has the two-sided p-value 2 / C(2n, n);
+    # asv's test needs p < 0.002.
+    assert 2 / math.comb(2 * samples, samples) < 0.002
+    # With that many samples asv finds a clear 2x slowdown significant, and no change not.
+    fast = [1.0 + 0.01 * i for i in range(samples)]
+    slow = [2.0 * v for v in fast]
+    stats = {"ci_99_a": 0.9, "ci_99_b": 2.2}  # wide intervals: only the test can separate
+    assert _stats.is_different(fast, slow, stats, stats)
+    assert not _stats.is_different(fast, list(reversed(fast)), stats, stats)

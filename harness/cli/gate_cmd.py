@@ -7,7 +7,8 @@ import re
 import sys
 import warnings
 
-from harness.cli.results_args import add_format_argument, positive_ratio
+from harness.cli.arg_types import parse_bytes, positive_ratio
+from harness.cli.results_args import add_format_argument
 
 DESCRIPTION = """\
 Run the asv suite on BASE and HEAD where results are missing, compare HEAD with BASE with asv
@@ -23,13 +24,14 @@ commit. asv's output goes to stderr; its exit status 2 (some benchmarks failed) 
 error, the failures are judged. Then the two commits' results (one machine, the environments
 just run) are compared.
 
-Judged: time figures (unit seconds: time_ benchmarks, track_ with unit seconds) with --factor;
-memory figures (unit bytes: peakmem_, mem_, track_ with unit bytes, e.g. the suite's exact
-track_peak_increment / track_anon_increment) with --memory-factor. A figure regresses when
-HEAD / BASE exceeds its factor and, where there are samples, asv's test finds the difference
-significant. A benchmark of any unit that fails on HEAD but did not fail on BASE is a
-regression too. Shown but not judged: other units (GB/s, counts), failures on both sides,
-results missing on one side, skips.
+Judged: time figures (time_ benchmarks) with --factor; memory figures (unit bytes: peakmem_,
+mem_, track_ with unit bytes, e.g. the suite's exact track_peak_increment /
+track_anon_increment) with --memory-factor. A figure regresses when HEAD / BASE exceeds its
+factor and, where there are samples, asv's test finds the difference significant; a memory
+figure must also grow by more than --memory-floor. A benchmark of any unit that fails on HEAD
+but did not fail on BASE is a regression too. Shown but not judged: other units (GB/s,
+counts), track_ figures in seconds (asv keeps one value per run: no samples to tell noise from
+change), failures on both sides, results missing on one side, skips.
 
 Exit status: 0 no regression, 1 regression, 2 cannot judge (bad arguments, unknown revision,
 asv failed, no results)."""
@@ -46,6 +48,10 @@ def register(subparsers) -> None:
                              "(default 1.1, asv's)")
     parser.add_argument("--memory-factor", type=positive_ratio, default=1.1,
                         help="memory (bytes): the same for memory figures (default 1.1)")
+    parser.add_argument("--memory-floor", type=parse_bytes, default=None,
+                        metavar="BYTES",
+                        help="memory: changes up to this size are noise whatever their ratio "
+                             "(default 1MiB; 0 judges by ratio alone)")
     parser.add_argument("--config", default="asv.conf.json",
                         help="the asv configuration (default: asv.conf.json)")
     parser.add_argument("--bench", "-b", action="append", default=[], metavar="REGEX",
@@ -95,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         if before.empty and after.empty:
             raise gate.GateError(f"no results match --bench {' '.join(args.bench)}")
         judged = gate.judge(before, after, factor=args.factor,
-                            memory_factor=args.memory_factor)
+                            memory_factor=args.memory_factor,
+                            memory_floor=(gate.DEFAULT_MEMORY_FLOOR if args.memory_floor is None
+                                          else args.memory_floor))
     except (gate.GateError, ResultsFileError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,22 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
+from harness.cli.arg_types import parse_bytes
 from harness.datasets import DTYPES, SPARSE_STORAGES, DatasetSpec, default_root, materialize
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "kib": 2**10, "ki": 2**10, "mib": 2**20, "mi": 2**20, "gib": 2**30, "gi": 2**30}
-
-
-def parse_bytes(text: str) -> int:
-    """'64MiB', '1 MiB', '8388608', '1GB' -> bytes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size in bytes: {text!r} (try 64MiB or 8388608)")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
 
 
 def parse_shape(text: str) -> tuple[int, int]:

@@ -5,9 +5,10 @@ one way to ask for asv compare's factor and a table format."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import warnings
+
+from harness.cli.arg_types import positive_ratio
 
 
 def add_paths_argument(parser: argparse.ArgumentParser) -> None:
@@ -20,17 +21,6 @@ def add_paths_argument(parser: argparse.ArgumentParser) -> None:
 def add_strict_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first unreadable result file instead of skipping it")
-
-
-def positive_ratio(text: str) -> float:
-    """argparse type for a factor such as 1.1 (a ratio after / before)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive ratio such as 1.1, got {text!r}")
-    return value
 
 
 def add_verdict_arguments(parser: argparse.ArgumentParser) -> None:
