@@ -36,7 +36,10 @@ MiB = 1 << 20
 # separation of n against n samples only reaches p = 2 / C(2n, n): 0.0022 for 6 a side (never
 # significant), 0.0006 for 7. Below that asv falls back to 99% confidence-interval overlap,
 # which with 3 samples almost never separates: a 2x slowdown went unflagged by `asv continuous`
-# under the 3-sample profiles this replaced. 8 leaves room for one overlapping sample.
+# under the 3-sample profiles this replaced. 8 leaves room for one overlapping sample. The
+# samples of one round come from one process and move together (a slow process here shifted a
+# whole round by 1.4-1.8x), so asv still finds some unchanged benchmarks "significant"; the
+# second round, and `python -m harness gate`'s confirmation run, are what answer that.
 MIN_TIME_SAMPLES = 8
 GiB = 1 << 30
 

@@ -112,3 +112,6 @@ def test_matrix_example_expands_to_two_h5py_environments():
     assert len(combos) == 2
     assert len({r["h5py"] for r in requirements}) == 2
     assert pd.Series([r.get("numpy") for r in requirements]).nunique() == 1
+    # asv's default install command (--force-reinstall) would replace the pinned versions.
+    assert config.install_command and not any("--force-reinstall" in command
+                                               for command in config.install_command)
