@@ -35,6 +35,9 @@ VERDICT_MARKS = {
     "incomparable": {"x"},  # benchmark code version changed
 }
 KEY = ["entry_name", "machine", "env_name"]
+# Units where more is better. asv 0.6 has no such notion: its marks call every rise '+'
+# (worse), so a throughput drop would read "improved". ``orient`` turns those rows around.
+HIGHER_IS_BETTER_UNITS = frozenset({"GB/s"})
 STATS_KEYS = {"ci_99_low": "ci_99_a", "ci_99_high": "ci_99_b", "q_25": "q_25",
               "q_75": "q_75", "number": "number", "repeat": "repeat"}
 SIDE_COLUMNS = ["value", "status", "commit", "date", "version", "samples", "file"]
@@ -88,6 +91,18 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
               "difference", "mark", "verdict", "params"]
     return merged[[c for c in order if c in merged.columns]].sort_values(
         ["benchmark", "entry_name"], kind="stable").reset_index(drop=True)
+
+
+def orient(table: pd.DataFrame) -> pd.DataFrame:
+    """A ``compare`` table whose marks and verdicts read the right way round for units where
+    more is better (``HIGHER_IS_BETTER_UNITS``): a fall in GB/s is '+' and "regressed". Other
+    rows, and asv's '*' (a failure fixed), are unchanged; ``compare`` itself stays asv's."""
+    turned = table.copy()
+    flip = turned["unit"].isin(HIGHER_IS_BETTER_UNITS) & turned["mark"].isin(["+", "-"])
+    turned.loc[flip, "mark"] = turned.loc[flip, "mark"].replace({"+": "-", "-": "+"})
+    turned.loc[flip, "verdict"] = turned.loc[flip, "verdict"].replace(
+        {"regressed": "improved", "improved": "regressed"})
+    return turned
 
 
 def _check_unique(frame: pd.DataFrame, key: list[str], side: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.compare import compare, select_commit
+from harness.compare import compare, orient, select_commit
 
 
 def environments(frame: pd.DataFrame) -> pd.DataFrame:
@@ -70,8 +70,8 @@ def compare_environments(frame: pd.DataFrame, commit: str | None = None,
     ``harness.compare.compare``.
 
     Returns ``compare``'s columns (``value_before`` = baseline, ``value_after`` = the
-    environment; ``ratio`` = environment / baseline; ``verdict``: ``regressed`` means slower or
-    bigger than the baseline) plus ``baseline_env`` and ``env``, one block per other
+    environment; ``ratio`` = environment / baseline; ``verdict``: ``regressed`` means slower,
+    bigger or (GB/s) less throughput than the baseline: see ``harness.compare.orient``) plus ``baseline_env`` and ``env``, one block per other
     environment. ValueError with the choices when a selection is missing or ambiguous.
     """
     at_commit = select_commit(frame, commit if commit is not None else
@@ -97,5 +97,5 @@ def compare_environments(frame: pd.DataFrame, commit: str | None = None,
         after = at_commit[at_commit["env_name"] == name]
         table = compare(before, after, factor=factor, use_stats=use_stats,
                         match_environment=False)
-        tables.append(table.assign(baseline_env=base, env=name))
+        tables.append(orient(table).assign(baseline_env=base, env=name))
     return pd.concat(tables, ignore_index=True)

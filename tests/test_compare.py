@@ -186,3 +186,18 @@ def test_geomean_summary_per_class_and_per_parameter():
     assert by_kind.loc["q", "geomean_ratio"] == pytest.approx(math.sqrt(0.5))
     with pytest.raises(ValueError, match="no column 'strategy'"):
         geomean_summary(table, by="strategy")
+
+
+def test_orient_turns_marks_around_only_where_more_is_better():
+    from harness.compare import orient
+
+    table = pd.DataFrame({
+        "unit": ["GB/s", "GB/s", "GB/s", "seconds", "bytes"],
+        "mark": ["-", "+", "*", "+", "-"],
+        "verdict": ["improved", "regressed", "improved", "regressed", "improved"],
+    })
+    turned = orient(table)
+    assert turned["mark"].tolist() == ["+", "-", "*", "+", "-"]
+    assert turned["verdict"].tolist() == ["regressed", "improved", "improved", "regressed",
+                                          "improved"]
+    assert table["mark"].tolist() == ["-", "+", "*", "+", "-"]  # the input is left alone

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
         "compare", help="compare two runs (commits, result files or directories) like asv compare",
         description="Compare two sets of asv results with asv compare's statistics "
                     "(Mann-Whitney U on samples, else 99%% CI overlap, and --factor); memory "
-                    "differences are shown in bytes as well as by ratio. A and B are commit "
+                    "differences are shown in bytes as well as by ratio; for GB/s, where more "
+                    "is better, a fall is marked '+' (asv would mark it '-'). A and B are commit "
                     "prefixes (looked up in --results), result files or directories holding "
                     "one commit.")
     parser.add_argument("before", metavar="A", help="the reference: commit prefix, file or dir")
@@ -89,7 +90,7 @@ def table_rows(table, show_env: bool = False) -> list[list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.compare import compare
+    from harness.compare import compare, orient
     from harness.report import markdown_table, text_table
 
     cache: dict = {}
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         before = _one_machine(before, args.machine, "A")
         after = _one_machine(after, args.machine, "B")
-        table = compare(before, after, factor=args.factor, use_stats=not args.no_stats)
+        table = orient(compare(before, after, factor=args.factor,
+                               use_stats=not args.no_stats))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
