@@ -129,8 +129,8 @@ def run_missing(project: AsvProject, commits: Sequence[str], machine: str | None
     """Run asv on ``commits`` (full hashes) where this machine has no successful result yet.
 
     Registers the machine first (``asv machine --yes``: asv's defaults, host name, CPU, RAM)
-    when asv's machine file has no entry for it. Then one ``asv run --skip-existing-successful --record-samples --interleave-rounds
-    HASHFILE:...`` for all commits: one benchmark discovery; the samples let compare use asv's
+    when asv's machine file has no entry for it. Then one ``asv run --skip-existing-successful
+    --record-samples --interleave-rounds HASHFILE:...`` for all commits: one benchmark discovery; the samples let compare use asv's
     Mann-Whitney test; interleaving the rounds of the commits spreads slow phases of a busy
     machine over both sides instead of biasing one. ``bench``: asv ``--bench`` regular
     expressions. ``echo``: called with each line of asv's output as it comes (default: to
@@ -152,11 +152,36 @@ def run_missing(project: AsvProject, commits: Sequence[str], machine: str | None
         name = asv_machine_name(machine)
         if status != 0 or name is None:
             raise GateError(_asv_failure("asv machine --yes", status, tail))
+    return name, _run_commits(project, commits, name, bench, show_stderr, echo,
+                              skip_existing=True)
+
+
+def rerun(project: AsvProject, commits: Sequence[str], machine: str, entry_names: Iterable[str],
+          show_stderr: bool = False, echo: Callable[[str], None] | None = None) -> int:
+    """Measure the benchmark combinations ``entry_names`` (asv labels, ``name(params)``) again on
+    ``commits``, in fresh processes, replacing their stored results. Returns asv's status."""
+    if echo is None:
+        def echo(line: str) -> None:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    # asv run --bench matches a regular expression against "name(param reprs)": anchor and
+    # escape each label so that exactly these combinations run.
+    patterns = [f"^{re.escape(name)}$" for name in dict.fromkeys(entry_names)]
+    return _run_commits(project, commits, machine, patterns, show_stderr, echo,
+                        skip_existing=False)
+
+
+def _run_commits(project: AsvProject, commits: Sequence[str], machine: str,
+                 bench: Iterable[str], show_stderr: bool, echo: Callable[[str], None],
+                 skip_existing: bool) -> int:
     unique = list(dict.fromkeys(commits))
     with tempfile.TemporaryDirectory(prefix="harness-gate-") as scratch:
         hashfile = Path(scratch) / "commits.txt"
         hashfile.write_text("".join(f"{commit}\n" for commit in unique))
-        command = ["run", "--machine", name, "--skip-existing-successful", "--record-samples"]
+        command = ["run", "--machine", machine, "--record-samples"]
+        if skip_existing:
+            command.append("--skip-existing-successful")
         if len(unique) > 1:
             command.append("--interleave-rounds")
         for pattern in bench:
@@ -168,7 +193,7 @@ def run_missing(project: AsvProject, commits: Sequence[str], machine: str | None
     if status not in (0, ASV_SOME_FAILED):
         shown = command[:-1] + [f"HASHFILE:<{' '.join(c[:8] for c in unique)}>"]
         raise GateError(_asv_failure("asv " + " ".join(shown), status, tail))
-    return name, status
+    return status
 
 
 def _asv(project: AsvProject, args: list[str], echo: Callable[[str], None]
@@ -334,6 +359,41 @@ def _gate(row) -> tuple[str, str]:
     if row.ratio_text.startswith("~"):
         return OK, f"{row.ratio_text[1:]}x, past {row.factor:g} but not significant"
     return OK, f"within {row.factor:g}x"
+
+
+def time_regressions(judged: pd.DataFrame) -> list[str]:
+    """asv labels of the time figures a ``judge`` table calls regressions on the figures alone
+    (not new failures): the ones a confirmation run measures again."""
+    rows = judged[(judged["gate"] == REGRESSION) & (judged["kind"] == "time")
+                  & (judged["status_after"] == "ok")]
+    return list(dict.fromkeys(rows["entry_name"]))
+
+
+def merge_confirmation(first: pd.DataFrame, again: pd.DataFrame,
+                       entry_names: Iterable[str]) -> pd.DataFrame:
+    """The verdicts after a confirmation run: ``again`` (``judge`` on the results after the
+    re-run), where each of ``entry_names`` (time regressions of ``first``, re-measured) stays a
+    regression only if ``again`` finds it again.
+
+    Why: the samples of one asv round come from one process and move together; on a shared
+    machine one slow process made unchanged benchmarks "significantly" slower (2 to 8 of
+    about 90 time_matvec combinations of identical code, never the same ones twice), while a
+    real 2x slowdown was flagged every time.
+    """
+    names = set(entry_names)
+    key = ["entry_name", "machine", "env_name"]
+    first_ratio = first.set_index(key)["ratio_text"]
+    merged = again.copy()
+    for index, row in merged.iterrows():
+        if row["entry_name"] not in names:
+            continue
+        before = first_ratio.get(tuple(row[k] for k in key), "n/a")
+        if row["gate"] == REGRESSION:
+            merged.at[index, "reason"] = f"{row['reason']}; first run {before}x too"
+        elif row["gate"] == OK:
+            merged.at[index, "reason"] = (f"not confirmed: {before}x in the first run, "
+                                          f"{row['ratio_text']}x measured again")
+    return merged
 
 
 def regressed(judged: pd.DataFrame) -> bool:

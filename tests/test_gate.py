@@ -199,6 +199,30 @@ def test_summary_and_table_rows():
         "floor 1 MiB)")
 
 
+def test_a_confirmation_run_keeps_only_regressions_it_finds_again():
+    slow = {**TIME, "benchmark": "s.T.time_slow"}
+    noisy = {**TIME, "benchmark": "s.T.time_noisy"}
+    first = gate.judge(*pair(
+        [{**slow, "value": 0.010}, {**noisy, "value": 0.010}, {**PEAKMEM, "value": 10 * MB}],
+        [{**slow, "value": 0.030}, {**noisy, "value": 0.016}, {**PEAKMEM, "value": 30 * MB}]))
+    # Memory and new failures are not re-measured: only time figures judged on their values.
+    flagged = gate.time_regressions(first)
+    assert flagged == ["s.T.time_noisy", "s.T.time_slow"]
+    again = gate.judge(*pair(
+        [{**slow, "value": 0.010}, {**noisy, "value": 0.010}, {**PEAKMEM, "value": 10 * MB}],
+        [{**slow, "value": 0.029}, {**noisy, "value": 0.0102}, {**PEAKMEM, "value": 30 * MB}]))
+    merged = gate.merge_confirmation(first, again, flagged).set_index("entry_name")
+
+    assert merged.loc["s.T.time_slow", "gate"] == "regression"
+    assert merged.loc["s.T.time_slow", "reason"] == "slower: 2.90x > 1.1; first run 3.00x too"
+    assert merged.loc["s.T.time_noisy", "gate"] == "ok"
+    assert merged.loc["s.T.time_noisy", "reason"] == \
+        "not confirmed: 1.60x in the first run, 1.02x measured again"
+    assert merged.loc["s.T.peakmem_a", "gate"] == "regression"
+    assert gate.summary(merged.reset_index(), 1.1, 1.1).startswith(
+        "gate: FAIL: 2 regressions (1 time, 1 memory, 0 new failures) of 3 judged")
+
+
 def test_select_benchmarks_matches_like_asv_run_bench():
     results = frame([{**TIME}, {**PEAKMEM}, {**TRACK_GBPS}])
     results.loc[2, "entry_name"] = "s.T.track_gbps(100, 'float32')"
@@ -294,6 +318,9 @@ def test_gate_end_to_end_with_virtualenv_builds(tmp_path: Path):
     assert "gate: FAIL: 3 regressions (1 time, 2 memory, 0 new failures) of 3 judged; " \
            "1 not judged" in slow_run.stdout
     assert "(round 2/2)" in slow_run.stderr  # asv's output, interleaved rounds of two commits
+    # The time regression was measured again before it was called one.
+    assert "confirming 1 time regression(s)" in slow_run.stderr
+    assert "; first run " in slow_run.stdout
 
     same_run = _gate(repo, base, "docs", "--factor", "1.5")
     assert same_run.returncode == 0, same_run.stdout + same_run.stderr

@@ -1,4 +1,4 @@
-"""argparse types shared by the commands: sizes in bytes and positive ratios."""
+"""argparse types shared by the commands: sizes in bytes, positive ratios, counts."""
 
 from __future__ import annotations
 
@@ -27,4 +27,15 @@ def positive_ratio(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive ratio such as 1.1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type for a count that may be 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return value

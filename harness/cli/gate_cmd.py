@@ -7,7 +7,7 @@ import re
 import sys
 import warnings
 
-from harness.cli.arg_types import parse_bytes, positive_ratio
+from harness.cli.arg_types import non_negative_int, parse_bytes, positive_ratio
 from harness.cli.results_args import add_format_argument
 
 DESCRIPTION = """\
@@ -33,6 +33,9 @@ but did not fail on BASE is a regression too. Shown but not judged: other units 
 counts), track_ figures in seconds (asv keeps one value per run: no samples to tell noise from
 change), failures on both sides, results missing on one side, skips.
 
+Unless --confirm 0 (or --no-run), the time figures judged regressions are measured again on
+both commits, in fresh processes, and stay regressions only if the re-run finds them again.
+
 Exit status: 0 no regression, 1 regression, 2 cannot judge (bad arguments, unknown revision,
 asv failed, no results)."""
 
@@ -52,6 +55,11 @@ def register(subparsers) -> None:
                         metavar="BYTES",
                         help="memory: changes up to this size are noise whatever their ratio "
                              "(default 1MiB; 0 judges by ratio alone)")
+    parser.add_argument("--confirm", type=non_negative_int, default=1, metavar="N",
+                        help="re-measure time regressions N times on both commits and keep "
+                             "only those found every time (default 1; 0: the first verdict "
+                             "stands). One asv round is one process, and one slow process on a "
+                             "busy machine can make unchanged code look slower")
     parser.add_argument("--config", default="asv.conf.json",
                         help="the asv configuration (default: asv.conf.json)")
     parser.add_argument("--bench", "-b", action="append", default=[], metavar="REGEX",
@@ -90,20 +98,32 @@ def run(args: argparse.Namespace) -> int:
                 print("note: asv reports failed benchmarks (exit status 2); they are judged "
                       "below (--show-stderr shows their errors)", file=sys.stderr)
             environments = gate.environment_names(project) or None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            before, after = gate.load_pair(project.results_dir, base, head, machine=machine,
-                                           environments=environments)
-        for warning in caught:
-            print(f"warning: {warning.message}", file=sys.stderr)
-        before = gate.select_benchmarks(before, args.bench)
-        after = gate.select_benchmarks(after, args.bench)
-        if before.empty and after.empty:
-            raise gate.GateError(f"no results match --bench {' '.join(args.bench)}")
-        judged = gate.judge(before, after, factor=args.factor,
-                            memory_factor=args.memory_factor,
-                            memory_floor=(gate.DEFAULT_MEMORY_FLOOR if args.memory_floor is None
-                                          else args.memory_floor))
+        memory_floor = (gate.DEFAULT_MEMORY_FLOOR if args.memory_floor is None
+                        else args.memory_floor)
+
+        def judge_stored():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                before, after = gate.load_pair(project.results_dir, base, head,
+                                               machine=machine, environments=environments)
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
+            before = gate.select_benchmarks(before, args.bench)
+            after = gate.select_benchmarks(after, args.bench)
+            if before.empty and after.empty:
+                raise gate.GateError(f"no results match --bench {' '.join(args.bench)}")
+            return gate.judge(before, after, factor=args.factor,
+                              memory_factor=args.memory_factor, memory_floor=memory_floor)
+
+        judged = judge_stored()
+        for attempt in range(0 if args.no_run else args.confirm):
+            flagged = gate.time_regressions(judged)
+            if not flagged:
+                break
+            print(f"confirming {len(flagged)} time regression(s): measuring them again on both "
+                  f"commits ({attempt + 1}/{args.confirm})", file=sys.stderr)
+            gate.rerun(project, [base, head], machine, flagged, show_stderr=args.show_stderr)
+            judged = gate.merge_confirmation(judged, judge_stored(), flagged)
     except (gate.GateError, ResultsFileError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
