@@ -376,8 +376,8 @@ def merge_confirmation(first: pd.DataFrame, again: pd.DataFrame,
     regression only if ``again`` finds it again.
 
     Why: the samples of one asv round come from one process and move together; on a shared
-    machine one slow process made unchanged benchmarks "significantly" slower (2 to 8 of
-    about 90 time_matvec combinations of identical code, never the same ones twice), while a
+    machine one slow process made unchanged benchmarks "significantly" slower (2 to 8 of the
+    47 time_matvec combinations of identical code, never the same ones twice), while a
     real 2x slowdown was flagged every time.
     """
     names = set(entry_names)
