@@ -338,6 +338,28 @@ def geomean_summary(frame: pd.DataFrame, by: str | Iterable[str] = "class",
     return summary.reset_index()
 
 
+def side_text(row, side: str) -> str:
+    """One side (``"before"``/``"after"``) of a ``compare`` row as asv shows it
+    ('3.09±0.01ms', '97M'), or its status word when it has no value (failed, skipped,
+    missing)."""
+    status = row[f"status_{side}"]
+    if status in ("failed", "skipped", "missing"):
+        return status
+    return human_value(row[f"value_{side}"], row["unit"], row[f"err_{side}"])
+
+
+def compare_rows(table: pd.DataFrame, show_env: bool = False) -> list[list[str]]:
+    """asv compare's columns for each row of a ``compare`` table: change mark, before, after,
+    ratio, difference, verdict, and the benchmark label (with [machine/env] if ``show_env``)."""
+    rows = []
+    for _, row in table.iterrows():
+        name = row["entry_name"] + (f" [{row['machine']}/{row['env_name']}]" if show_env else "")
+        rows.append([row["mark"], side_text(row, "before"), side_text(row, "after"),
+                     row["ratio_text"], human_difference(row["difference"], row["unit"]),
+                     row["verdict"], name])
+    return rows
+
+
 def human_difference(difference: float, unit: str | None) -> str:
     """Signed difference in human units via asv's formatter ('+60.3M' bytes, '+2.00ms')."""
     if difference is None or math.isnan(difference):

@@ -36,13 +36,7 @@ import pandas as pd
 
 from harness import asvconfig
 from harness.asvconfig import AsvProject
-from harness.compare import (
-    binary_bytes,
-    compare,
-    human_difference,
-    human_value,
-    select_commit,
-)
+from harness.compare import binary_bytes, compare, compare_rows, select_commit
 
 TIME_UNITS = frozenset({"seconds"})
 MEMORY_UNITS = frozenset({"bytes"})
@@ -437,17 +431,11 @@ def table_rows(judged: pd.DataFrame, show_env: bool | None = None) -> tuple[list
         if len(side):
             headers[position] += f" [{side.iloc[0][:8]}]"
     rows = []
-    for _, row in judged.iterrows():
-        values = []
-        for side in ("before", "after"):
-            status = row[f"status_{side}"]
-            values.append(status if status in ("failed", "skipped", "missing") else
-                          human_value(row[f"value_{side}"], row["unit"], row[f"err_{side}"]))
-        name = row["entry_name"] + (f" [{row['machine']}/{row['env_name']}]" if show_env else "")
+    for (_, row), cells in zip(judged.iterrows(), compare_rows(judged, show_env)):
+        mark, before, after, ratio, difference, _verdict, name = cells
         # asv's marks assume lower is better; for a unit not judged ("GB/s") '-' would read
         # as an improvement where throughput fell, so such rows show no mark.
-        mark = " " if row["gate"] == NOT_JUDGED and row["mark"] in ("+", "-") else row["mark"]
-        rows.append([mark, *values, row["ratio_text"],
-                     human_difference(row["difference"], row["unit"]), row["gate"],
-                     row["reason"], name])
+        if row["gate"] == NOT_JUDGED and mark in ("+", "-"):
+            mark = " "
+        rows.append([mark, before, after, ratio, difference, row["gate"], row["reason"], name])
     return headers, rows

@@ -72,25 +72,8 @@ def _one_machine(frame, machine: str | None, side: str):
     return frame
 
 
-def table_rows(table, show_env: bool = False) -> list[list[str]]:
-    """asv compare's columns for each row of a ``harness.compare.compare`` table: change mark,
-    before, after, ratio, difference, verdict, benchmark label (with machine/env if asked)."""
-    from harness.compare import human_difference, human_value
-
-    rows = []
-    for _, row in table.iterrows():
-        before_text = ("failed" if row["status_before"] == "failed" else
-                       human_value(row["value_before"], row["unit"], row["err_before"]))
-        after_text = ("failed" if row["status_after"] == "failed" else
-                      human_value(row["value_after"], row["unit"], row["err_after"]))
-        name = row["entry_name"] + (f" [{row['machine']}/{row['env_name']}]" if show_env else "")
-        rows.append([row["mark"], before_text, after_text, row["ratio_text"],
-                     human_difference(row["difference"], row["unit"]), row["verdict"], name])
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
-    from harness.compare import compare, orient
+    from harness.compare import compare, compare_rows, orient
     from harness.report import markdown_table, text_table
 
     cache: dict = {}
@@ -114,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     headers = ["Change", f"Before [{commit_before}]", f"After [{commit_after}]", "Ratio",
                "Difference", "Verdict", "Benchmark (Parameter)"]
     render = markdown_table if args.format == "md" else text_table
-    print(render(headers, table_rows(table, show_env=several_envs)))
+    print(render(headers, compare_rows(table, show_env=several_envs)))
     counts = table["verdict"].value_counts()
     print("\n" + ", ".join(f"{counts[v]} {v}" for v in counts.index))
     if args.fail_on and table["verdict"].isin(FAIL_ON[args.fail_on]).any():

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli.compare_cmd import table_rows
+    from harness.compare import compare_rows
     from harness.environments import compare_environments, environments
     from harness.report import markdown_table, text_table
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{env} against {baseline} at commit {commit}:")
         headers = ["Change", "Baseline", "Environment", "Ratio", "Difference", "Verdict",
                    "Benchmark (Parameter)"]
-        print(render(headers, table_rows(block)))
+        print(render(headers, compare_rows(block)))
         counts = block["verdict"].value_counts()
         print(", ".join(f"{counts[v]} {v}" for v in counts.index))
     return 0
