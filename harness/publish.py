@@ -32,8 +32,6 @@ from harness.asvconfig import AsvConfigError, load_project
 
 REPORT_DIR = "report"
 REPORT_LINK_ID = "harness-report-link"
-# Files the tachyon UI fetches when present; absent, each is a 404 in the browser's console.
-TACHYON_OPTIONAL_FILES = ("commits.json", "profiles.json", "regressions-ignore.json")
 COMMAND_TIMEOUT = 600  # seconds for `asv publish` on a large history
 
 
@@ -121,14 +119,14 @@ def add_report_link(page: Path, href: str) -> None:
 
 def _write_tachyon_extras(site: Path, repo: Path) -> None:
     """commits.json (hash -> commit subject, shown on the graphs' points), and empty profile and
-    muted-regression lists, so that the UI's optional fetches find a file."""
+    muted-regression lists: the UI fetches these three when present, and each one absent is a
+    404 in the browser's console."""
     index = json.loads((site / "index.json").read_text())
     hashes = sorted(set(index.get("revision_to_hash", {}).values()))
     subjects = commit_subjects(repo, hashes)
     (site / "commits.json").write_text(json.dumps({"by_hash": subjects}, indent=1))
     for name, empty in (("profiles.json", {"paths": {}}), ("regressions-ignore.json", [])):
-        if not (site / name).exists():
-            (site / name).write_text(json.dumps(empty))
+        (site / name).write_text(json.dumps(empty))
 
 
 def commit_subjects(repo: Path, hashes: list[str]) -> dict[str, str]:
