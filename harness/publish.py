@@ -67,6 +67,8 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
     except AsvConfigError as exc:
         raise PublishError(str(exc)) from None
     target = Path(html_dir).resolve() if html_dir is not None else paths.html_dir
+    check_target(target, protected=(paths.results_dir, paths.config_path.parent,
+                                    paths.repo_dir))
     if not paths.results_dir.is_dir():
         raise PublishError(f"no results directory {paths.results_dir}; run `make bench` (or "
                            "`asv run`) first")
@@ -100,6 +102,21 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
         _swap_in(site, target, staging)
     return Site(target, target / "index.html", target / REPORT_DIR / "index.html", len(frame),
                 int(frame["commit"].nunique()), skipped)
+
+
+def check_target(target: Path, protected: tuple[Path, ...]) -> None:
+    """Refuse an html directory that publishing would destroy something in: the site replaces
+    ``target`` as a whole, so it must not be (or hold) the results, the project or the
+    repository, and an existing ``target`` must be an earlier site (it has index.json)."""
+    for path in protected:
+        if path == target or path.is_relative_to(target):
+            raise PublishError(f"refusing to publish into {target}: the site replaces that "
+                               f"directory as a whole, and it holds {path}; give --html-dir a "
+                               "directory of its own, e.g. results/html")
+    if target.exists() and (not target.is_dir() or (any(target.iterdir())
+                                                    and not (target / "index.json").exists())):
+        raise PublishError(f"refusing to replace {target}: it exists and is not a published "
+                           "asv site (no index.json); remove it or choose another --html-dir")
 
 
 def add_report_link(page: Path, href: str) -> None:
@@ -136,10 +153,13 @@ def commit_subjects(repo: Path, hashes: list[str]) -> dict[str, str]:
         return {}
     # --stdin with --no-walk: one git call; --ignore-missing: results of commits that are not
     # in this clone (another branch, a rewritten history) are left out instead of failing.
-    proc = subprocess.run(["git", "-C", str(repo), "log", "--no-walk=unsorted", "--stdin",
-                           "--ignore-missing", "--format=%H%x1f%s"],
-                          input="\n".join(hashes) + "\n", capture_output=True, text=True,
-                          check=False, timeout=60)
+    try:
+        proc = subprocess.run(["git", "-C", str(repo), "log", "--no-walk=unsorted", "--stdin",
+                               "--ignore-missing", "--format=%H%x1f%s"],
+                              input="\n".join(hashes) + "\n", capture_output=True, text=True,
+                              check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}  # no git, or a hung one: the graphs just go without commit subjects
     if proc.returncode != 0:
         return {}
     pairs = (line.split("\x1f", 1) for line in proc.stdout.splitlines() if "\x1f" in line)
@@ -147,8 +167,12 @@ def commit_subjects(repo: Path, hashes: list[str]) -> dict[str, str]:
 
 
 def _run(command: list[str], what: str) -> None:
-    proc = subprocess.run(command, capture_output=True, text=True, check=False,
-                          timeout=COMMAND_TIMEOUT)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, check=False,
+                              timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise PublishError(f"{what} did not finish within {COMMAND_TIMEOUT} s; the previous "
+                           "site is kept") from None
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
         raise PublishError(f"{what} failed (exit status {proc.returncode}):\n{tail}")

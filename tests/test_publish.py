@@ -84,15 +84,38 @@ def test_a_missing_configuration_is_named(tmp_path):
 
 
 def test_the_loader_does_not_walk_into_a_published_site(asv_project, tmp_path):
+    from harness.results import find_result_files
+
     results = tmp_path / "results"
     shutil.copytree(asv_project.results_dir, results)
-    expected = len(load(results))
+    expected = find_result_files([results])
     publish(_config(asv_project), html_dir=results / "html", plots=False)
-    # A graph file whose name looks like a result file would be read if the walk went in.
-    graphs = results / "html" / "graphs"
-    (graphs / "abcdef12-lookalike.json").write_text("[]")
+    # A graph file whose name looks like a result file would be listed if the walk went in.
+    lookalike = results / "html" / "graphs" / "abcdef12-lookalike.json"
+    lookalike.write_text("[]")
 
-    assert len(load(results)) == expected
+    assert find_result_files([results]) == expected
+    assert lookalike in find_result_files([results / "html" / "graphs"])  # it does look alike
+
+
+@pytest.mark.parametrize("where", ["results", ".", ".."])
+def test_a_site_directory_holding_the_results_or_the_project_is_refused(asv_project, tmp_path,
+                                                                        where):
+    project = tmp_path / "project"
+    shutil.copytree(asv_project.root, project, symlinks=True)
+    before = sorted(p.name for p in (project / "results").rglob("*.json"))
+    with pytest.raises(PublishError, match="refusing to publish into"):
+        publish(project / "asv.conf.json", html_dir=project / where, plots=False)
+    assert sorted(p.name for p in (project / "results").rglob("*.json")) == before
+
+
+def test_an_existing_directory_that_is_not_a_site_is_not_replaced(asv_project, tmp_path):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(PublishError, match="not a published asv site"):
+        publish(_config(asv_project), html_dir=other, plots=False)
+    assert (other / "keep.txt").read_text() == "mine"
 
 
 def test_cli_prints_where_the_pages_are_and_how_to_serve_them(asv_project, tmp_path):
