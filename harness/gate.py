@@ -299,27 +299,25 @@ def judge(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
             raise ValueError(f"{name} must be a positive number such as 1.1, got {value!r}")
     if not (isinstance(memory_floor, (int, float)) and memory_floor >= 0):
         raise ValueError(f"memory_floor must be a number of bytes >= 0, got {memory_floor!r}")
-    table = compare(before, after, factor=factor, use_stats=use_stats)
+    # Memory figures with their own factor, everything else with the time factor: one
+    # compare per group, so asv's test runs once per row.
+    is_memory = [side["unit"].isin(MEMORY_UNITS) for side in (before, after)]
+    tables = [compare(before[~is_memory[0]], after[~is_memory[1]], factor=factor,
+                      use_stats=use_stats),
+              compare(before[is_memory[0]], after[is_memory[1]], factor=memory_factor,
+                      use_stats=use_stats)]
+    table = pd.concat([t for t in tables if not t.empty], ignore_index=True)
+    table = table.sort_values(["benchmark", "entry_name"], kind="stable").reset_index(drop=True)
     kinds = table["unit"].map(figure_kind)
-    if memory_factor != factor and (kinds == "memory").any():
-        by_memory_factor = compare(before, after, factor=memory_factor, use_stats=use_stats)
-        # compare orders its rows the same way for the same inputs; check rather than trust.
-        key = ["entry_name", "machine", "env_name"]
-        if not by_memory_factor[key].equals(table[key]):
-            raise AssertionError("compare returned rows in a different order")
-        memory = (kinds == "memory").to_numpy()
-        for column in ("mark", "ratio_text", "verdict"):
-            table.loc[memory, column] = by_memory_factor.loc[memory, column]
     table["kind"] = kinds
     table["factor"] = kinds.map({"time": factor, "memory": memory_factor}).astype(float)
-    table["memory_floor"] = float(memory_floor)
-    decided = [_gate(row) for row in table.itertuples(index=False)]
+    decided = [_gate(row, memory_floor) for row in table.itertuples(index=False)]
     table["gate"] = [gate for gate, _ in decided]
     table["reason"] = [reason for _, reason in decided]
     return table
 
 
-def _gate(row) -> tuple[str, str]:
+def _gate(row, memory_floor: float) -> tuple[str, str]:
     before, after = row.status_before, row.status_after
     if after == "failed":
         if before == "failed":
@@ -341,9 +339,9 @@ def _gate(row) -> tuple[str, str]:
     if row.kind == "time" and row.type == "track":
         return NOT_JUDGED, "track_ seconds: one value per run, no samples"
     if (row.kind == "memory" and row.verdict == "regressed"
-            and row.difference <= row.memory_floor):
+            and row.difference <= memory_floor):
         return OK, (f"+{binary_bytes(row.difference, 1)}: within the "
-                    f"{binary_bytes(row.memory_floor)} floor")
+                    f"{binary_bytes(memory_floor)} floor")
     worse, better = ("slower", "faster") if row.kind == "time" else ("more memory",
                                                                     "less memory")
     if row.verdict == "regressed":
@@ -353,6 +351,30 @@ def _gate(row) -> tuple[str, str]:
     if row.ratio_text.startswith("~"):
         return OK, f"{row.ratio_text[1:]}x, past {row.factor:g} but not significant"
     return OK, f"within {row.factor:g}x"
+
+
+def asv_test_can_separate(n_before: int, n_after: int, p_threshold: float = 0.002) -> bool:
+    """Whether asv's Mann-Whitney test (``asv._stats.is_different``, p < 0.002) can find any
+    difference between samples of these sizes: even a complete separation only reaches the
+    two-sided p = 2 / C(n_a + n_b, n_a) (7 against 7 samples: 0.0006; 6 against 6: 0.0022).
+    Below that asv compares 99% confidence intervals, which rarely separate."""
+    if n_before < 1 or n_after < 1:
+        return False
+    return 2 / math.comb(n_before + n_after, n_before) < p_threshold
+
+
+def too_few_samples(before: pd.DataFrame, after: pd.DataFrame) -> list[str]:
+    """asv labels of the time benchmarks (``time_``) with results on both sides whose recorded
+    samples are too few for asv's test (``asv_test_can_separate``): results of a run without
+    --record-samples have none, an interrupted interleaved run has one round's worth."""
+    def counts(frame: pd.DataFrame) -> dict[str, int]:
+        ok = frame[(frame["type"] == "time") & (frame["status"] == "ok")]
+        return {name: len(samples) if isinstance(samples, list) else 0
+                for name, samples in zip(ok["entry_name"], ok["samples"])}
+
+    n_before, n_after = counts(before), counts(after)
+    return [name for name in n_after if name in n_before
+            and not asv_test_can_separate(n_before[name], n_after[name])]
 
 
 def time_regressions(judged: pd.DataFrame) -> list[str]:
@@ -383,9 +405,9 @@ def merge_confirmation(first: pd.DataFrame, again: pd.DataFrame,
             continue
         before = first_ratio.get(tuple(row[k] for k in key), "n/a")
         if row["gate"] == REGRESSION:
-            merged.at[index, "reason"] = f"{row['reason']}; first run {before}x too"
+            merged.at[index, "reason"] = f"{row['reason']}; {before}x in the earlier run too"
         elif row["gate"] == OK:
-            merged.at[index, "reason"] = (f"not confirmed: {before}x in the first run, "
+            merged.at[index, "reason"] = (f"not confirmed: {before}x in the earlier run, "
                                           f"{row['ratio_text']}x measured again")
     return merged
 
@@ -395,7 +417,8 @@ def regressed(judged: pd.DataFrame) -> bool:
     return bool((judged["gate"] == REGRESSION).any())
 
 
-def summary(judged: pd.DataFrame, factor: float, memory_factor: float) -> str:
+def summary(judged: pd.DataFrame, factor: float, memory_factor: float,
+            memory_floor: float = DEFAULT_MEMORY_FLOOR) -> str:
     """One line: the verdict, the counts behind it and the factors used."""
     gates = judged["gate"]
     judged_rows = judged[gates != NOT_JUDGED]
@@ -406,9 +429,8 @@ def summary(judged: pd.DataFrame, factor: float, memory_factor: float) -> str:
              f"{new_failures} new failure{'s' if new_failures != 1 else ''}"]
     not_judged = int((gates == NOT_JUDGED).sum())
     tail = (f"; {not_judged} not judged" if not_judged else "")
-    floor = judged["memory_floor"].iloc[0] if "memory_floor" in judged and len(judged) else None
-    factors = (f"(time factor {factor:g}, memory factor {memory_factor:g}"
-               + (f", memory floor {binary_bytes(floor)})" if floor is not None else ")"))
+    factors = (f"(time factor {factor:g}, memory factor {memory_factor:g}, memory floor "
+               f"{binary_bytes(memory_floor)})")
     if len(regressions):
         return (f"gate: FAIL: {len(regressions)} regression{'s' if len(regressions) != 1 else ''}"
                 f" ({', '.join(parts)}) of {len(judged_rows)} judged{tail} {factors}")

@@ -214,13 +214,30 @@ def test_a_confirmation_run_keeps_only_regressions_it_finds_again():
     merged = gate.merge_confirmation(first, again, flagged).set_index("entry_name")
 
     assert merged.loc["s.T.time_slow", "gate"] == "regression"
-    assert merged.loc["s.T.time_slow", "reason"] == "slower: 2.90x > 1.1; first run 3.00x too"
+    assert merged.loc["s.T.time_slow", "reason"] == "slower: 2.90x > 1.1; 3.00x in the earlier run too"
     assert merged.loc["s.T.time_noisy", "gate"] == "ok"
     assert merged.loc["s.T.time_noisy", "reason"] == \
-        "not confirmed: 1.60x in the first run, 1.02x measured again"
+        "not confirmed: 1.60x in the earlier run, 1.02x measured again"
     assert merged.loc["s.T.peakmem_a", "gate"] == "regression"
     assert gate.summary(merged.reset_index(), 1.1, 1.1).startswith(
         "gate: FAIL: 2 regressions (1 time, 1 memory, 0 new failures) of 3 judged")
+
+
+def test_results_with_too_few_samples_for_asvs_test_are_found():
+    # 7 against 7 samples can reach p < 0.002, 6 against 6 cannot; no samples never can.
+    assert gate.asv_test_can_separate(7, 7) and not gate.asv_test_can_separate(6, 6)
+    assert not gate.asv_test_can_separate(0, 20)
+    rich, thin = [0.01] * 8, [0.01] * 4
+    before, after = pair(
+        [{**TIME, "benchmark": "s.T.time_rich", "samples": rich},
+         {**TIME, "benchmark": "s.T.time_thin", "samples": thin},
+         {**TIME, "benchmark": "s.T.time_none", "samples": None},
+         {**PEAKMEM, "value": 1.0}],
+        [{**TIME, "benchmark": "s.T.time_rich", "samples": rich},
+         {**TIME, "benchmark": "s.T.time_thin", "samples": rich},
+         {**TIME, "benchmark": "s.T.time_none", "samples": rich},
+         {**PEAKMEM, "value": 1.0}])
+    assert gate.too_few_samples(before, after) == ["s.T.time_thin", "s.T.time_none"]
 
 
 def test_select_benchmarks_matches_like_asv_run_bench():
@@ -320,7 +337,7 @@ def test_gate_end_to_end_with_virtualenv_builds(tmp_path: Path):
     assert "(round 2/2)" in slow_run.stderr  # asv's output, interleaved rounds of two commits
     # The time regression was measured again before it was called one.
     assert "confirming 1 time regression(s)" in slow_run.stderr
-    assert "; first run " in slow_run.stdout
+    assert "x in the earlier run too" in slow_run.stdout
 
     same_run = _gate(repo, base, "docs", "--factor", "1.5")
     assert same_run.returncode == 0, same_run.stdout + same_run.stderr

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         memory_floor = (gate.DEFAULT_MEMORY_FLOOR if args.memory_floor is None
                         else args.memory_floor)
 
-        def judge_stored():
+        def load_selected():
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 before, after = gate.load_pair(project.results_dir, base, head,
@@ -112,9 +112,19 @@ def run(args: argparse.Namespace) -> int:
             after = gate.select_benchmarks(after, args.bench)
             if before.empty and after.empty:
                 raise gate.GateError(f"no results match --bench {' '.join(args.bench)}")
-            return gate.judge(before, after, factor=args.factor,
+            return before, after
+
+        def judge_stored():
+            return gate.judge(*load_selected(), factor=args.factor,
                               memory_factor=args.memory_factor, memory_floor=memory_floor)
 
+        if not args.no_run:
+            thin = gate.too_few_samples(*load_selected())
+            if thin:
+                print(f"measuring {len(thin)} time benchmark(s) again: their stored results "
+                      "have too few samples for asv's test (a run without --record-samples, "
+                      "or an interrupted one)", file=sys.stderr)
+                gate.rerun(project, [base, head], machine, thin, show_stderr=args.show_stderr)
         judged = judge_stored()
         for attempt in range(0 if args.no_run else args.confirm):
             flagged = gate.time_regressions(judged)
@@ -129,5 +139,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     render = markdown_table if args.format == "md" else text_table
     print(render(*gate.table_rows(judged)))
-    print("\n" + gate.summary(judged, args.factor, args.memory_factor))
+    print("\n" + gate.summary(judged, args.factor, args.memory_factor, memory_floor))
+    if not (judged["gate"] != gate.NOT_JUDGED).any():
+        print("error: nothing could be judged (no time or memory figure with results on both "
+              "commits); check --bench and that both commits ran", file=sys.stderr)
+        return 2
     return 1 if gate.regressed(judged) else 0
