@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Runs the asv suite on the current commit in this venv (asv --python=same), then prints the
-# summary table. Results: results/<machine>/; `asv publish` turns them into results/html.
+# summary table. --record-samples keeps the timing samples that asv's significance test
+# (compare, gate) needs; without them asv falls back to confidence intervals.
+# Results: results/<machine>/; `make publish` turns them into results/html.
 bench: $(STAMP)
 	@git diff --quiet HEAD -- harness benchmarks || echo "warning: harness/ or benchmarks/ differ from HEAD; results are stored under HEAD's hash"
 	$(ASV) machine --yes
-	$(ASV) run --python=same --set-commit-hash "$$(git rev-parse HEAD)" --show-stderr
+	$(ASV) run --python=same --set-commit-hash "$$(git rev-parse HEAD)" --show-stderr --record-samples
 	$(PY) -m harness summary results --commit "$$(git rev-parse HEAD)"
 
 # asv's site (with an offline UI) and the HTML report, from the results `make bench` left.

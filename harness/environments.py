@@ -37,8 +37,11 @@ def requirements_text(requirements: dict) -> str:
 
 
 def newest_shared_commit(frame: pd.DataFrame) -> str:
-    """The newest commit (by commit date) with results from two or more environments."""
-    counts = frame.groupby("commit").agg(envs=("env_name", "nunique"), date=("date", "max"))
+    """The newest commit (by commit date) with results from two or more environments of one
+    machine."""
+    counts = (frame.groupby(["commit", "machine"])
+              .agg(envs=("env_name", "nunique"), date=("date", "max"))
+              .reset_index(level="machine", drop=True))
     shared = counts[counts["envs"] >= 2].sort_values("date", kind="stable")
     if shared.empty:
         raise ValueError("no commit has results from two environments; run the suite with an "
@@ -74,16 +77,17 @@ def compare_environments(frame: pd.DataFrame, commit: str | None = None,
     bigger or (GB/s) less throughput than the baseline: see ``harness.compare.orient``) plus ``baseline_env`` and ``env``, one block per other
     environment. ValueError with the choices when a selection is missing or ambiguous.
     """
-    at_commit = select_commit(frame, commit if commit is not None else
-                              newest_shared_commit(frame))
-    machines = sorted(at_commit["machine"].unique())
-    if machine is None and len(machines) > 1:
-        raise ValueError(f"results from several machines ({', '.join(machines)}); choose one")
+    machines = sorted(frame["machine"].unique())
     if machine is not None:
         if machine not in machines:
             raise ValueError(f"no results for machine {machine!r}; machines: "
                              f"{', '.join(machines)}")
-        at_commit = at_commit[at_commit["machine"] == machine]
+        frame = frame[frame["machine"] == machine]
+    at_commit = select_commit(frame, commit if commit is not None else
+                              newest_shared_commit(frame))
+    machines = sorted(at_commit["machine"].unique())
+    if len(machines) > 1:
+        raise ValueError(f"results from several machines ({', '.join(machines)}); choose one")
     names = sorted(at_commit["env_name"].unique())
     if len(names) < 2:
         raise ValueError(f"commit {at_commit['commit'].iloc[0][:8]} has results from one "

@@ -115,3 +115,18 @@ def test_matrix_example_expands_to_two_h5py_environments():
     # asv's default install command (--force-reinstall) would replace the pinned versions.
     assert config.install_command and not any("--force-reinstall" in command
                                                for command in config.install_command)
+
+
+def test_the_machine_is_chosen_before_the_commit(two_envs):
+    project, _, frame = two_envs
+    # Another machine with two environments at a newer commit must not hide this one's.
+    other = frame[frame["commit"] == project.commits[-1]].assign(
+        machine="other-box", commit="f" * 40, date=frame["date"].max() + pd.Timedelta(days=1))
+    both = pd.concat([frame, other], ignore_index=True)
+    mine = compare_environments(both, machine=frame["machine"].iloc[0])
+    assert set(mine["commit_after"]) == {project.commits[-1]}
+    assert set(compare_environments(both, machine="other-box")["commit_after"]) == {"f" * 40}
+    same_commit = pd.concat([frame, other.assign(commit=project.commits[-1])],
+                            ignore_index=True)
+    with pytest.raises(ValueError, match="several machines"):
+        compare_environments(same_commit)
