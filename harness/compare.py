@@ -232,6 +232,21 @@ def select_commit(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return frame[frame["commit"] == commits[0]]
 
 
+def select_machine(frame: pd.DataFrame, machine: str | None = None) -> pd.DataFrame:
+    """Rows of one machine: ``machine``, or the only one there is (ValueError naming the
+    machines when ``machine`` has no results, or when it is None and there are several)."""
+    machines = sorted(frame["machine"].dropna().unique())
+    if machine is None:
+        if len(machines) > 1:
+            raise ValueError(f"results of several machines ({', '.join(machines)}); choose one "
+                             "with --machine NAME")
+        return frame
+    if machine not in machines:
+        raise ValueError(f"no results for machine {machine!r}; machines: "
+                         f"{', '.join(machines) or 'none'}")
+    return frame[frame["machine"] == machine]
+
+
 def regressions(frame: pd.DataFrame, threshold: float = 0.05,
                 include_stale: bool = False) -> pd.DataFrame:
     """The regressions ``asv publish`` lists in regressions.json, from a results frame.

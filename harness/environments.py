@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.compare import compare, orient, select_commit
+from harness.compare import compare, orient, select_commit, select_machine
 
 
 def environments(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,17 +77,10 @@ def compare_environments(frame: pd.DataFrame, commit: str | None = None,
     bigger or (GB/s) less throughput than the baseline: see ``harness.compare.orient``) plus ``baseline_env`` and ``env``, one block per other
     environment. ValueError with the choices when a selection is missing or ambiguous.
     """
-    machines = sorted(frame["machine"].unique())
     if machine is not None:
-        if machine not in machines:
-            raise ValueError(f"no results for machine {machine!r}; machines: "
-                             f"{', '.join(machines)}")
-        frame = frame[frame["machine"] == machine]
-    at_commit = select_commit(frame, commit if commit is not None else
-                              newest_shared_commit(frame))
-    machines = sorted(at_commit["machine"].unique())
-    if len(machines) > 1:
-        raise ValueError(f"results from several machines ({', '.join(machines)}); choose one")
+        frame = select_machine(frame, machine)
+    at_commit = select_machine(select_commit(frame, commit if commit is not None else
+                                             newest_shared_commit(frame)))
     names = sorted(at_commit["env_name"].unique())
     if len(names) < 2:
         raise ValueError(f"commit {at_commit['commit'].iloc[0][:8]} has results from one "

@@ -36,7 +36,13 @@ import pandas as pd
 
 from harness import asvconfig
 from harness.asvconfig import AsvProject
-from harness.compare import binary_bytes, compare, compare_rows, select_commit
+from harness.compare import (
+    binary_bytes,
+    compare,
+    compare_rows,
+    select_commit,
+    select_machine,
+)
 
 TIME_UNITS = frozenset({"seconds"})
 MEMORY_UNITS = frozenset({"bytes"})
@@ -231,13 +237,11 @@ def load_pair(results_dir: str | os.PathLike, base: str, head: str, machine: str
     frame = load(*files) if files else pd.DataFrame(columns=["commit", "machine", "env_name"])
     if environments is not None:
         frame = frame[frame["env_name"].isin(list(environments))]
-    machines = sorted(frame["machine"].dropna().unique())
-    if machine is None:
-        if len(machines) > 1:
-            raise GateError(f"results of several machines ({', '.join(machines)}); choose one "
-                            "with --machine NAME")
-        machine = machines[0] if machines else None
-    frame = frame[frame["machine"] == machine]
+    if machine is not None or frame["machine"].nunique() > 1:
+        try:
+            frame = select_machine(frame, machine)
+        except ValueError as exc:
+            raise GateError(str(exc)) from None
     sides = []
     for label, commit in (("BASE", base), ("HEAD", head)):
         rows = frame[frame["commit"] == commit]

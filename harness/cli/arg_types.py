@@ -30,12 +30,18 @@ def positive_ratio(text: str) -> float:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type for a count that may be 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+def int_at_least(minimum: int, unit: str = ""):
+    """argparse type for a whole number >= ``minimum`` (``unit`` only names it in errors)."""
+    named = f" {unit}" if unit else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number{named} >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected at least {minimum}{named}, got {value}")
+        return value
+
+    return parse

@@ -60,16 +60,12 @@ def _side(spec: str, args: argparse.Namespace, cache: dict):
 
 
 def _one_machine(frame, machine: str | None, side: str):
-    machines = sorted(frame["machine"].dropna().unique())
-    if machine is not None:
-        if machine not in machines:
-            raise ValueError(f"{side}: no results for machine {machine!r}; machines: "
-                             f"{', '.join(machines)}")
-        return frame[frame["machine"] == machine]
-    if len(machines) > 1:
-        raise ValueError(f"{side}: results for several machines ({', '.join(machines)}); "
-                         "choose one with --machine")
-    return frame
+    from harness.compare import select_machine
+
+    try:
+        return select_machine(frame, machine)
+    except ValueError as exc:
+        raise ValueError(f"{side}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import re
 import sys
 import warnings
 
-from harness.cli.arg_types import non_negative_int, parse_bytes, positive_ratio
+from harness.cli.arg_types import int_at_least, parse_bytes, positive_ratio
 from harness.cli.results_args import add_format_argument
 
 DESCRIPTION = """\
@@ -55,7 +55,7 @@ def register(subparsers) -> None:
                         metavar="BYTES",
                         help="memory: changes up to this size are noise whatever their ratio "
                              "(default 1MiB; 0 judges by ratio alone)")
-    parser.add_argument("--confirm", type=non_negative_int, default=1, metavar="N",
+    parser.add_argument("--confirm", type=int_at_least(0), default=1, metavar="N",
                         help="re-measure time regressions N times on both commits and keep "
                              "only those found every time (default 1; 0: the first verdict "
                              "stands). One asv round is one process, and one slow process on a "

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from harness.cli.arg_types import int_at_least
+
 MiB = 1 << 20
 
 
@@ -27,22 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "and deleted (default: $HARNESS_DATA_DIR or the harness cache dir)")
     parser.add_argument("--no-roofline", action="store_true",
                         help="print the fingerprint only, without the bandwidth probes")
-    parser.add_argument("--disk-mib", type=_positive_int, default=None,
+    parser.add_argument("--disk-mib", type=int_at_least(1, "MiB"), default=None,
                         help="size of the disk probe's scratch file in MiB (default: 384)")
-    parser.add_argument("--memory-mib", type=_positive_int, default=None,
+    parser.add_argument("--memory-mib", type=int_at_least(1, "MiB"), default=None,
                         help="size of the in-RAM array the memory probe reads, in MiB "
                              "(default: 512)")
     parser.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of MiB, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 MiB, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
