@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from gate_fixture.make_gate_repo import EXTRA_BYTES, SLOWDOWN, build_gate_repo
+from gate_fixture.make_gate_repo import EXTRA_BYTES, build_gate_repo
 
 from harness import gate
 from harness.cli import main
@@ -353,7 +353,6 @@ def test_gate_end_to_end_with_virtualenv_builds(tmp_path: Path):
     assert rows["gate"].to_dict() == {
         "bench.Work.peakmem_work": "regression", "bench.Work.time_work": "regression",
         "bench.Work.track_gbps": "not judged", "bench.Work.track_peak_increment": "regression"}
-    assert rows.loc["bench.Work.time_work", "ratio"] > SLOWDOWN * 0.6
     # The exact increment: the buffer (10 MB, then 10 MB + 50 MB), within 2 MB of page noise.
     increment = rows.loc["bench.Work.track_peak_increment"]
     assert increment["value_before"] == pytest.approx(10 * MB, abs=2 * MB)
