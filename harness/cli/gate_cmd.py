@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import warnings
 
 from harness.cli.arg_types import int_at_least, parse_bytes, positive_ratio
-from harness.cli.results_args import add_format_argument
+from harness.cli.results_args import add_format_argument, reported_warnings
 
 DESCRIPTION = """\
 Run the asv suite on BASE and HEAD where results are missing, compare HEAD with BASE with asv
@@ -102,12 +101,9 @@ def run(args: argparse.Namespace) -> int:
                         else args.memory_floor)
 
         def load_selected():
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with reported_warnings():
                 before, after = gate.load_pair(project.results_dir, base, head,
                                                machine=machine, environments=environments)
-            for warning in caught:
-                print(f"warning: {warning.message}", file=sys.stderr)
             before = gate.select_benchmarks(before, args.bench)
             after = gate.select_benchmarks(after, args.bench)
             if before.empty and after.empty:

@@ -5,6 +5,7 @@ one way to ask for asv compare's factor and a table format."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 
@@ -38,20 +39,30 @@ def add_format_argument(parser: argparse.ArgumentParser) -> None:
                         help="aligned text for a terminal or a Markdown table (default: text)")
 
 
+@contextlib.contextmanager
+def reported_warnings():
+    """Print the warnings raised inside the block (the result files the loader skipped, each
+    named) to stderr as 'warning: ...' lines once it ends, instead of Python's format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
+
+
 def load_results(args: argparse.Namespace, paths=None):
     """The frame for ``paths`` (default ``args.paths``); None after printing an error."""
     from harness.results import ResultsFileError, load
 
     paths = paths if paths is not None else args.paths
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with reported_warnings():
             frame = load(*paths, strict=args.strict)
     except (FileNotFoundError, ResultsFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
     if frame.empty:
         print(f"error: no asv results found in {', '.join(map(str, paths))}; run `make bench` "
               "or `asv run` first", file=sys.stderr)
