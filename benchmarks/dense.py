@@ -1,8 +1,8 @@
 """Dense matrix in RAM: the reference every other family is compared with."""
 
-from . import _suite
+from harness import names
 
-PARAM_NAMES = ["shape", "dtype", "strategy"]
+from . import _suite
 
 
 class DenseMatvec(_suite._MatvecSuite):
@@ -10,8 +10,8 @@ class DenseMatvec(_suite._MatvecSuite):
 
     family = "dense"
     benchmark_class = "dense.DenseMatvec"
-    param_names = PARAM_NAMES
-    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+    param_names = names.param_names(benchmark_class)
+    params = _suite.PROFILE.params(benchmark_class, param_names)
 
     def setup_cache(self):
         return _suite.prepare(self)

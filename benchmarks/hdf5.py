@@ -1,8 +1,8 @@
 """Matrix in an HDF5 dataset (h5py): strategies x chunk layouts, chunk cache, compression."""
 
-from . import _suite
+from harness import names
 
-PARAM_NAMES = ["shape", "dtype", "strategy", "chunks", "chunk_cache", "compression"]
+from . import _suite
 
 
 class Hdf5Matvec(_suite._MatvecSuite):
@@ -10,8 +10,8 @@ class Hdf5Matvec(_suite._MatvecSuite):
 
     family = "hdf5"
     benchmark_class = "hdf5.Hdf5Matvec"
-    param_names = PARAM_NAMES
-    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+    param_names = names.param_names(benchmark_class)
+    params = _suite.PROFILE.params(benchmark_class, param_names)
 
     def setup_cache(self):
         return _suite.prepare(self)
@@ -24,8 +24,8 @@ class Hdf5ChunkCache(_suite._MatvecSuite):
 
     family = "hdf5"
     benchmark_class = "hdf5.Hdf5ChunkCache"
-    param_names = PARAM_NAMES
-    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+    param_names = names.param_names(benchmark_class)
+    params = _suite.PROFILE.params(benchmark_class, param_names)
 
     def setup_cache(self):
         return _suite.prepare(self)
@@ -38,8 +38,8 @@ class Hdf5Compression(_suite._MatvecSuite):
 
     family = "hdf5"
     benchmark_class = "hdf5.Hdf5Compression"
-    param_names = PARAM_NAMES
-    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+    param_names = names.param_names(benchmark_class)
+    params = _suite.PROFILE.params(benchmark_class, param_names)
 
     def setup_cache(self):
         return _suite.prepare(self)

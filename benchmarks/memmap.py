@@ -1,8 +1,8 @@
 """Matrix in a flat binary file read through numpy.memmap: whole, row by row, in blocks."""
 
-from . import _suite
+from harness import names
 
-PARAM_NAMES = ["shape", "dtype", "strategy"]
+from . import _suite
 
 
 class MemmapMatvec(_suite._MatvecSuite):
@@ -10,8 +10,8 @@ class MemmapMatvec(_suite._MatvecSuite):
 
     family = "memmap"
     benchmark_class = "memmap.MemmapMatvec"
-    param_names = PARAM_NAMES
-    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+    param_names = names.param_names(benchmark_class)
+    params = _suite.PROFILE.params(benchmark_class, param_names)
 
     def setup_cache(self):
         return _suite.prepare(self)

@@ -1,8 +1,8 @@
 """Sparse matrix: every scipy.sparse format in RAM, and CSR read from HDF5 by row blocks."""
 
-from . import _suite
+from harness import names
 
-PARAM_NAMES = ["shape", "dtype", "strategy", "density"]
+from . import _suite
 
 
 class SparseMatvec(_suite._MatvecSuite):
@@ -10,8 +10,8 @@ class SparseMatvec(_suite._MatvecSuite):
 
     family = "sparse"
     benchmark_class = "sparse.SparseMatvec"
-    param_names = PARAM_NAMES
-    params = _suite.PROFILE.params(benchmark_class, PARAM_NAMES)
+    param_names = names.param_names(benchmark_class)
+    params = _suite.PROFILE.params(benchmark_class, param_names)
 
     def setup_cache(self):
         return _suite.prepare(self)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import profiles
+from harness.measuring import profiles
 
 REPO = Path(__file__).resolve().parent.parent
 FAMILIES = ("dense", "memmap", "hdf5", "sparse")
@@ -49,7 +49,7 @@ def asv(args: list[str], config: Path, env: dict, timeout: float) -> subprocess.
 
 def run_ci_profile(tmp: Path):
     """``asv run --python=same`` of the ci profile on HEAD; (results frame, asv output, tmp)."""
-    from harness import results
+    from harness.reporting import results
 
     config, env = asv_setup(tmp)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,

@@ -1,4 +1,4 @@
-"""harness.compare against asv's own verdicts on real asv results."""
+"""harness.reporting.compare against asv's own verdicts on real asv results."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from asv_fixture import make_asv_results
 
-from harness.compare import (
+from harness.reporting.compare import (
     VERDICT_MARKS,
     compare,
     geomean_summary,
-    human_difference,
     regressions,
     select_commit,
 )
-from harness.results import load
+from harness.reporting.results import load
+from harness.units import human_difference
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_geomean_summary_per_class_and_per_parameter():
 
 
 def test_orient_turns_marks_around_only_where_more_is_better():
-    from harness.compare import orient
+    from harness.reporting.compare import orient
 
     table = pd.DataFrame({
         "unit": ["GB/s", "GB/s", "GB/s", "seconds", "bytes"],

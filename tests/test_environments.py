@@ -9,14 +9,14 @@ import sys
 import pandas as pd
 import pytest
 
-from harness.environments import (
+from harness.reporting.environments import (
     compare_environments,
     environments,
     newest_shared_commit,
     pick_environment,
     requirements_text,
 )
-from harness.results import load
+from harness.reporting.results import load
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""harness.gate and ``python -m harness gate``: verdicts on hand-made frames, the plumbing on a
+"""harness.reporting.gate and ``python -m harness gate``: verdicts on hand-made frames, the plumbing on a
 throwaway git repository, and end to end through real asv virtualenv builds."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 from gate_fixture.make_gate_repo import EXTRA_BYTES, build_gate_repo
 
-from harness import gate
 from harness.cli import main
+from harness.reporting import gate
 
 MB = 1_000_000
 CLEAR_REFS_WRITABLE = os.access("/proc/self/clear_refs", os.W_OK)
 
 
 def frame(rows: list[dict], commit: str = "a" * 40) -> pd.DataFrame:
-    """A results frame as harness.results.load returns it, one row per dict (no stats: the
+    """A results frame as harness.reporting.results.load returns it, one row per dict (no stats: the
     factor alone decides, unless a row gives samples)."""
     base = {"benchmark": "s.T.time_a", "type": "time", "unit": "seconds", "params": {},
             "status": "ok", "ci_99_low": math.nan, "ci_99_high": math.nan, "q_25": math.nan,

@@ -1,4 +1,4 @@
-"""harness.measure and ``python -m harness measure``: figures, cache states, records."""
+"""harness.measuring.measure and ``python -m harness measure``: figures, cache states, records."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import strategies
 from harness.cli import main
-from harness.cli.measure_cmd import add_derived_columns, parse_bytes, parse_chunks
-from harness.datasets import DatasetSpec, nbytes_in_memory
-from harness.measure import (
+from harness.cli.measure_cmd import add_derived_columns, parse_chunks
+from harness.measuring import strategies
+from harness.measuring.datasets import DatasetSpec, nbytes_in_memory
+from harness.measuring.measure import (
     Measurement,
     MeasurementError,
     combine,
     measure_in_process,
     measure_in_subprocess,
 )
+from harness.units import parse_bytes
 
 REQUIRED_KEYS = {"strategy", "family", "storage", "cache", "seconds", "seconds_min",
                  "ratio_to_dense", "gbps", "roofline_fraction", "increment_bytes",

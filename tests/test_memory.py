@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 from conftest import MB, MiB, requires_clear_refs
 
-from harness.memory import PeakMemory, PeakMeter, measure_peak, measure_tree_peak, prefault
+from harness.measuring.memory import (
+    PeakMemory,
+    PeakMeter,
+    measure_peak,
+    measure_tree_peak,
+    prefault,
+)
 
 
 def tolerance_bytes(expected: int) -> float:
@@ -64,7 +70,7 @@ _SWEEP_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from harness.memory import measure_peak, prefault
+    from harness.measuring.memory import measure_peak, prefault
 
     sizes = [int(s) for s in sys.argv[1:]]
     prefault(max(sizes))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import MB
 
-from harness.pagecache import (
+from harness.measuring.pagecache import (
     CacheEvictionError,
     evict,
     read_sequentially,

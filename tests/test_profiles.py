@@ -1,4 +1,4 @@
-"""harness.profiles: profile choice, grids, chunk layouts, and the skip rules (RAM, disk, time)."""
+"""harness.measuring.profiles: profile choice, grids, chunk layouts, and the skip rules (RAM, disk, time)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import psutil
 import pytest
 
-from harness import datasets, profiles
-from harness.profiles import MiB
+from harness.measuring import datasets, profiles
+from harness.measuring.profiles import MiB
 
 
 def _case(family, **params):

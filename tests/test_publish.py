@@ -1,4 +1,4 @@
-"""harness.publish on the three-commit fixture project: both pages, links both ways, commit
+"""harness.reporting.publish on the three-commit fixture project: both pages, links both ways, commit
 subjects for the UI, an atomic swap that keeps the old site when a step fails."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from harness import publish as publish_module
-from harness.publish import REPORT_LINK_ID, PublishError, publish
-from harness.results import load
+from harness.reporting import publish as publish_module
+from harness.reporting.publish import REPORT_LINK_ID, PublishError, publish
+from harness.reporting.results import load
 
 
 def _config(asv_project):
@@ -84,7 +84,7 @@ def test_a_missing_configuration_is_named(tmp_path):
 
 
 def test_the_loader_does_not_walk_into_a_published_site(asv_project, tmp_path):
-    from harness.results import find_result_files
+    from harness.reporting.results import find_result_files
 
     results = tmp_path / "results"
     shutil.copytree(asv_project.results_dir, results)

@@ -1,4 +1,4 @@
-"""harness.report, harness.plots and the report/compare/history commands."""
+"""harness.reporting.report, harness.reporting.plots and the report/compare/history commands."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ import pytest
 from asv_fixture.make_asv_results import RESULT_COLUMNS
 
 from harness.cli import main
-from harness.compare import regressions
-from harness.plots import (
+from harness.reporting.compare import regressions
+from harness.reporting.plots import (
     chunk_heatmap_table,
     pareto_front,
     pareto_table,
     roofline_table,
     suite_figures,
 )
-from harness.report import markdown_cell, render, write_atomically
-from harness.results import load
+from harness.reporting.report import markdown_cell, render, write_atomically
+from harness.reporting.results import load
 
 
 def write_suite(results: Path, benchmarks: dict[str, tuple[list[str], list[list], list]],
@@ -180,7 +180,7 @@ def test_interrupted_write_leaves_the_previous_report_untouched(tmp_path, monkey
     def interrupted(_fd):
         raise KeyboardInterrupt  # as if the run were killed mid-write
 
-    monkeypatch.setattr("harness.report.os.fsync", interrupted)
+    monkeypatch.setattr("harness.reporting.report.os.fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_atomically(target, "<html>half")
     assert target.read_text() == "previous report"

@@ -1,4 +1,4 @@
-"""harness.results.load on real asv output and on malformed files."""
+"""harness.reporting.results.load on real asv output and on malformed files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from asv_fixture.make_asv_results import RESULT_COLUMNS
 
-from harness.results import ResultsFileError, ResultsFileWarning, load
+from harness.reporting.results import ResultsFileError, ResultsFileWarning, load
 
 
 def result_document(benchmark_rows: dict, **overrides) -> dict:

@@ -1,4 +1,4 @@
-"""harness.strategies: every strategy equals the dense result on awkward inputs; no hidden copies."""
+"""harness.measuring.strategies: every strategy equals the dense result on awkward inputs; no hidden copies."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness import memory, strategies
-from harness.datasets import DatasetSpec, dense_array, materialize, vector
-from harness.strategies.hdf5 import _open_mmap
+from harness.measuring import memory, strategies
+from harness.measuring.datasets import DatasetSpec, dense_array, materialize, vector
+from harness.measuring.strategies.hdf5 import _open_mmap
 
 RTOL = {"float32": 1e-5, "float64": 1e-12}
 

@@ -1,11 +1,12 @@
-"""harness.summary: the fastest strategy per family and problem, its memory, its ratio to dense."""
+"""harness.reporting.summary: the fastest strategy per family and problem, its memory, its ratio to dense."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from harness import summary
+from harness.reporting import summary
+from harness.units import human_bytes
 
 
 def _row(benchmark, value, status="ok", file="a.json", date=1, **params):
@@ -100,7 +101,7 @@ def test_text_table_has_one_line_per_problem_and_the_limits():
 @pytest.mark.parametrize("n, text", [(1536, "1.5 KiB"), (400e6, "381.5 MiB"), (None, "-"),
                                      (12, "12 B")])
 def test_human_bytes(n, text):
-    assert summary.human_bytes(n) == text
+    assert human_bytes(n) == text
 
 
 def test_summary_command_on_an_empty_directory_says_what_to_run(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Benchmark ``harness.results.load`` on 300 asv result files holding 40,000 rows in all.
+"""Benchmark ``harness.reporting.results.load`` on 300 asv result files holding 40,000 rows in all.
 
 Writes realistic api-version-2 files (3 machines x 100 commits; per file 9 parameterised
 benchmarks x 14 combinations with stats, plus 7-8 plain ones; every 10th combination skipped,
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.results import load
+from harness.reporting.results import load
 
 COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
            "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",

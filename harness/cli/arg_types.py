@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "kib": 2**10, "ki": 2**10, "mib": 2**20, "mi": 2**20, "gib": 2**30, "gi": 2**30}
+from harness import units
 
 
 def parse_bytes(text: str) -> int:
-    """'64MiB', '1 MiB', '8388608', '1GB' -> bytes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size in bytes: {text!r} (try 64MiB or 8388608)")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+    """argparse type for a size: '64MiB', '1 MiB', '8388608', '1GB' -> bytes."""
+    try:
+        return units.parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_ratio(text: str) -> float:

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 
 def _side(spec: str, args: argparse.Namespace, cache: dict):
     """Results of one side: a path (one commit) or a commit prefix in --results."""
-    from harness.compare import select_commit
+    from harness.reporting.compare import select_commit
 
     if Path(spec).exists():
         frame = load_results(args, [spec])
@@ -60,7 +60,7 @@ def _side(spec: str, args: argparse.Namespace, cache: dict):
 
 
 def _one_machine(frame, machine: str | None, side: str):
-    from harness.compare import select_machine
+    from harness.reporting.compare import select_machine
 
     try:
         return select_machine(frame, machine)
@@ -69,8 +69,8 @@ def _one_machine(frame, machine: str | None, side: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.compare import compare, compare_rows, orient
-    from harness.report import markdown_table, text_table
+    from harness.reporting.compare import compare, compare_rows, orient
+    from harness.reporting.report import markdown_table, text_table
 
     cache: dict = {}
     try:

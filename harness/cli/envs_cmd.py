@@ -36,9 +36,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.compare import compare_rows
-    from harness.environments import compare_environments, environments
-    from harness.report import markdown_table, text_table
+    from harness.reporting.compare import compare_rows
+    from harness.reporting.environments import compare_environments, environments
+    from harness.reporting.report import markdown_table, text_table
 
     frame = load_results(args)
     if frame is None:

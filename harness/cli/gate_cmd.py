@@ -1,4 +1,4 @@
-"""``python -m harness gate BASE HEAD``: a pull request's regression gate (see harness.gate)."""
+"""``python -m harness gate BASE HEAD``: a pull request's regression gate (see harness.reporting.gate)."""
 
 from __future__ import annotations
 
@@ -75,9 +75,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import gate
-    from harness.report import markdown_table, text_table
-    from harness.results import ResultsFileError
+    from harness.reporting import gate
+    from harness.reporting.report import markdown_table, text_table
+    from harness.reporting.results import ResultsFileError
 
     try:
         for pattern in args.bench:

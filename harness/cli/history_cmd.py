@@ -33,8 +33,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.compare import human_value, regressions
-    from harness.report import markdown_table, regression_rows, text_table
+    from harness.reporting.compare import regressions
+    from harness.reporting.report import markdown_table, regression_rows, text_table
+    from harness.units import human_value
 
     frame = load_results(args)
     if frame is None:

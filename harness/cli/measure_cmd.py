@@ -12,7 +12,13 @@ import json
 import sys
 
 from harness.cli.arg_types import parse_bytes
-from harness.datasets import DTYPES, SPARSE_STORAGES, DatasetSpec, default_root, materialize
+from harness.measuring.datasets import (
+    DTYPES,
+    SPARSE_STORAGES,
+    DatasetSpec,
+    default_root,
+    materialize,
+)
 
 
 def parse_shape(text: str) -> tuple[int, int]:
@@ -84,7 +90,7 @@ def _spec_for(strategy, args) -> DatasetSpec | None:
 
 def plan(args) -> tuple[list[tuple[str, DatasetSpec]], list[tuple[str, str]]]:
     """[(strategy, spec)] to run, dense first, and [(strategy, why skipped)]."""
-    from harness import strategies
+    from harness.measuring import strategies
 
     requested = [n.strip() for n in args.strategies.split(",")] if args.strategies else None
     chosen = requested or strategies.names()
@@ -109,9 +115,9 @@ def plan(args) -> tuple[list[tuple[str, DatasetSpec]], list[tuple[str, str]]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import machine
-    from harness.measure import MeasurementError, combine, measure_in_subprocess
-    from harness.strategies.base import resolve_options
+    from harness.measuring import machine
+    from harness.measuring.measure import MeasurementError, combine, measure_in_subprocess
+    from harness.measuring.strategies.base import resolve_options
 
     if args.compression is not None and args.chunks is None:
         args.chunks = "auto"

@@ -35,7 +35,7 @@ def _shown(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.publish import PublishError, publish
+    from harness.reporting.publish import PublishError, publish
 
     try:
         site = publish(args.config, html_dir=args.html_dir, title=args.title,

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.report import format_for_path, render, write_report
+    from harness.reporting.report import format_for_path, render, write_report
 
     fmt = args.format
     if fmt is None and args.output:

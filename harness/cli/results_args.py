@@ -54,7 +54,7 @@ def reported_warnings():
 
 def load_results(args: argparse.Namespace, paths=None):
     """The frame for ``paths`` (default ``args.paths``); None after printing an error."""
-    from harness.results import ResultsFileError, load
+    from harness.reporting.results import ResultsFileError, load
 
     paths = paths if paths is not None else args.paths
     try:

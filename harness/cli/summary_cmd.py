@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import summary
+    from harness.reporting import summary
 
     frame = load_results(args)
     if frame is None:

@@ -7,7 +7,7 @@ module:
 2. ``run_missing``: ``asv run --skip-existing-successful`` on both commits in the environments
    of the asv configuration (real builds of each commit, not ``--python=same``).
 3. ``load_pair``: both commits' results from the configuration's ``results_dir``, one machine.
-4. ``judge``: ``harness.compare.compare`` (asv compare's statistics) with one factor for time
+4. ``judge``: ``harness.reporting.compare.compare`` (asv compare's statistics) with one factor for time
    figures and another for memory figures; a benchmark that fails on HEAD but did not on BASE
    is a regression too. Figures in other units (GB/s, counts) are shown, not judged.
 5. ``summary`` and ``table_rows`` for the report; ``regressed`` decides the exit status.
@@ -34,15 +34,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import asvconfig
-from harness.asvconfig import AsvProject
-from harness.compare import (
-    binary_bytes,
-    compare,
-    compare_rows,
-    select_commit,
-    select_machine,
-)
+from harness.reporting import asvconfig
+from harness.reporting.asvconfig import AsvProject
+from harness.reporting.compare import compare, compare_rows, select_commit, select_machine
+from harness.units import binary_bytes
 
 TIME_UNITS = frozenset({"seconds"})
 MEMORY_UNITS = frozenset({"bytes"})
@@ -66,7 +61,7 @@ class GateError(Exception):
 
 
 def load_project(config_path: str | os.PathLike) -> AsvProject:
-    """``harness.asvconfig.load_project``, with its error as the gate's (exit status 2)."""
+    """``harness.reporting.asvconfig.load_project``, with its error as the gate's (exit status 2)."""
     try:
         return asvconfig.load_project(config_path)
     except asvconfig.AsvConfigError as exc:
@@ -222,11 +217,11 @@ def load_pair(results_dir: str | os.PathLike, base: str, head: str, machine: str
     """The results of commits ``base`` and ``head`` (full hashes) on one machine.
 
     Reads only the two commits' files (``<machine>/<hash[:8]>-<env>.json``, asv's names) with
-    ``harness.results.load``. ``machine``: None takes the only machine that has results for
+    ``harness.reporting.results.load``. ``machine``: None takes the only machine that has results for
     either commit. ``environments``: keep only these env names (the ones the gate ran); None
     keeps all, and ``compare`` matches them by name.
     """
-    from harness.results import load
+    from harness.reporting.results import load
 
     results = Path(results_dir)
     if not results.is_dir():
@@ -275,7 +270,7 @@ def figure_kind(unit: object) -> str | None:
 def judge(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
           memory_factor: float = 1.1, use_stats: bool = True,
           memory_floor: float = DEFAULT_MEMORY_FLOOR) -> pd.DataFrame:
-    """``harness.compare.compare`` of BASE (``before``) and HEAD (``after``) with the gate's
+    """``harness.reporting.compare.compare`` of BASE (``before``) and HEAD (``after``) with the gate's
     verdict per row.
 
     Time figures (unit seconds: ``time_`` benchmarks, ``track_`` ones with unit seconds) are
@@ -447,7 +442,7 @@ TABLE_HEADERS = ("Change", "Before", "After", "Ratio", "Difference", "Gate", "Wh
 
 def table_rows(judged: pd.DataFrame, show_env: bool | None = None) -> tuple[list[str],
                                                                              list[list[str]]]:
-    """Headers and rows for ``harness.report.markdown_table`` / ``text_table``: asv's change
+    """Headers and rows for ``harness.reporting.report.markdown_table`` / ``text_table``: asv's change
     mark, both values in human units (asv's formatter), ratio, difference, gate and reason."""
     if show_env is None:
         show_env = judged[["machine", "env_name"]].drop_duplicates().shape[0] > 1

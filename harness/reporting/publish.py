@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.asvconfig import AsvConfigError, load_project
+from harness.reporting.asvconfig import AsvConfigError, load_project
 
 REPORT_DIR = "report"
 REPORT_LINK_ID = "harness-report-link"
@@ -59,8 +59,8 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
     ``log`` receives one line per step. Raises ``PublishError`` when there are no results,
     or when ``asv publish`` or the UI install fails (with the tail of their output).
     """
-    from harness.report import render, write_atomically
-    from harness.results import load
+    from harness.reporting.report import render, write_atomically
+    from harness.reporting.results import load
 
     try:
         paths = load_project(config)

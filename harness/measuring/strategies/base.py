@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from harness.datasets import DatasetSpec, materialize
+from harness.measuring.datasets import DatasetSpec, materialize
 
 #: Default memory budget of block-wise strategies, in bytes.
 DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024

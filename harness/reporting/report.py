@@ -3,7 +3,7 @@
 ``render(frame, fmt)`` returns the report as text (or bytes for Parquet); ``write_report`` writes
 it atomically (temporary file + rename) so a killed run never leaves a half-written report.
 The summary has one section per benchmark family (the first part of asv's benchmark name), the
-figures our suite allows (see ``harness.plots``), the regressions asv publish would list, and
+figures our suite allows (see ``harness.reporting.plots``), the regressions asv publish would list, and
 the full table. Every name and value from the results is escaped: in HTML with ``html.escape``
 (figures are PNG images, so no result text reaches the page unescaped), in Markdown cells with
 HTML entities and backslashes.
@@ -24,13 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.compare import (
-    binary_bytes,
-    geomean_summary,
-    human_difference,
-    human_value,
-    regressions,
-)
+from harness.names import family
+from harness.reporting.compare import geomean_summary, regressions
+from harness.units import binary_bytes, human_difference, human_value
 
 FORMATS = ("md", "html", "csv", "parquet", "json")
 TEXT_COLUMNS = ["params", "requirements", "samples", "raw_params"]  # nested: JSON text on export
@@ -50,15 +46,10 @@ class Report:
     figures: list[tuple[str, bytes]]  # (title, PNG bytes)
 
 
-def family(benchmark: str) -> str:
-    """'hdf5.Hdf5Matvec.time_matvec' -> 'hdf5'."""
-    return benchmark.split(".", 1)[0]
-
-
 def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bool = True,
                  threshold: float = 0.05) -> Report:
     """The report's content (tables as strings, figures as PNG) from a results frame."""
-    from harness.plots import latest_results
+    from harness.reporting.plots import latest_results
 
     latest_all = frame.sort_values(["date", "commit"], kind="stable").drop_duplicates(
         ["entry_name", "machine", "env_name"], keep="last")
@@ -87,7 +78,7 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
     if plots and not frame.empty:
         import matplotlib.pyplot as plt
 
-        from harness.plots import suite_figures
+        from harness.reporting.plots import suite_figures
 
         for figure_title, figure in suite_figures(frame):
             buffer = io.BytesIO()
@@ -99,7 +90,7 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
 
 def _suite_section(frame: pd.DataFrame) -> Section:
     """The numbers behind our suite's figures (present only when the results hold them)."""
-    from harness.plots import chunk_heatmap_table, pareto_table, roofline_table
+    from harness.reporting.plots import chunk_heatmap_table, pareto_table, roofline_table
 
     section = Section("Our suite: Pareto fronts, HDF5 chunk cache, roofline")
     pareto = pareto_table(frame)

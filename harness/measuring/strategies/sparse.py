@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from harness.datasets import DatasetSpec, csr_index_dtype, nnz
-from harness.strategies.base import Options, Strategy, as_vector, read_buffer, register
+from harness.measuring.datasets import DatasetSpec, csr_index_dtype, nnz
+from harness.measuring.strategies.base import Options, Strategy, as_vector, read_buffer, register
 
 SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")
 #: DIA stores one dense row per diagonal: refuse it beyond this many times the dense size.
@@ -163,14 +163,14 @@ class CsrHdf5BlockedOperand:
 
 @contextlib.contextmanager
 def _open_csr_hdf5_blocked(spec: DatasetSpec, path: Path, opts: Options):
-    from harness.strategies.hdf5 import open_file
+    from harness.measuring.strategies.hdf5 import open_file
 
     with open_file(path, opts) as f:
         yield CsrHdf5BlockedOperand(spec, f, opts)
 
 
 def _csr_hdf5_budget(spec: DatasetSpec, opts: Options) -> int:
-    from harness.strategies.hdf5 import chunk_cache_bytes
+    from harness.measuring.strategies.hdf5 import chunk_cache_bytes
 
     index = csr_index_dtype(spec).itemsize
     indptr = (spec.shape[0] + 1) * index

@@ -3,7 +3,7 @@
 An asv ``matrix`` (see ``asv.matrix.json``) runs the suite once per environment, e.g. two h5py
 versions; asv files each run under its own environment name. ``compare_environments`` takes
 one commit's results, picks a baseline environment and judges every other environment against
-it with ``harness.compare.compare`` (asv compare's statistics and ``factor``), so "h5py 3.12 is
+it with ``harness.reporting.compare.compare`` (asv compare's statistics and ``factor``), so "h5py 3.12 is
 1.3x slower on hdf5-rows" reads like a regression between commits.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.compare import compare, orient, select_commit, select_machine
+from harness.reporting.compare import compare, orient, select_commit, select_machine
 
 
 def environments(frame: pd.DataFrame) -> pd.DataFrame:
@@ -70,11 +70,11 @@ def compare_environments(frame: pd.DataFrame, commit: str | None = None,
     ``commit``: a hash prefix (default: ``newest_shared_commit``). ``baseline``: an environment
     name or a unique part of one (default: the first name in sorted order). ``machine``:
     required when the commit has results from several machines. ``factor``/``use_stats``: as
-    ``harness.compare.compare``.
+    ``harness.reporting.compare.compare``.
 
     Returns ``compare``'s columns (``value_before`` = baseline, ``value_after`` = the
     environment; ``ratio`` = environment / baseline; ``verdict``: ``regressed`` means slower,
-    bigger or (GB/s) less throughput than the baseline: see ``harness.compare.orient``) plus ``baseline_env`` and ``env``, one block per other
+    bigger or (GB/s) less throughput than the baseline: see ``harness.reporting.compare.orient``) plus ``baseline_env`` and ``env``, one block per other
     environment. ValueError with the choices when a selection is missing or ambiguous.
     """
     if machine is not None:

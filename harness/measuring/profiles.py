@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from harness import datasets
+from harness.measuring import datasets
 
 PROFILE_ENV_VAR = "HARNESS_PROFILE"
 DEFAULT_PROFILE = "default"
@@ -53,7 +53,7 @@ SQUARE_CHUNK_BYTES = 1 * MiB
 #: HDF5 2.0's default chunk cache (h5py's rdcc_nbytes) and HDF5 1.x's, which the notebook had.
 HDF5_DEFAULT_CHUNK_CACHE = 8 * MiB
 HDF5_1X_CHUNK_CACHE = 1 * MiB
-#: Default block budget of the blocked strategies (harness.strategies' memory_budget).
+#: Default block budget of the blocked strategies (harness.measuring.strategies' memory_budget).
 BLOCK_BUDGET_BYTES = 64 * MiB
 
 #: Share of the available RAM a benchmark may plan to use: the rest is for the OS, the page cache
@@ -81,7 +81,7 @@ class Skip(NotImplementedError):
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One parameter combination made concrete: what ``harness.measure`` needs."""
+    """One parameter combination made concrete: what ``harness.measuring.measure`` needs."""
 
     family: str
     strategy: str
@@ -118,11 +118,11 @@ class Profile:
     setup_cache_timeout_seconds: float = 1800.0
     #: Estimated seconds of one matvec pass above which a combination is skipped.
     max_pass_seconds: float = 5.0
-    #: Bytes of the roofline probes (memory and disk); None: harness.machine's defaults.
+    #: Bytes of the roofline probes (memory and disk); None: harness.measuring.machine's defaults.
     roofline_probe_bytes: int | None = None
 
     def roofline_kwargs(self) -> dict:
-        """Keyword arguments for ``harness.machine.roofline`` in this profile."""
+        """Keyword arguments for ``harness.measuring.machine.roofline`` in this profile."""
         if self.roofline_probe_bytes is None:
             return {}
         return {"memory_bytes": self.roofline_probe_bytes, "disk_bytes": self.roofline_probe_bytes}
@@ -434,7 +434,7 @@ def skip_reason(case: Case, profile: Profile, data_root: str | os.PathLike | Non
         return "hdf5-mmap maps raw bytes: it needs uncompressed data"
     if available_ram_bytes is None:
         available_ram_bytes = psutil.virtual_memory().available
-    from harness import strategies
+    from harness.measuring import strategies
 
     needed = max(resident_bytes(strategy, spec),
                  strategies.get(strategy).extra_memory_bytes(spec, **case.options))
@@ -479,7 +479,7 @@ def case(family: str, params: dict, profile: Profile | None = None,
                    f"{profile.name!r} profile")
     strategy = params["strategy"]
     spec = spec_for(family, strategy, params)
-    from harness import strategies
+    from harness.measuring import strategies
 
     refusal = strategies.get(strategy).why_not(spec)
     if refusal:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.datasets import DatasetSpec
-from harness.strategies import dense, hdf5, memmap, sparse  # noqa: F401  (they register)
-from harness.strategies.base import (
+from harness.measuring.datasets import DatasetSpec
+from harness.measuring.strategies import dense, hdf5, memmap, sparse  # noqa: F401  (they register)
+from harness.measuring.strategies.base import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     OPTION_NAMES,
     Operand,

@@ -2,19 +2,19 @@
 
 Only ``matvec(x)`` is timed (``time.perf_counter``); opening the operand (file opening,
 dataset lookup, buffers, pre-faulting) is not. Peak memory comes from
-``harness.memory.measure_peak`` in separate, untimed passes (its sampling thread would slow
+``harness.measuring.memory.measure_peak`` in separate, untimed passes (its sampling thread would slow
 the timed ones); the figures are the worst metered pass's. Cache states:
 
 - ``"warm"``: the operand is opened once and kept, as a user or asv's ``setup`` keeps it; a
   first, untimed product (measured for memory together with the opening, so buffers and
   mapped pages count) brings the file into the page cache; a second, metered product in
   steady state; then ``repeat`` timed products.
-- ``"cold"``: every pass evicts the file (``harness.pagecache.evict``), opens, multiplies and
+- ``"cold"``: every pass evicts the file (``harness.measuring.pagecache.evict``), opens, multiplies and
   closes; ``repeat`` timed passes, then one metered pass (on a virtual disk the host may still
   serve the reads from its own cache: this guest cannot tell).
 
 ``measure_in_process`` is what asv calls (asv gives each benchmark a fresh process);
-``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measure``), as
+``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measuring.measure``), as
 DESIGN.md asks of the CLI, because glibc keeps freed memory and hides later allocations.
 """
 
@@ -33,9 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import memory, pagecache
-from harness.datasets import SPARSE_STORAGES, DatasetSpec, materialize, nbytes_in_memory, vector
-from harness.strategies import Strategy, get
+from harness.measuring import memory, pagecache
+from harness.measuring.datasets import (
+    SPARSE_STORAGES,
+    DatasetSpec,
+    materialize,
+    nbytes_in_memory,
+    vector,
+)
+from harness.measuring.strategies import Strategy, get
 
 CACHE_STATES = ("warm", "cold")
 
@@ -50,7 +56,7 @@ class Measurement:
 
     Times in seconds (``seconds``: every timed pass), sizes in bytes. ``matrix_bytes``: the
     matrix in its storage's natural in-memory form (dense: rows * cols * itemsize; sparse: CSR
-    arrays). ``*_increment_bytes``: the worst pass's peak over its start (``harness.memory``);
+    arrays). ``*_increment_bytes``: the worst pass's peak over its start (``harness.measuring.memory``);
     ``budget_bytes``: the strategy's declared extra anonymous memory. ``max_abs_error``:
     ``max |y - y_ref|`` against a float64 dense reference (None when not checked).
     ``resident_fraction_before``: largest page-cache fraction of the file just before a pass.
@@ -146,7 +152,7 @@ def reference_result(spec: DatasetSpec, x: np.ndarray, root=None) -> np.ndarray:
     computed block by block so it needs no copy of the matrix."""
     x64 = np.asarray(x).astype(spec.dtype).astype(np.float64)
     if spec.storage in SPARSE_STORAGES:
-        from harness.strategies.sparse import load_csr
+        from harness.measuring.strategies.sparse import load_csr
 
         csr = load_csr(spec, materialize(spec, root))
         return csr.astype(np.float64) @ x64
@@ -266,7 +272,7 @@ def measure_in_subprocess(
     timeout_seconds: float | None = None,
     **options,
 ) -> Measurement:
-    """``measure_in_process`` in a fresh interpreter (``python -m harness.measure``).
+    """``measure_in_process`` in a fresh interpreter (``python -m harness.measuring.measure``).
 
     Raises :class:`MeasurementError` (with the child's stderr) when the child fails or runs
     longer than ``timeout_seconds``.
@@ -276,7 +282,7 @@ def measure_in_subprocess(
         "root": os.fspath(root) if root is not None else None, "check": bool(check),
         "options": options,
     }
-    command = [sys.executable, "-m", "harness.measure", json.dumps(request)]
+    command = [sys.executable, "-m", "harness.measuring.measure", json.dumps(request)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_seconds,
                               check=False)
@@ -297,7 +303,7 @@ def measure_in_subprocess(
 def _child_main(argv: list[str]) -> int:
     """Entry point of the measuring subprocess: one JSON request in, one JSON record out."""
     if len(argv) != 1:
-        print("usage: python -m harness.measure '<json request>'", file=sys.stderr)
+        print("usage: python -m harness.measuring.measure '<json request>'", file=sys.stderr)
         return 2
     request = json.loads(argv[0])
     result = measure_in_process(

@@ -1,4 +1,4 @@
-"""Judge asv results held in ``harness.results`` frames: run vs run, history, summaries.
+"""Judge asv results held in ``harness.reporting.results`` frames: run vs run, history, summaries.
 
 The verdicts reuse asv 0.6.6's own code so that they agree with asv: ``compare`` walks the same
 decision ladder as ``asv compare`` and calls its ``_is_result_better`` (Mann-Whitney U on the
@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 from asv import _stats as asv_stats
 from asv import step_detect
-from asv import util as asv_util
 from asv.commands.compare import _is_result_better
 from asv_runner.statistics import get_err
+
+from harness.names import benchmark_class
+from harness.units import human_difference, human_value
 
 # asv compare's change marks -> our verdicts. asv shows ' ' for several cases that we name:
 # unchanged, new (no result before), gone (no result after), skipped, failed (both failed).
@@ -47,7 +49,7 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
             use_stats: bool = True, match_environment: bool | None = None) -> pd.DataFrame:
     """One row per benchmark x parameters (x machine/env) with both values and asv's verdict.
 
-    ``before``/``after``: frames from ``harness.results.load`` holding one result per benchmark
+    ``before``/``after``: frames from ``harness.reporting.results.load`` holding one result per benchmark
     combination (select one commit each, e.g. with ``select_commit``). ``factor``: the minimum
     ratio that counts as a change (asv's ``--factor``). ``use_stats``: asv's statistical test
     (off = ``asv compare --no-stats``). ``match_environment``: match rows on machine and
@@ -112,7 +114,7 @@ def _check_unique(frame: pd.DataFrame, key: list[str], side: str) -> None:
         commits = sorted(set(frame.loc[duplicated, "commit"].dropna().str[:8]))
         raise ValueError(
             f"{side}: several results for {example!r} (commits {', '.join(commits)}); select "
-            "one commit per side, e.g. harness.compare.select_commit(frame, '<prefix>')"
+            "one commit per side, e.g. harness.reporting.compare.select_commit(frame, '<prefix>')"
         )
 
 
@@ -311,11 +313,6 @@ def _row_weight(row) -> float:
     return math.nan if weight is None else weight
 
 
-def benchmark_class(benchmark: str) -> str:
-    """'hdf5.Hdf5Matvec.time_matvec' -> 'hdf5.Hdf5Matvec' (module-level functions keep the module)."""
-    return benchmark.rsplit(".", 1)[0] if "." in benchmark else benchmark
-
-
 def geomean_summary(frame: pd.DataFrame, by: str | Iterable[str] = "class",
                     value: str | None = None) -> pd.DataFrame:
     """Geometric means per benchmark class or per parameter value.
@@ -373,35 +370,3 @@ def compare_rows(table: pd.DataFrame, show_env: bool = False) -> list[list[str]]
                      row["ratio_text"], human_difference(row["difference"], row["unit"]),
                      row["verdict"], name])
     return rows
-
-
-def human_difference(difference: float, unit: str | None) -> str:
-    """Signed difference in human units via asv's formatter ('+60.3M' bytes, '+2.00ms')."""
-    if difference is None or math.isnan(difference):
-        return "n/a"
-    sign = "+" if difference > 0 else "-" if difference < 0 else ""
-    return sign + human_value(abs(difference), unit)
-
-
-def human_value(value: float, unit: str | None, err: float | None = None) -> str:
-    """asv's display for seconds and bytes ('3.09±0.01ms', '97M', 'failed', 'n/a'); other
-    units as 4 significant digits and the unit ('12.5 GB/s')."""
-    if err is not None and math.isnan(err):
-        err = None
-    if unit in ("seconds", "bytes") or value is None or math.isnan(value):
-        return asv_util.human_value(value, unit or "", err=err)
-    suffix = "" if unit in (None, "", "unit") else f" {unit}"
-    spread = f"±{err:.2g}" if err is not None else ""
-    return f"{value:.4g}{spread}{suffix}"
-
-
-def binary_bytes(size: float, decimals: int | None = None) -> str:
-    """Bytes in binary units: 1048576 -> '1 MiB' (4 significant digits), or with ``decimals``
-    a fixed number of decimals (1536, 1 -> '1.5 KiB'; whole bytes stay whole: '12 B')."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            break
-        size /= 1024
-    if decimals is None:
-        return f"{size:.4g} {unit}"
-    return f"{size:.{0 if unit == 'B' else decimals}f} {unit}"

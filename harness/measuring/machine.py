@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import psutil
 
-from harness.memory import prefault
-from harness.pagecache import evict, read_sequentially, resident_fraction
+from harness.measuring.memory import prefault
+from harness.measuring.pagecache import evict, read_sequentially, resident_fraction
 
 __all__ = ["Roofline", "default_data_dir", "fingerprint", "roofline"]
 
@@ -78,8 +78,8 @@ class Roofline:
 
 
 def default_data_dir() -> Path:
-    """Where datasets live: ``harness.datasets.default_root()`` ($HARNESS_DATA_DIR first)."""
-    from harness.datasets import default_root
+    """Where datasets live: ``harness.measuring.datasets.default_root()`` ($HARNESS_DATA_DIR first)."""
+    from harness.measuring.datasets import default_root
 
     return default_root()
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.datasets import DatasetSpec
-from harness.strategies.base import Options, Strategy, as_vector, register
+from harness.measuring.datasets import DatasetSpec
+from harness.measuring.strategies.base import Options, Strategy, as_vector, register
 
 
 def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
@@ -22,7 +22,7 @@ def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
             out = np.empty(spec.shape, dtype=spec.dtype)
             f["A"].read_direct(out)
             return out
-    from harness.strategies.sparse import load_csr
+    from harness.measuring.strategies.sparse import load_csr
 
     return load_csr(spec, path).toarray()
 

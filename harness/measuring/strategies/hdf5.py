@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.datasets import DatasetSpec
-from harness.strategies.base import (
+from harness.measuring.datasets import DatasetSpec
+from harness.measuring.strategies.base import (
     Options,
     Strategy,
     as_vector,
@@ -24,7 +24,7 @@ from harness.strategies.base import (
     read_buffer,
     register,
 )
-from harness.strategies.memmap import open_blocked_map
+from harness.measuring.strategies.memmap import open_blocked_map
 
 DATASET_NAME = "A"
 

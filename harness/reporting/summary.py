@@ -1,6 +1,6 @@
 """The short table ``make bench`` prints: per family and problem, the fastest strategy.
 
-Input is the tidy frame of :func:`harness.results.load` (one row per benchmark x parameter
+Input is the tidy frame of :func:`harness.reporting.results.load` (one row per benchmark x parameter
 combination x result file). For each family (the benchmark module: dense, memmap, hdf5,
 sparse) and problem (shape, dtype, and density for sparse), the row with the smallest
 ``time_matvec`` wins; beside its time go its peak increment (``track_peak_increment``, bytes),
@@ -15,19 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.compare import benchmark_class, binary_bytes, select_commit
-
-FAMILIES = ("dense", "memmap", "hdf5", "sparse")
-#: Parameters that name the problem (the matrix); the others name the way it is multiplied.
-PROBLEM_PARAMS = ("shape", "dtype", "density")
-#: Parameters that describe a way to multiply, shown after the strategy name.
-WAY_PARAMS = ("chunks", "chunk_cache", "compression")
+from harness import names
+from harness.names import PROBLEM_PARAMS, WAY_PARAMS, benchmark_class
+from harness.reporting.compare import select_commit
+from harness.units import binary_bytes, human_bytes, human_seconds
 
 
 def latest_run(frame: pd.DataFrame, machine: str | None = None,
                commit: str | None = None) -> pd.DataFrame:
     """Rows of one result file: the newest of the given machine and commit prefix (an
-    ambiguous prefix is refused, as ``harness.compare.select_commit`` does), else the newest."""
+    ambiguous prefix is refused, as ``harness.reporting.compare.select_commit`` does), else the newest."""
     rows = frame
     if machine is not None:
         rows = rows[rows["machine"] == machine]
@@ -49,7 +46,7 @@ def _param(params, name):
 
 
 def _way_value(name: str, value) -> str:
-    if name == "chunk_cache":
+    if name in names.BYTES_PARAMS:
         try:
             return binary_bytes(float(value))
         except (TypeError, ValueError):
@@ -72,18 +69,18 @@ def summarize(run: pd.DataFrame) -> pd.DataFrame:
     """
     ok = run[run["status"] == "ok"].copy()
     ok["combination"] = [_combination_key(r) for _, r in ok.iterrows()]
-    ok["method"] = ok["benchmark"].str.rsplit(".", n=1).str[-1]
+    ok["method"] = ok["benchmark"].map(names.method)
     by_method = {m: dict(zip(g["combination"], g["value"])) for m, g in ok.groupby("method")}
-    times = ok[ok["method"] == "time_matvec"]
+    times = ok[ok["method"] == names.TIME]
 
     dense_seconds = {}
-    for _, r in times[times["benchmark"].str.startswith("dense.")].iterrows():
+    for _, r in times[times["benchmark"].map(names.family) == names.REFERENCE_FAMILY].iterrows():
         dense_seconds[(_param(r["params"], "shape"), _param(r["params"], "dtype"))] = r["value"]
 
     counts = _status_counts(run)
     rows = []
-    for family in FAMILIES:
-        fam = times[times["benchmark"].str.split(".").str[0] == family]
+    for family in _families(times["benchmark"]):
+        fam = times[times["benchmark"].map(names.family) == family]
         if fam.empty:
             continue
         problems = fam["params"].map(lambda p: tuple(_param(p, n) for n in PROBLEM_PARAMS))
@@ -102,19 +99,27 @@ def summarize(run: pd.DataFrame) -> pd.DataFrame:
                 "density": density,
                 "strategy": " ".join([str(_param(params, "strategy"))] + way),
                 "seconds": float(best["value"]),
-                "peak_increment_bytes": by_method.get("track_peak_increment", {}).get(key),
-                "anon_increment_bytes": by_method.get("track_anon_increment", {}).get(key),
+                "peak_increment_bytes": by_method.get(names.TRACK_PEAK, {}).get(key),
+                "anon_increment_bytes": by_method.get(names.TRACK_ANON, {}).get(key),
                 "ratio_to_dense": float(best["value"]) / reference if reference else None,
                 **counts.get(family, {}),
             })
     return pd.DataFrame(rows)
 
 
+def _families(benchmarks: pd.Series) -> list[str]:
+    """Families present, the suite's known ones first in their order, then any other (a
+    third party's suite, a family added later) alphabetically."""
+    present = set(benchmarks.map(names.family))
+    known = [names.family(c) for c in names.MATVEC_CLASSES]
+    return [f for f in dict.fromkeys(known + sorted(present)) if f in present]
+
+
 def _status_counts(run: pd.DataFrame) -> dict:
     """Per family: how many time_matvec combinations were measured, skipped, failed."""
     counts: dict = {}
-    timed = run[run["benchmark"].str.endswith(".time_matvec")]
-    for family, group in timed.groupby(timed["benchmark"].str.split(".").str[0]):
+    timed = run[run["benchmark"].map(names.method) == names.TIME]
+    for family, group in timed.groupby(timed["benchmark"].map(names.family)):
         status = group["status"].value_counts()
         counts[family] = {"measured": int(status.get("ok", 0)),
                           "skipped": int(status.get("skipped", 0)),
@@ -125,29 +130,12 @@ def _status_counts(run: pd.DataFrame) -> dict:
 def roofline(run: pd.DataFrame) -> dict:
     """This run's machine limits in GB/s: {'memory_read_gbps': ..., 'disk_read_gbps': ...}."""
     out = {}
-    for name in ("memory_read_gbps", "disk_read_gbps"):
-        rows = run[(run["benchmark"] == f"machine.Roofline.track_{name}") & (run["status"] == "ok")]
+    for name, benchmark in (("memory_read_gbps", names.MEMORY_ROOF),
+                            ("disk_read_gbps", names.DISK_ROOF)):
+        rows = run[(run["benchmark"] == benchmark) & (run["status"] == "ok")]
         if not rows.empty:
             out[name] = float(rows["value"].iloc[0])
     return out
-
-
-def human_bytes(n) -> str:
-    """1536 -> '1.5 KiB' (binary units); None -> '-'."""
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "-"
-    return binary_bytes(float(n), decimals=1)
-
-
-def human_seconds(s) -> str:
-    """0.0153 -> '15.3 ms'."""
-    if s is None or (isinstance(s, float) and math.isnan(s)):
-        return "-"
-    if s >= 1:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.1f} ms"
-    return f"{s * 1e6:.0f} us"
 
 
 def render_text(table: pd.DataFrame, limits: dict | None = None,

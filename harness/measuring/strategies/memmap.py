@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.datasets import DatasetSpec
-from harness.strategies.base import Options, Strategy, as_vector, block_rows, register
+from harness.measuring.datasets import DatasetSpec
+from harness.measuring.strategies.base import Options, Strategy, as_vector, block_rows, register
 
 PAGE_BYTES = mmap.PAGESIZE
 #: blocked_matvec unmaps the pages of each finished block only when the matrix is larger than

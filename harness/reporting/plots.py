@@ -1,9 +1,7 @@
 """Figures for our own asv suite, drawn only when the figures they need are in the results.
 
-Naming contract with ``benchmarks/`` (see the issue 4/5 contract): ``<family>.<Class>.time_matvec``
-(seconds), ``...track_peak_increment`` (bytes), ``...track_gbps`` (GB/s), parameters ``shape``,
-``dtype``, ``density``, ``strategy``, ``chunks``, ``chunk_cache`` (bytes), ``compression``, and
-``machine.Roofline.track_memory_read_gbps`` / ``track_disk_read_gbps`` (GB/s) for the limits.
+The benchmark, parameter and figure names come from ``harness.names`` (``time_matvec`` in
+seconds, ``track_peak_increment`` in bytes, ``track_gbps`` and the roofline in GB/s).
 Each ``*_figures`` function returns a list of (title, matplotlib Figure), empty when the results
 do not hold what it needs; the ``*_table`` functions return the numbers behind the figures.
 """
@@ -19,13 +17,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.compare import benchmark_class, binary_bytes, human_value
-from harness.summary import PROBLEM_PARAMS
+from harness import names
+from harness.names import DISK_ROOF, MEMORY_ROOF, PROBLEM_PARAMS, benchmark_class
+from harness.units import binary_bytes, human_value
 
 MAX_FIGURES = 6  # per kind: a report stays readable
 MAX_BARS = 40  # configurations per roofline chart
-MEMORY_ROOF = "machine.Roofline.track_memory_read_gbps"
-DISK_ROOF = "machine.Roofline.track_disk_read_gbps"
 
 
 def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
@@ -38,16 +35,13 @@ def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _method(frame: pd.DataFrame, method: str) -> pd.DataFrame:
-    return frame[frame["benchmark"].str.endswith("." + method)]
-
-
-LABEL_ORDER = ["strategy", "shape", "dtype", "density", "chunks", "chunk_cache", "compression"]
+    return frame[frame["benchmark"].map(names.method) == method]
 
 
 def _param_columns(frame: pd.DataFrame) -> list[str]:
     """Parameter columns, the most telling first (strategy leads every label)."""
     columns = [c for c in frame.columns if c.startswith("param_") and c != "raw_params"]
-    rank = {f"param_{name}": k for k, name in enumerate(LABEL_ORDER)}
+    rank = {f"param_{name}": k for k, name in enumerate(names.LABEL_ORDER)}
     return sorted(columns, key=lambda c: (rank.get(c, len(rank)), c))
 
 
@@ -60,8 +54,8 @@ def _describe(row: pd.Series, columns: list[str]) -> str:
         name, value = column[6:], row[column]
         if name == "compression" and value == "none":
             continue
-        if name == "chunk_cache":
-            name, value = "cache", binary_bytes(float(value))
+        if name in names.BYTES_PARAMS:
+            name, value = name.replace("chunk_", ""), binary_bytes(float(value))
         parts.append(f"{name}={value}")
     return ", ".join(parts)
 
@@ -79,8 +73,8 @@ def pareto_front(time_seconds: np.ndarray, peak_bytes: np.ndarray) -> np.ndarray
 def pareto_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Time vs peak increment per configuration, with ``problem`` and ``on_front`` columns."""
     latest = latest_results(frame)
-    times = _method(latest, "time_matvec")
-    peaks = _method(latest, "track_peak_increment")
+    times = _method(latest, names.TIME)
+    peaks = _method(latest, names.TRACK_PEAK)
     if times.empty or peaks.empty:
         return pd.DataFrame()
     key = ["_class", "machine", "env_name", "_reprs"]
@@ -139,14 +133,15 @@ def pareto_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
 
 
 def chunk_heatmap_table(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """HDF5 matvec time (seconds) as chunk shape x chunk cache (bytes) tables.
+    """Matvec time (seconds) as chunk shape x chunk cache (bytes) tables, for every benchmark
+    that has both parameters (the HDF5 family today).
 
     One table per problem, strategy and compression (mixing strategies would compare cells
     holding different configurations); only where at least two cache sizes were run. A cell
     holding several results (other parameters) shows their geometric mean.
     """
     latest = latest_results(frame)
-    hdf5 = _method(latest[latest["benchmark"].str.startswith("hdf5.")], "time_matvec")
+    hdf5 = _method(latest, names.TIME)
     if hdf5.empty or "param_chunks" not in hdf5 or "param_chunk_cache" not in hdf5:
         return {}
     hdf5 = hdf5.dropna(subset=["param_chunks", "param_chunk_cache"])
@@ -195,7 +190,7 @@ def chunk_heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
 def roofline_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Achieved GB/s per configuration with this machine's memory and disk limits (GB/s)."""
     latest = latest_results(frame)
-    rates = _method(latest, "track_gbps")
+    rates = _method(latest, names.TRACK_GBPS)
     rates = rates[~rates["benchmark"].str.startswith("machine.")]
     if rates.empty:
         return pd.DataFrame()

@@ -1,0 +1,82 @@
+"""The asv suite's naming contract: what the benchmark classes, their parameters and their
+figures are called in asv's result files.
+
+The measuring half writes these names (``benchmarks/`` and ``harness.measuring.profiles``),
+the reporting half reads them (``summary``, ``plots``, ``report``); both import them from here,
+so a rename happens in one place. Renaming a class or a method starts a new history in asv
+(results are keyed by name), so names change only on purpose.
+
+A benchmark's full name is ``<family>.<Class>.<method>``: the family is the suite's module
+(``hdf5``), the class one question about it (``Hdf5ChunkCache``).
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------- classes
+#: Benchmark class (``<family>.<Class>``) -> its parameter names, in asv's order.
+MATVEC_CLASSES: dict[str, tuple[str, ...]] = {
+    "dense.DenseMatvec": ("shape", "dtype", "strategy"),
+    "memmap.MemmapMatvec": ("shape", "dtype", "strategy"),
+    "hdf5.Hdf5Matvec": ("shape", "dtype", "strategy", "chunks", "chunk_cache", "compression"),
+    "hdf5.Hdf5ChunkCache": ("shape", "dtype", "strategy", "chunks", "chunk_cache",
+                            "compression"),
+    "hdf5.Hdf5Compression": ("shape", "dtype", "strategy", "chunks", "chunk_cache",
+                             "compression"),
+    "sparse.SparseMatvec": ("shape", "dtype", "strategy", "density"),
+}
+#: The family every ratio is taken against: the whole matrix in RAM.
+REFERENCE_FAMILY = "dense"
+#: The machine's limits, measured in the same run (GB/s).
+ROOFLINE_CLASS = "machine.Roofline"
+MEMORY_ROOF = f"{ROOFLINE_CLASS}.track_memory_read_gbps"
+DISK_ROOF = f"{ROOFLINE_CLASS}.track_disk_read_gbps"
+
+# ---------------------------------------------------------------------------- parameters
+#: Parameters that name the problem (the matrix); equal values mean the same matrix.
+PROBLEM_PARAMS = ("shape", "dtype", "density")
+#: The strategy parameter (a harness strategy name).
+STRATEGY_PARAM = "strategy"
+#: Parameters that describe a way to store or multiply, shown after the strategy name.
+WAY_PARAMS = ("chunks", "chunk_cache", "compression")
+#: Order of parameters in labels: the strategy, then the problem, then the way.
+LABEL_ORDER = (STRATEGY_PARAM, *PROBLEM_PARAMS, *WAY_PARAMS)
+#: Parameters whose values are byte counts (shown in binary units).
+BYTES_PARAMS = ("chunk_cache",)
+
+# ---------------------------------------------------------------------------- figures
+#: Methods of every matvec class: asv's wall time (seconds) and process peak (bytes).
+TIME = "time_matvec"
+PEAKMEM = "peakmem_matvec"
+#: The harness's own figures, method -> unit as asv records it.
+TRACK_PEAK = "track_peak_increment"
+TRACK_ANON = "track_anon_increment"
+TRACK_FILE = "track_file_increment"
+TRACK_GBPS = "track_gbps"
+TRACK_COLD_SECONDS = "track_cold_seconds"
+TRACK_UNITS = {TRACK_PEAK: "bytes", TRACK_ANON: "bytes", TRACK_FILE: "bytes",
+               TRACK_GBPS: "GB/s", TRACK_COLD_SECONDS: "seconds"}
+
+
+def family(benchmark: str) -> str:
+    """'hdf5.Hdf5Matvec.time_matvec' -> 'hdf5'."""
+    return benchmark.split(".", 1)[0]
+
+
+def benchmark_class(benchmark: str) -> str:
+    """'hdf5.Hdf5Matvec.time_matvec' -> 'hdf5.Hdf5Matvec' (module-level functions keep the
+    module)."""
+    return benchmark.rsplit(".", 1)[0] if "." in benchmark else benchmark
+
+
+def method(benchmark: str) -> str:
+    """'hdf5.Hdf5Matvec.time_matvec' -> 'time_matvec'."""
+    return benchmark.rsplit(".", 1)[-1]
+
+
+def param_names(benchmark_class_name: str) -> list[str]:
+    """asv ``param_names`` of a matvec class; a KeyError naming the known classes."""
+    try:
+        return list(MATVEC_CLASSES[benchmark_class_name])
+    except KeyError:
+        raise KeyError(f"no matvec benchmark class {benchmark_class_name!r}; known: "
+                       f"{sorted(MATVEC_CLASSES)}") from None

@@ -1,0 +1,89 @@
+"""Units and their human forms: the one place where bytes, seconds and GB/s become text.
+
+Sizes are bytes (binary prefixes when shown: KiB, MiB, GiB), times seconds, throughput GB/s
+(1e9 bytes per second). Two display styles exist on purpose: asv's own (``human_value``:
+'3.09±0.01ms', '97M', what ``asv compare`` prints, so our comparison tables read like asv's)
+and the harness's (``human_bytes`` / ``human_seconds``: '1.5 KiB', '15.3 ms', for our tables).
+Missing figures (None, NaN) show as '-' in ours and 'n/a' in asv's style.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+KiB = 1 << 10
+MiB = 1 << 20
+GiB = 1 << 30
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_SIZE_FACTORS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9,
+                 "gb": 10**9, "t": 10**12, "tb": 10**12, "ki": KiB, "kib": KiB, "mi": MiB,
+                 "mib": MiB, "gi": GiB, "gib": GiB, "ti": 1 << 40, "tib": 1 << 40}
+
+
+def parse_bytes(text: str) -> int:
+    """'64MiB', '1 MiB', '8388608', '1GB' -> bytes; ValueError naming the accepted forms."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"not a size in bytes: {text!r} (try 64MiB, 2GiB or 8388608)")
+    return int(float(match.group(1)) * _SIZE_FACTORS[(match.group(2) or "").lower()])
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def binary_bytes(size: float, decimals: int | None = None) -> str:
+    """Bytes in binary units: 1048576 -> '1 MiB' (4 significant digits), or with ``decimals``
+    a fixed number of decimals (1536, 1 -> '1.5 KiB'; whole bytes stay whole: '12 B')."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            break
+        size /= 1024
+    if decimals is None:
+        return f"{size:.4g} {unit}"
+    return f"{size:.{0 if unit == 'B' else decimals}f} {unit}"
+
+
+def human_bytes(n) -> str:
+    """1536 -> '1.5 KiB' (binary units, one decimal); None or NaN -> '-'."""
+    return "-" if _missing(n) else binary_bytes(float(n), decimals=1)
+
+
+def human_seconds(s) -> str:
+    """0.0153 -> '15.3 ms', 2.5 -> '2.50 s', 9e-5 -> '90 us'; None or NaN -> '-'."""
+    if _missing(s):
+        return "-"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s * 1e6:.0f} us"
+
+
+def human_gbps(gbps) -> str:
+    """12.345 -> '12.3 GB/s' (three significant digits); None or NaN -> '-'."""
+    return "-" if _missing(gbps) else f"{gbps:.3g} GB/s"
+
+
+def human_value(value: float | None, unit: str | None, err: float | None = None) -> str:
+    """asv's display for seconds and bytes ('3.09±0.01ms', '97M', 'n/a'); other units as 4
+    significant digits and the unit ('12.5 GB/s')."""
+    if err is not None and math.isnan(err):
+        err = None
+    if unit in ("seconds", "bytes") or _missing(value):
+        from asv import util as asv_util  # asv's formatter: only the reporting side needs asv
+
+        return asv_util.human_value(value, unit or "", err=err)
+    suffix = "" if unit in (None, "", "unit") else f" {unit}"
+    spread = f"±{err:.2g}" if err is not None else ""
+    return f"{value:.4g}{spread}{suffix}"
+
+
+def human_difference(difference: float | None, unit: str | None) -> str:
+    """Signed difference in asv's units ('+60.3M' bytes, '+2.00ms'); 'n/a' when missing."""
+    if _missing(difference):
+        return "n/a"
+    sign = "+" if difference > 0 else "-" if difference < 0 else ""
+    return sign + human_value(abs(difference), unit)
