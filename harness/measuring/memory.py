@@ -23,6 +23,7 @@ asv's ``peakmem_`` benchmarks report; after a ``measure_peak`` it covers only wh
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import sys
@@ -35,6 +36,8 @@ from typing import Any
 
 import numpy as np
 import psutil
+
+from harness.measuring import libc
 
 __all__ = [
     "PeakMemory",
@@ -371,30 +374,17 @@ def _require_callable(fn: object) -> None:
         )
 
 
-_malloc_trim: Callable[[int], int] | None | bool = False  # False: not looked up yet
-
-
 def trim_malloc_heap() -> bool:
     """Return freed heap memory to the kernel (glibc ``malloc_trim(0)``); False where absent.
 
     glibc keeps freed chunks resident for reuse, so a later allocation of the same size adds
     no RSS; trimming before a measurement charges each call for the memory it really needs.
     """
-    global _malloc_trim
-    if _malloc_trim is False:
-        import ctypes
-        import ctypes.util
-
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _malloc_trim = libc.malloc_trim
-            _malloc_trim.argtypes = [ctypes.c_size_t]
-            _malloc_trim.restype = ctypes.c_int
-        except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
-            _malloc_trim = None
-    if _malloc_trim is None:
+    try:
+        malloc_trim = libc.function("malloc_trim", ctypes.c_int, ctypes.c_size_t)
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
         return False
-    _malloc_trim(0)
+    malloc_trim(0)
     return True
 
 

@@ -12,13 +12,14 @@ A path may be a file or a directory (every regular file under it, e.g. a Zarr st
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import mmap
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from harness.measuring import libc
 
 __all__ = ["CacheEvictionError", "evict", "read_sequentially", "resident_bytes",
            "resident_fraction"]
@@ -97,18 +98,6 @@ def resident_bytes(path: str | os.PathLike[str]) -> int:
     return pages * PAGE_BYTES
 
 
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [
-        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long,
-    ]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
-    return libc
-
-
-_LIBC: ctypes.CDLL | None = None
 _MAP_FAILED = ctypes.c_void_p(-1).value
 
 
@@ -130,30 +119,32 @@ def _check_mincore_can_see(file: Path) -> None:
 
 def _resident_pages(file: Path) -> tuple[int, int]:
     """(resident pages, total pages) of one regular file, via mmap + mincore."""
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = _libc()
-    libc = _LIBC
     _check_mincore_can_see(file)
+    # Through the C library: Python's mmap object has no address to hand to mincore.
+    c_mmap = libc.function("mmap", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                           ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    c_munmap = libc.function("munmap", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
+    c_mincore = libc.function("mincore", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                              ctypes.POINTER(ctypes.c_ubyte))
     fd = os.open(file, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
         resident = 0
         for offset, length in _windows(size):
             # Mapping does not fault pages in; mincore then reads the page cache's state.
-            address = libc.mmap(None, length, mmap.PROT_READ, mmap.MAP_SHARED, fd, offset)
+            address = c_mmap(None, length, mmap.PROT_READ, mmap.MAP_SHARED, fd, offset)
             if address in (None, _MAP_FAILED):
                 err = ctypes.get_errno()
                 raise OSError(err, f"mmap of {str(file)!r} for mincore failed: {os.strerror(err)}")
             try:
                 pages = (length + PAGE_BYTES - 1) // PAGE_BYTES
                 vector = (ctypes.c_ubyte * pages)()
-                if libc.mincore(address, length, vector) != 0:
+                if c_mincore(address, length, vector) != 0:
                     err = ctypes.get_errno()
                     raise OSError(err, f"mincore on {str(file)!r} failed: {os.strerror(err)}")
                 resident += _count_resident(vector)
             finally:
-                libc.munmap(address, length)
+                c_munmap(address, length)
     finally:
         os.close(fd)
     return resident, (size + PAGE_BYTES - 1) // PAGE_BYTES

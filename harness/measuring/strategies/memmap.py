@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
-import functools
 import mmap
 import os
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.measuring import libc
 from harness.measuring.datasets import DatasetSpec
 from harness.measuring.strategies.base import Options, Strategy, as_vector, block_rows, register
 
@@ -86,13 +85,6 @@ MADV_POPULATE_READ = 22
 PIPELINE_BLOCK_BYTES = 8 * 1024 * 1024
 
 
-@functools.lru_cache(maxsize=1)
-def _libc():
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return libc
-
-
 def populate(address: int, nbytes: int) -> None:
     """Fault the pages of [address, address + nbytes) in, reading them if not cached.
 
@@ -107,9 +99,10 @@ def populate(address: int, nbytes: int) -> None:
     length = address + nbytes - start
     if length <= 0:
         return
-    libc = _libc()
-    if libc.madvise(start, length, MADV_POPULATE_READ) != 0:
-        libc.madvise(start, length, mmap.MADV_WILLNEED)
+    madvise = libc.function("madvise", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                            ctypes.c_int)
+    if madvise(start, length, MADV_POPULATE_READ) != 0:
+        madvise(start, length, mmap.MADV_WILLNEED)
 
 
 def pipelined_block_rows(spec_rows: int, row_bytes: int, rows_per_block: int) -> int:
