@@ -220,6 +220,38 @@ def test_spec_is_hashable_and_normalised():
     assert DatasetSpec.from_dict(json.loads(json.dumps(a.to_dict()))) == a
 
 
+def test_problem_keeps_its_hdf5_layout_for_hdf5_storage_only():
+    problem = datasets.Problem([10, 20], np.float64, density=0.5, compression="gzip")
+    assert problem.chunks == "auto"  # checked and normalised as a DatasetSpec is
+    assert problem.in_storage("hdf5") == DatasetSpec((10, 20), "float64", 0.5, storage="hdf5",
+                                                     chunks="auto", compression="gzip")
+    assert problem.in_storage("npz") == DatasetSpec((10, 20), "float64", 0.5, storage="npz")
+    assert problem.in_storage("hdf5").problem == problem
+    assert not datasets.Problem((3, 3)).storable_in("npz")
+    with pytest.raises(ValueError, match="compression"):
+        datasets.Problem((3, 3), compression="zip")
+
+
+@pytest.mark.parametrize("text, shape", [("1000x100000", (1000, 100000)), ("3X4", (3, 4)),
+                                         ("5,6", (5, 6))])
+def test_shape_is_parsed_from_rows_x_cols(text, shape):
+    assert datasets.parse_shape(text) == shape
+
+
+@pytest.mark.parametrize("text", ["1000-100000", "0x5", "1x2x3", "x"])
+def test_bad_shape_is_a_clear_error(text):
+    with pytest.raises(ValueError, match="rows x cols"):
+        datasets.parse_shape(text)
+
+
+def test_chunks_are_parsed_from_text():
+    assert datasets.parse_chunks("10x100000") == (10, 100000)
+    assert datasets.parse_chunks("auto") == "auto"
+    assert datasets.parse_chunks("none") is None and datasets.parse_chunks("contiguous") is None
+    with pytest.raises(ValueError, match="'auto' or 'none'"):
+        datasets.parse_chunks("big")
+
+
 def test_default_root_reads_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "data"))
     assert datasets.default_root() == tmp_path / "data"

@@ -8,9 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from harness.cli import main
-from harness.cli.measure_cmd import add_derived_columns, parse_chunks
 from harness.measuring import strategies
-from harness.measuring.datasets import DatasetSpec, nbytes_in_memory
+from harness.measuring.datasets import DatasetSpec, Problem, nbytes_in_memory
 from harness.measuring.measure import (
     Measurement,
     MeasurementError,
@@ -18,6 +17,7 @@ from harness.measuring.measure import (
     measure_in_process,
     measure_in_subprocess,
 )
+from harness.measuring.plan import add_derived_columns, compare_strategies, format_table, plan_for
 from harness.units import parse_bytes
 
 REQUIRED_KEYS = {"strategy", "family", "storage", "cache", "seconds", "seconds_min",
@@ -109,10 +109,55 @@ def test_roofline_fraction_uses_disk_when_cold_and_memory_when_warm():
     assert records[2]["ratio_to_dense"] is None  # no warm dense in this run
 
 
-def test_cli_parses_sizes_and_chunks():
+def test_cli_sizes_parse_in_binary_and_plain_bytes():
     assert parse_bytes("64MiB") == 64 * 2**20 and parse_bytes("8388608") == 8388608
-    assert parse_chunks("10x100000") == (10, 100000) and parse_chunks("auto") == "auto"
-    assert parse_chunks("none") is None
+
+
+def test_plan_puts_dense_first_and_says_why_the_others_cannot_run():
+    plan = plan_for(Problem((4, 4)))
+    assert [name for name, _ in plan.runs][:2] == ["dense", "memmap"]
+    assert dict(plan.runs)["dense"].storage == "ram"
+    assert dict(plan.runs)["hdf5-blocked"] == DatasetSpec((4, 4), storage="hdf5")
+    skipped = dict(plan.skipped)
+    assert skipped["csr"] == "needs storage ['npz', 'csr-hdf5'] with a density"
+    assert skipped["hdf5-chunked"] == strategies.get("hdf5-chunked").refusal
+    assert set(skipped) | set(dict(plan.runs)) == set(strategies.names())
+
+
+def test_plan_of_named_strategies_adds_the_reference_and_refuses_what_cannot_run():
+    spec = DatasetSpec((4, 4), density=0.5, storage="hdf5", chunks=(2, 2))
+    plan = plan_for(spec, ["csr-hdf5-blocked", " hdf5-chunked"])
+    assert [(name, s.storage) for name, s in plan.runs] == [
+        ("dense", "ram"), ("csr-hdf5-blocked", "csr-hdf5"), ("hdf5-chunked", "hdf5")]
+    assert dict(plan.runs)["hdf5-chunked"].chunks == (2, 2) and plan.skipped == ()
+    with pytest.raises(ValueError, match="'csr' cannot run on this matrix: needs storage"):
+        plan_for(Problem((4, 4)), ["csr"])
+    with pytest.raises(KeyError, match="known strategies"):
+        plan_for(Problem((4, 4)), ["gpu"])
+
+
+def test_comparison_refuses_bad_arguments_before_writing_anything(tmp_path):
+    for kwargs in ({"cache": "tepid"}, {"repeat": 0}, {"rounds": 0}, {"timeout_seconds": 0},
+                   {"block_rows": 0}):
+        with pytest.raises(ValueError):
+            compare_strategies(Problem((4, 4)), root=tmp_path / "data", roofline=False, **kwargs)
+    assert not (tmp_path / "data").exists()
+
+
+def test_table_shows_times_and_sizes_in_their_units():
+    record = {"strategy": "memmap", "storage": "raw", "cache": "warm", "seconds": 0.0153,
+              "seconds_min": 9e-5, "ratio_to_dense": 1.07, "gbps": 12.345,
+              "roofline_fraction": 0.5, "increment_bytes": 1536, "anon_increment_bytes": 2**20,
+              "file_increment_bytes": 0, "budget_bytes": 64 * 2**20, "max_abs_error": None}
+    table = format_table([record], SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0),
+                         [("csr", "needs a density")], [("dok", "cold", "boom")])
+    header, rule, row, roof, skipped, failed = table.splitlines()
+    assert row.split() == ["memmap", "raw", "warm", "15.3", "ms", "90", "us", "1.07", "12.3",
+                           "GB/s", "50.0", "1.5", "KiB", "1.0", "MiB", "0", "B", "64.0", "MiB",
+                           "-"]
+    assert len(header) == len(rule) == len(row.rstrip())
+    assert roof.startswith("roofline: memory 20 GB/s, disk (cold) 2 GB/s")
+    assert (skipped, failed) == ("skipped csr: needs a density", "FAILED dok (cold): boom")
 
 
 def test_combine_pools_passes_and_keeps_the_worst_memory(tmp_path):

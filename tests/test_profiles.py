@@ -7,8 +7,9 @@ import math
 import psutil
 import pytest
 
-from harness.measuring import datasets, profiles
-from harness.measuring.profiles import MiB
+from harness import names
+from harness.measuring import datasets, profiles, strategies
+from harness.units import MiB
 
 
 def _case(family, **params):
@@ -42,7 +43,7 @@ def test_default_profile_has_the_notebooks_sizes():
 
 def test_full_profile_holds_a_matrix_larger_than_this_machines_ram():
     full = profiles.get("full")
-    largest = max(profiles.parse_shape(s)[0] * profiles.parse_shape(s)[1]
+    largest = max(datasets.parse_shape(s)[0] * datasets.parse_shape(s)[1]
                   * (8 if d == "float64" else 4) for s, d in full.problems["hdf5"])
     assert largest > psutil.virtual_memory().total
 
@@ -53,6 +54,21 @@ def test_params_follow_param_names_order():
     assert len(params) == 6
     assert params[3] == list(profiles.CHUNK_LAYOUTS)
     assert params[4] == [profiles.HDF5_DEFAULT_CHUNK_CACHE]
+
+
+@pytest.mark.parametrize("name", sorted(profiles.PROFILES))
+def test_every_suite_class_has_a_grid_over_its_parameter_names(name):
+    grids = profiles.get(name).grids
+    assert list(grids) == list(names.MATVEC_CLASSES)
+    assert all(list(grid) == names.param_names(cls) for cls, grid in grids.items())
+
+
+def test_a_class_that_asks_a_question_compares_the_strategies_that_declare_it():
+    grids = profiles.get("default").grids
+    assert grids["hdf5.Hdf5ChunkCache"]["strategy"] == ["hdf5-rows", "hdf5-blocked"]
+    assert grids["hdf5.Hdf5Compression"]["strategy"] == ["hdf5-blocked", "hdf5-chunked"]
+    assert grids["hdf5.Hdf5Matvec"]["strategy"] == strategies.names("hdf5")
+    assert grids["sparse.SparseMatvec"]["strategy"] == strategies.names("sparse")
 
 
 def test_params_for_unknown_class_is_a_clear_error():
@@ -68,22 +84,17 @@ def test_params_for_unknown_class_is_a_clear_error():
     ("square", (512, 512)),        # 1 MiB of float32
 ])
 def test_chunk_layouts_of_the_notebooks_matrix(layout, expected):
-    assert profiles.chunk_shape(layout, (1000, 100000), "float32") == expected
+    assert profiles.chunks_for_layout(layout, (1000, 100000), "float32") == expected
 
 
 def test_chunks_are_clipped_to_a_small_matrix():
-    assert profiles.chunk_shape("square", (200, 5000), "float32") == (200, 512)
-    assert profiles.chunk_shape("columns", (3, 10), "float64") == (3, 10)
+    assert profiles.chunks_for_layout("square", (200, 5000), "float32") == (200, 512)
+    assert profiles.chunks_for_layout("columns", (3, 10), "float64") == (3, 10)
 
 
 def test_unknown_chunk_layout_is_a_clear_error():
     with pytest.raises(ValueError, match="chunks must be one of"):
-        profiles.chunk_shape("diagonal", (10, 10), "float32")
-
-
-def test_bad_shape_is_a_clear_error():
-    with pytest.raises(ValueError, match="rows x cols"):
-        profiles.parse_shape("1000-100000")
+        profiles.chunks_for_layout("diagonal", (10, 10), "float32")
 
 
 def test_hdf5_case_has_spec_and_chunk_cache_option():
@@ -148,8 +159,22 @@ def test_row_loop_through_too_small_chunk_cache_on_square_chunks_is_skipped():
 def test_row_loop_on_row_chunks_is_not_amplified():
     case = _case("hdf5", shape="1000x100000", dtype="float32", strategy="hdf5-rows",
                  chunks="rows", chunk_cache=MiB, compression="none")
-    seconds = profiles.estimated_pass_seconds(case.strategy, case.spec, case.options)
+    seconds = strategies.get(case.strategy).estimated_pass_seconds(case.spec, **case.options)
     assert seconds < 1.0
+
+
+def test_skip_for_ram_takes_the_strategys_own_memory_model():
+    # lil holds Python objects: the sparse module's model of the format decides, not a second one.
+    case = _case("sparse", shape="1000x100000", dtype="float32", strategy="lil", density=0.01)
+    needed = strategies.get("lil").needed_ram_bytes(case.spec)
+    assert needed == strategies.get("lil").extra_memory_bytes(case.spec)
+    just_enough = math.ceil(needed / profiles.RAM_FRACTION)
+    fits = profiles.skip_reason(case, profiles.get("default"), available_ram_bytes=just_enough,
+                                free_disk_bytes=10**12)
+    too_little = profiles.skip_reason(case, profiles.get("default"),
+                                      available_ram_bytes=just_enough - 2,
+                                      free_disk_bytes=10**12)
+    assert fits is None and "RAM" in too_little
 
 
 def test_hdf5_mmap_on_compressed_data_is_skipped():

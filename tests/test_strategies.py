@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from harness.measuring import memory, strategies
-from harness.measuring.datasets import DatasetSpec, dense_array, materialize, vector
-from harness.measuring.strategies.hdf5 import _open_mmap
+from harness.measuring.datasets import DatasetSpec, Problem, dense_array, materialize, nnz, vector
+from harness.measuring.strategies.hdf5 import _open_mmap, stored_chunk_shape
+from harness.measuring.strategies.sparse import format_bytes
 
 RTOL = {"float32": 1e-5, "float64": 1e-12}
 
@@ -74,6 +75,75 @@ def test_names_list_every_family():
                                              "hdf5-chunked", "hdf5-mmap"}
     assert set(strategies.names("sparse")) == {"csr", "csc", "coo", "bsr", "dia", "lil", "dok",
                                                "csr-hdf5-blocked"}
+
+
+def test_questions_pick_the_strategies_a_benchmark_class_compares():
+    assert strategies.names("hdf5", question="chunk_cache") == ["hdf5-rows", "hdf5-blocked"]
+    assert strategies.names("hdf5", question="compression") == ["hdf5-blocked", "hdf5-chunked"]
+    assert strategies.names("sparse", question="compression") == []
+
+
+@pytest.mark.parametrize("name, storage", [
+    ("dense", "ram"), ("memmap-rows", "raw"), ("hdf5-chunked", "hdf5"), ("csr", "npz"),
+    ("csr-hdf5-blocked", "csr-hdf5"),
+])
+def test_each_strategy_reads_a_problem_from_its_preferred_storage(name, storage):
+    problem = Problem((10, 20), density=0.5, chunks=(5, 5), compression="gzip")
+    spec = strategies.get(name).dataset_for(problem)
+    assert spec == problem.in_storage(storage)
+    assert (spec.chunks, spec.compression) == (((5, 5), "gzip") if storage == "hdf5"
+                                               else (None, None))
+
+
+def test_a_preferred_storage_the_strategy_reads_is_kept():
+    problem = Problem((10, 20), density=0.5)
+    assert strategies.get("dense").dataset_for(problem, prefer="csr-hdf5").storage == "csr-hdf5"
+    assert strategies.get("csr").dataset_for(problem, prefer="raw").storage == "npz"
+
+
+def test_a_problem_a_strategy_cannot_read_says_why_briefly_and_fully():
+    with pytest.raises(strategies.CannotRead, match="'csr' needs storage") as dense_matrix:
+        strategies.get("csr").dataset_for(Problem((4, 4)))
+    assert dense_matrix.value.reason == "needs storage ['npz', 'csr-hdf5'] with a density"
+    with pytest.raises(ValueError, match="does not accept DatasetSpec") as contiguous:
+        strategies.get("hdf5-chunked").dataset_for(Problem((4, 4)))
+    assert contiguous.value.reason == strategies.get("hdf5-chunked").refusal
+
+
+def test_resident_memory_is_the_matrix_in_ram_and_one_block_out_of_core():
+    spec = DatasetSpec((1000, 100000), "float32", storage="hdf5", chunks=(10, 100000))
+    assert strategies.get("hdf5-read").resident_bytes(spec) == 1000 * 100000 * 4
+    assert strategies.get("hdf5-blocked").resident_bytes(spec) == strategies.DEFAULT_MEMORY_BUDGET_BYTES
+    assert strategies.get("hdf5-blocked").resident_bytes(spec, memory_budget=2**20) == 2**20
+    assert strategies.get("memmap").resident_bytes(DatasetSpec((10, 10))) == 400
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "bsr", "dia", "lil", "dok"])
+def test_sparse_resident_memory_and_budget_share_one_model_per_format(fmt):
+    spec = DatasetSpec((1000, 2000), density=0.01, storage="npz")
+    strategy = strategies.get(fmt)
+    assert strategy.resident_bytes(spec) == format_bytes(spec, fmt)
+    # The budget holds the loaded CSR as well while it is converted: never less.
+    assert strategy.extra_memory_bytes(spec) >= strategy.resident_bytes(spec)
+    assert strategy.needed_ram_bytes(spec) == strategy.extra_memory_bytes(spec)
+
+
+def test_int64_indices_only_when_rows_columns_or_nonzeros_need_them():
+    # 100000 x 100000 has more elements than int32 counts, but few nonzeros: int32 indices.
+    spec = DatasetSpec((100000, 100000), density=1e-6, storage="npz")
+    assert format_bytes(spec, "csr") == nnz(spec) * (4 + 4) + 100001 * 4
+
+
+def test_row_loop_estimate_grows_with_read_amplification():
+    # Square 512 x 512 chunks: each row reads a row of chunks that an 8 MiB cache cannot keep.
+    spec = DatasetSpec((1000, 100000), storage="hdf5", chunks=(512, 512))
+    rows = strategies.get("hdf5-rows")
+    amplified = rows.estimated_pass_seconds(spec, chunk_cache_bytes=8 * 2**20)
+    whole_row_cached = rows.estimated_pass_seconds(spec, chunk_cache_bytes=512 * 2**20)
+    assert amplified > 50 * whole_row_cached
+    assert stored_chunk_shape(spec) == (512, 512)
+    blocked = strategies.get("hdf5-blocked").estimated_pass_seconds(spec, chunk_cache_bytes=0)
+    assert blocked == pytest.approx(1000 * 100000 * 4 / strategies.base.ASSUMED_READ_BYTES_PER_SECOND)
 
 
 def test_unknown_strategy_option_and_family_are_refused():

@@ -8,8 +8,7 @@ import sys
 from typing import Any
 
 from harness.cli.arg_types import int_at_least
-
-MiB = 1 << 20
+from harness.units import MiB, human_bytes, human_gbps, human_seconds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,10 +59,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bytes(n: int | None) -> str:
-    return "?" if n is None else f"{n / 2**30:.1f} GiB"
-
-
 def render_text(report: dict[str, Any]) -> str:
     """The fingerprint and roofline as aligned ``name: value`` lines."""
     fp = report["fingerprint"]
@@ -76,16 +71,17 @@ def render_text(report: dict[str, Any]) -> str:
         ("CPU", f"{fp['cpu_model']} ({fp['machine']})"),
         ("cores", (f"{fp['usable_cores']} usable, {fp['logical_cores']} logical, "
                   f"{fp['physical_cores']} physical")),
-        ("RAM", (f"{_bytes(fp['ram_bytes'])} ({_bytes(fp['ram_available_bytes'])} available), "
-                f"swap {_bytes(fp['swap_bytes'])}")),
+        ("RAM", (f"{human_bytes(fp['ram_bytes'])} "
+                f"({human_bytes(fp['ram_available_bytes'])} available), "
+                f"swap {human_bytes(fp['swap_bytes'])}")),
         ("kernel", (f"{fp['os']} {fp['kernel']}, transparent hugepages: "
                    f"{fp['transparent_hugepages']}")),
         ("data dir", (f"{data['path']} on {data['fstype']} ({data['device']} at "
-                     f"{data['mountpoint']}), {_bytes(data['free_bytes'])} free")),
+                     f"{data['mountpoint']}), {human_bytes(data['free_bytes'])} free")),
         ("python", f"{fp['python']} ({fp['python_implementation']})"),
         ("numpy / scipy", f"{fp['numpy']} / {fp['scipy']}"),
         ("h5py / HDF5", (f"{fp['h5py']} / {fp['hdf5']}, default chunk cache "
-                        f"{_chunk_cache(fp.get('hdf5_default_chunk_cache_bytes'))}")),
+                        f"{human_bytes(fp.get('hdf5_default_chunk_cache_bytes'))}")),
         ("hdf5plugin", str(fp["hdf5plugin"])),
         ("BLAS", pools),
     ]
@@ -94,20 +90,17 @@ def render_text(report: dict[str, Any]) -> str:
     roof = report.get("roofline")
     if roof:
         rows += [
-            ("memory read", (f"{roof['memory_read_gbps']:.1f} GB/s best, "
-                            f"{roof['memory_read_median_gbps']:.1f} GB/s median "
-                            f"(float32 A @ x over {roof['memory_probe_bytes'] / MiB:.0f} MiB); "
-                            f"one core: {roof['memory_read_one_thread_gbps']:.1f} GB/s")),
-            ("disk read (cold)", (f"{roof['disk_read_gbps']:.2f} GB/s median of "
+            ("memory read", (f"{human_gbps(roof['memory_read_gbps'])} best, "
+                            f"{human_gbps(roof['memory_read_median_gbps'])} median "
+                            f"(float32 A @ x over {human_bytes(roof['memory_probe_bytes'])}); "
+                            f"one core: {human_gbps(roof['memory_read_one_thread_gbps'])}")),
+            ("disk read (cold)", (f"{human_gbps(roof['disk_read_gbps'])} median of "
                                  f"{len(roof['disk_read_seconds'])} sequential reads of "
-                                 f"{roof['disk_probe_bytes'] / MiB:.0f} MiB after eviction "
+                                 f"{human_bytes(roof['disk_probe_bytes'])} after eviction "
                                  f"(resident before: {roof['disk_resident_before_read']:.1%}; "
                                  "a virtual disk's host may still cache)")),
-            ("probes took", f"{roof['probe_seconds']:.1f} s"),
+            ("probes took", human_seconds(roof["probe_seconds"])),
         ]
     width = max(len(name) for name, _ in rows)
     return "".join(f"{name:>{width}}: {value}\n" for name, value in rows)
 
-
-def _chunk_cache(nbytes: int | None) -> str:
-    return "?" if nbytes is None else f"{nbytes / MiB:g} MiB"

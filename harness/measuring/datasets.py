@@ -41,7 +41,7 @@ DTYPES = ("float32", "float64")
 _GENERATION_BLOCK_ELEMENTS = 4 * 1024 * 1024
 #: Files larger than this get a tqdm progress bar while they are generated.
 _PROGRESS_BAR_BYTES = 100_000_000
-#: Required free disk beyond the file's size (the issue's "size + 10%").
+#: Required free disk beyond the file's size: the file, plus 10% for the OS and other writers.
 _FREE_DISK_MARGIN = 0.10
 #: Salt of the generator that draws the number of nonzeros of every block.
 _NNZ_STREAM = 0x5EED_0001
@@ -142,9 +142,76 @@ class DatasetSpec:
             d["chunks"] = tuple(d["chunks"])
         return cls(**d)
 
+    @property
+    def dense_bytes(self) -> int:
+        """rows * cols * itemsize: the bytes of the matrix as a dense array."""
+        return self.shape[0] * self.shape[1] * self.itemsize
+
+    @property
+    def problem(self) -> Problem:
+        """The matrix of this spec with its HDF5 layout, before a storage is chosen."""
+        return Problem(self.shape, self.dtype, self.density, self.seed, self.chunks,
+                       self.compression)
+
     def with_storage(self, storage: str, chunks=None, compression=None) -> DatasetSpec:
         """The same values in another storage."""
         return dataclasses.replace(self, storage=storage, chunks=chunks, compression=compression)
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A matrix to multiply before its storage is chosen: its values (shape, dtype, density,
+    seed, as in :class:`DatasetSpec`) and the layout it gets when it is stored in HDF5 (chunks,
+    compression). Each strategy reads it from a storage of its own
+    (``harness.measuring.strategies.Strategy.dataset_for``)."""
+
+    shape: tuple[int, int]
+    dtype: str = "float32"
+    density: float | None = None
+    seed: int = 0
+    chunks: tuple[int, int] | str | None = None
+    compression: str | None = None
+
+    def __post_init__(self) -> None:
+        # DatasetSpec checks and normalizes every field (compression implies chunks="auto").
+        spec = self.in_storage("hdf5")
+        for field in dataclasses.fields(self):
+            object.__setattr__(self, field.name, getattr(spec, field.name))
+
+    def storable_in(self, storage: str) -> bool:
+        """False for a sparse storage and a matrix without a density."""
+        return storage not in SPARSE_STORAGES or self.density is not None
+
+    def in_storage(self, storage: str) -> DatasetSpec:
+        """This matrix in ``storage``, with the HDF5 layout when ``storage`` is hdf5."""
+        hdf5 = storage == "hdf5"
+        return DatasetSpec(self.shape, self.dtype, self.density, self.seed, storage,
+                           self.chunks if hdf5 else None, self.compression if hdf5 else None)
+
+
+def parse_shape(text: str) -> tuple[int, int]:
+    """'1000x100000' (or '1000,100000') -> (1000, 100000): rows x cols, both positive."""
+    try:
+        rows, cols = (int(n) for n in str(text).lower().replace(",", "x").split("x"))
+    except ValueError:
+        rows = cols = 0
+    if rows < 1 or cols < 1:
+        raise ValueError(f"shape must be ROWSxCOLS with positive sizes, e.g. 1000x100000 "
+                         f"(rows x cols), got {text!r}")
+    return rows, cols
+
+
+def parse_chunks(text: str) -> tuple[int, int] | str | None:
+    """HDF5 chunks from text: 'none' or 'contiguous' -> None, 'auto' -> "auto" (h5py's
+    guess), '10x100000' -> (10, 100000)."""
+    if str(text).lower() in ("none", "contiguous"):
+        return None
+    if str(text).lower() in ("auto", "true"):
+        return "auto"
+    try:
+        return parse_shape(text)
+    except ValueError:
+        raise ValueError(f"chunks must be ROWSxCOLS, 'auto' or 'none', got {text!r}") from None
 
 
 def _is_dtype_like(value) -> bool:

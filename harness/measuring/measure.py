@@ -14,8 +14,10 @@ the timed ones); the figures are the worst metered pass's. Cache states:
   serve the reads from its own cache: this guest cannot tell).
 
 ``measure_in_process`` is what asv calls (asv gives each benchmark a fresh process);
-``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measuring.measure``), as
-DESIGN.md asks of the CLI, because glibc keeps freed memory and hides later allocations.
+``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measuring.measure``):
+glibc keeps memory an earlier measurement freed and reuses it, which would hide a later
+measurement's allocations. ``harness.measuring.plan`` measures every strategy on one matrix
+that way.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from harness.measuring.datasets import (
     nbytes_in_memory,
     vector,
 )
-from harness.measuring.strategies import Strategy, get
+from harness.measuring.strategies import get
 
 CACHE_STATES = ("warm", "cold")
 
@@ -128,20 +130,13 @@ def combine(measurements: list[Measurement]) -> Measurement:
     )
 
 
-def _resolve_spec(strategy: Strategy, spec: DatasetSpec) -> DatasetSpec:
-    spec = strategy.spec_for(spec)  # unchanged when the strategy reads its storage
-    if not strategy.accepts(spec):
-        raise ValueError(strategy.why_not(spec))
-    return spec
-
-
 def warm_page_cache(path: Path) -> None:
     """Evict ``path`` and read it once, sequentially, with read(2).
 
     The state a file's pages are in matters, not only whether they are cached: copying a
     cached 400 MB file out of the page cache took 58-89 ms after the file had been written or
-    memory-mapped, and 21 ms after an evict + sequential read (Linux 6.18, ext4; see the
-    closing note of issue 3). Every warm measurement starts from this same, reproducible state.
+    memory-mapped, and 21 ms after an evict + sequential read (measured on Linux 6.18, ext4).
+    Every warm measurement starts from this same, reproducible state.
     """
     pagecache.evict(path)
     pagecache.read_sequentially(path)
@@ -186,7 +181,7 @@ def measure_in_process(
     if int(repeat) < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
     strat = get(strategy)
-    spec = _resolve_spec(strat, spec)
+    spec = strat.dataset_for(spec.problem, prefer=spec.storage)
     path = materialize(spec, root)
     budget = strat.extra_memory_bytes(spec, **options)
     x = vector(spec.shape[1], spec.dtype)

@@ -13,6 +13,10 @@ Parameter values are small strings and ints, because asv stores them as ``repr()
 ``shape`` "1000x100000", ``dtype`` "float32", ``strategy`` a harness strategy name,
 ``chunks`` one of :data:`CHUNK_LAYOUTS`, ``chunk_cache`` bytes, ``compression`` "none"/"gzip"/...,
 ``density`` a float.
+
+The classes and their parameter names come from ``harness.names``, the strategies of a family
+from ``harness.measuring.strategies``; what a strategy reads, refuses, holds in RAM and how long
+a pass should take are asked of the strategy itself: this module names none.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from pathlib import Path
 
 import psutil
 
-from harness.measuring import datasets
+from harness import names
+from harness.measuring import datasets, strategies
+from harness.units import GiB, MiB
 
 PROFILE_ENV_VAR = "HARNESS_PROFILE"
 DEFAULT_PROFILE = "default"
 
-MiB = 1 << 20
 # Timing samples per commit for asv's significance test (asv compare, continuous, our gate):
 # asv 0.6 (asv._stats.is_different) needs p < 0.002 from Mann-Whitney U, and even a complete
 # separation of n against n samples only reaches p = 2 / C(2n, n): 0.0022 for 6 a side (never
@@ -41,7 +46,6 @@ MiB = 1 << 20
 # whole round by 1.4-1.8x), so asv still finds some unchanged benchmarks "significant"; the
 # second round, and `python -m harness gate`'s confirmation run, are what answer that.
 MIN_TIME_SAMPLES = 8
-GiB = 1 << 30
 
 #: Chunk layouts of the HDF5 benchmarks (the ``chunks`` parameter).
 CHUNK_LAYOUTS = ("contiguous", "rows", "square", "columns", "auto")
@@ -53,23 +57,10 @@ SQUARE_CHUNK_BYTES = 1 * MiB
 #: HDF5 2.0's default chunk cache (h5py's rdcc_nbytes) and HDF5 1.x's, which the notebook had.
 HDF5_DEFAULT_CHUNK_CACHE = 8 * MiB
 HDF5_1X_CHUNK_CACHE = 1 * MiB
-#: Default block budget of the blocked strategies (harness.measuring.strategies' memory_budget).
-BLOCK_BUDGET_BYTES = 64 * MiB
 
 #: Share of the available RAM a benchmark may plan to use: the rest is for the OS, the page cache
 #: of the file under test and the other benchmark processes.
 RAM_FRACTION = 0.6
-#: Sustained read rate assumed when estimating a pass's duration (bytes/s): the page cache
-#: on this class of machine; real figures are measured, this only decides what to skip.
-ASSUMED_READ_BYTES_PER_SECOND = 1.5e9
-#: Rate of reading the same bytes again, from the page cache through HDF5 (bytes/s).
-ASSUMED_REREAD_BYTES_PER_SECOND = 8e9
-#: Decompression rates assumed for the same estimate (bytes of output per second).
-ASSUMED_DECOMPRESS_BYTES_PER_SECOND = {"gzip": 150e6, "lzf": 400e6}
-#: Fixed cost of one h5py read call (seconds): the notebook's row loop is made of these.
-ASSUMED_SECONDS_PER_READ_CALL = 60e-6
-#: lil and dok hold one Python object per nonzero: building them costs about this per nonzero.
-ASSUMED_SECONDS_PER_PYTHON_NONZERO = 1.5e-6
 
 
 class Skip(NotImplementedError):
@@ -144,37 +135,15 @@ class Profile:
     def combinations(self, benchmark_class: str) -> list[dict]:
         """Every parameter combination of a class (what asv will run), as dicts."""
         grid = self.grids[benchmark_class]
-        names = list(grid)
         combos: list[dict] = [{}]
-        for n in names:
+        for n in grid:
             combos = [dict(c, **{n: v}) for c in combos for v in grid[n]]
         return combos
 
 
-def parse_shape(shape: str) -> tuple[int, int]:
-    """'1000x100000' -> (1000, 100000)."""
-    try:
-        rows, cols = (int(n) for n in str(shape).lower().split("x"))
-    except ValueError:
-        raise ValueError(f"shape must look like '1000x100000' (rows x cols), got {shape!r}") from None
-    if rows < 1 or cols < 1:
-        raise ValueError(f"shape must have positive sizes, got {shape!r}")
-    return rows, cols
-
-
 def _shape_sort_key(shape: str) -> tuple[int, int]:
-    rows, cols = parse_shape(shape)
+    rows, cols = datasets.parse_shape(shape)
     return rows * cols, rows
-
-
-def _hdf5_grid(strategies, shapes, dtypes, chunks, caches, compressions) -> dict:
-    return {"shape": shapes, "dtype": dtypes, "strategy": strategies, "chunks": chunks,
-            "chunk_cache": caches, "compression": compressions}
-
-
-_ALL_HDF5 = ("hdf5-rows", "hdf5-read", "hdf5-blocked", "hdf5-chunked", "hdf5-mmap")
-_MEMMAP = ("memmap", "memmap-rows", "memmap-blocked")
-_SPARSE = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok", "csr-hdf5-blocked")
 
 
 def shapes(pairs) -> list[str]:
@@ -195,29 +164,36 @@ def _larger_than_ram_shape(rows: int = 100_000, itemsize: int = 8) -> str:
     return f"{rows}x{cols}"
 
 
+def _grid(benchmark_class: str, problems: dict, sweep: dict, question: str | None) -> dict:
+    """Parameter name -> values of one class: its family's problems and strategies (those
+    compared in ``question`` when the class asks one), then what the class sweeps."""
+    family = names.family(benchmark_class)
+    values = {"shape": shapes(problems[family]), "dtype": dtypes(problems[family]),
+              "strategy": strategies.names(family, question=question), **sweep}
+    return {name: list(values[name]) for name in names.param_names(benchmark_class)}
+
+
 def _profile(name, description, *, dense, hdf5, sparse, densities, hdf5_chunks,
              cache_sweep_chunks, cache_sweep, compressions, **settings) -> Profile:
-    grids = {
-        "dense.DenseMatvec": {"shape": shapes(dense), "dtype": dtypes(dense),
-                              "strategy": ["dense"]},
-        "memmap.MemmapMatvec": {"shape": shapes(dense), "dtype": dtypes(dense),
-                                "strategy": list(_MEMMAP)},
-        # Every strategy on every chunk layout, at HDF5 2.0's default chunk cache.
-        "hdf5.Hdf5Matvec": _hdf5_grid(list(_ALL_HDF5), shapes(hdf5), dtypes(hdf5),
-                                      list(hdf5_chunks), [HDF5_DEFAULT_CHUNK_CACHE], ["none"]),
-        # The notebook's pathology: row reads through a chunk cache too small for a chunk row.
-        "hdf5.Hdf5ChunkCache": _hdf5_grid(["hdf5-rows", "hdf5-blocked"], shapes(hdf5),
-                                          dtypes(hdf5), list(cache_sweep_chunks),
-                                          list(cache_sweep), ["none"]),
-        # What decompression costs, read in the two orders that suit chunked data.
-        "hdf5.Hdf5Compression": _hdf5_grid(["hdf5-blocked", "hdf5-chunked"], shapes(hdf5),
-                                           dtypes(hdf5), ["rows"], [HDF5_DEFAULT_CHUNK_CACHE],
-                                           list(compressions)),
-        "sparse.SparseMatvec": {"shape": shapes(sparse), "dtype": dtypes(sparse),
-                                "strategy": list(_SPARSE), "density": list(densities)},
-    }
     problems = {"dense": tuple(dense), "memmap": tuple(dense), "hdf5": tuple(hdf5),
                 "sparse": tuple(sparse)}
+    default_cache, uncompressed = [HDF5_DEFAULT_CHUNK_CACHE], ["none"]
+    # What each class sweeps besides its family's problems, and the question (if any) that
+    # picks the strategies it compares.
+    sweeps = {
+        # Every strategy on every chunk layout, at HDF5 2.0's default chunk cache.
+        "hdf5.Hdf5Matvec": ({"chunks": hdf5_chunks, "chunk_cache": default_cache,
+                             "compression": uncompressed}, None),
+        # The notebook's pathology: row reads through a chunk cache too small for a chunk row.
+        "hdf5.Hdf5ChunkCache": ({"chunks": cache_sweep_chunks, "chunk_cache": cache_sweep,
+                                 "compression": uncompressed}, "chunk_cache"),
+        # What decompression costs, read in the orders that suit chunked data.
+        "hdf5.Hdf5Compression": ({"chunks": ["rows"], "chunk_cache": default_cache,
+                                  "compression": compressions}, "compression"),
+        "sparse.SparseMatvec": ({"density": densities}, None),
+    }
+    grids = {cls: _grid(cls, problems, *sweeps.get(cls, ({}, None)))
+             for cls in names.MATVEC_CLASSES}
     return Profile(name=name, description=description, problems=problems, grids=grids,
                    **settings)
 
@@ -291,7 +267,7 @@ def get(name: str | None = None) -> Profile:
 # Parameter values -> dataset specs and options
 # ------------------------------------------------------------------------------------------
 
-def chunk_shape(layout: str, shape: tuple[int, int], dtype: str):
+def chunks_for_layout(layout: str, shape: tuple[int, int], dtype: str):
     """HDF5 chunks for a layout name: None (contiguous), "auto" (h5py's guess) or (rows, cols).
 
     rows: full-width slabs of about 4 MiB; columns: full-height slabs of about 4 MiB;
@@ -313,29 +289,22 @@ def chunk_shape(layout: str, shape: tuple[int, int], dtype: str):
     raise ValueError(f"chunks must be one of {CHUNK_LAYOUTS}, got {layout!r}")
 
 
-def _compression(value: str) -> str | None:
-    return None if value in (None, "none") else value
-
-
-def spec_for(family: str, strategy: str, params: dict) -> datasets.DatasetSpec:
-    """The dataset a (family, strategy, parameters) combination multiplies."""
-    shape = parse_shape(params["shape"])
+def problem_for(params: dict) -> datasets.Problem:
+    """The matrix a parameter combination multiplies, with its HDF5 layout if it has one."""
+    shape = datasets.parse_shape(params["shape"])
     dtype = params["dtype"]
-    if family == "sparse":
-        storage = "csr-hdf5" if strategy == "csr-hdf5-blocked" else "npz"
-        return datasets.DatasetSpec(shape, dtype, density=float(params["density"]),
-                                    storage=storage)
-    if family == "hdf5":
-        return datasets.DatasetSpec(shape, dtype, storage="hdf5",
-                                    chunks=chunk_shape(params["chunks"], shape, dtype),
-                                    compression=_compression(params["compression"]))
-    # dense loads the flat binary file into RAM; memmap maps it.
-    return datasets.DatasetSpec(shape, dtype, storage="ram" if family == "dense" else "raw")
+    density = params.get("density")
+    chunks = params.get("chunks")
+    compression = params.get("compression")
+    return datasets.Problem(
+        shape, dtype, density=None if density is None else float(density),
+        chunks=None if chunks is None else chunks_for_layout(chunks, shape, dtype),
+        compression=None if compression in (None, "none") else compression)
 
 
-def options_for(family: str, params: dict) -> dict:
-    """Strategy options of a combination (chunk cache for HDF5)."""
-    if family == "hdf5":
+def options_for(params: dict) -> dict:
+    """Strategy options of a combination (the HDF5 chunk cache, where it is a parameter)."""
+    if "chunk_cache" in params:
         return {"chunk_cache_bytes": int(params["chunk_cache"])}
     return {}
 
@@ -344,100 +313,17 @@ def options_for(family: str, params: dict) -> dict:
 # What fits this machine
 # ------------------------------------------------------------------------------------------
 
-def _index_bytes(spec: datasets.DatasetSpec) -> int:
-    return 8 if spec.shape[0] * spec.shape[1] > 2**31 - 1 else 4
-
-
-def resident_bytes(strategy: str, spec: datasets.DatasetSpec) -> int:
-    """Bytes of RAM a strategy holds beyond x and y (estimate used only to decide skips).
-
-    In-RAM strategies hold the whole matrix in their format; out-of-core ones their block
-    budget. lil/dok hold Python objects (~ 100 bytes per nonzero); dia one dense row per
-    diagonal.
-    """
-    rows, cols = spec.shape
-    matrix = rows * cols * spec.itemsize
-    if spec.density is None:
-        if strategy in ("dense", "hdf5-read"):
-            return matrix
-        return min(matrix, BLOCK_BUDGET_BYTES)
-    nnz = datasets.nnz(spec)
-    idx = _index_bytes(spec)
-    if strategy == "csr-hdf5-blocked":
-        return min(nnz * (spec.itemsize + idx), BLOCK_BUDGET_BYTES)
-    if strategy in ("lil", "dok"):
-        return nnz * 100 + rows * 64
-    if strategy == "dia":
-        # A random matrix has about min(nnz, rows + cols - 1) distinct diagonals.
-        return min(nnz, rows + cols - 1) * cols * spec.itemsize
-    if strategy == "coo":
-        return nnz * (spec.itemsize + 2 * idx)
-    return nnz * (spec.itemsize + idx) + (max(rows, cols) + 1) * idx
-
-
-def estimated_pass_seconds(strategy: str, spec: datasets.DatasetSpec, options: dict) -> float:
-    """Rough seconds of one matvec pass, to skip combinations that would take minutes.
-
-    The dominant term for chunked HDF5 is read amplification: the row loop (``hdf5-rows``)
-    through a chunk cache smaller than one row of chunks reads every chunk once per row it
-    holds (the notebook's pathology on HDF5 1.x).
-    """
-    rows, cols = spec.shape
-    matrix = rows * cols * spec.itemsize
-    if spec.density is not None:
-        nnz = datasets.nnz(spec)
-        if strategy in ("lil", "dok"):
-            return nnz * ASSUMED_SECONDS_PER_PYTHON_NONZERO
-        return nnz * (spec.itemsize + 8) / ASSUMED_READ_BYTES_PER_SECOND
-    seconds = matrix / ASSUMED_READ_BYTES_PER_SECOND
-    if strategy in ("memmap-rows", "hdf5-rows"):
-        seconds += rows * (ASSUMED_SECONDS_PER_READ_CALL if strategy == "hdf5-rows" else 5e-6)
-    if spec.storage != "hdf5" or strategy in ("hdf5-read", "hdf5-mmap", "hdf5-chunked"):
-        return seconds + _decompress_seconds(spec, matrix)
-    chunks = spec.chunks
-    if strategy != "hdf5-rows" or chunks is None:
-        # The other readers ask for whole chunk-rows (or chunks) at a time: no amplification.
-        return seconds + _decompress_seconds(spec, matrix)
-    if chunks == "auto":
-        chunks = _h5py_auto_chunks(spec)
-    chunk_rows, chunk_cols = min(chunks[0], rows), min(chunks[1], cols)
-    chunk_bytes = chunk_rows * chunk_cols * spec.itemsize
-    chunk_row_bytes = math.ceil(cols / chunk_cols) * chunk_bytes
-    cache = options.get("chunk_cache_bytes", HDF5_DEFAULT_CHUNK_CACHE)
-    # One row at a time: every chunk is read (and decompressed) once per row it holds unless
-    # the cache keeps a whole row of chunks.
-    amplification = chunk_rows if chunk_row_bytes > cache else 1
-    # Re-reads come from the page cache (measured here: the 1000 x 100000 float32 row loop on
-    # h5py's auto chunks, 16x amplified through a 1 MiB cache, takes 0.5 s a pass).
-    rereads = (amplification - 1) * matrix / ASSUMED_REREAD_BYTES_PER_SECOND
-    return seconds + rereads + amplification * _decompress_seconds(spec, matrix)
-
-
-def _decompress_seconds(spec: datasets.DatasetSpec, nbytes: int) -> float:
-    if spec.storage != "hdf5" or spec.compression is None:
-        return 0.0
-    return nbytes / ASSUMED_DECOMPRESS_BYTES_PER_SECOND.get(spec.compression, 300e6)
-
-
-def _h5py_auto_chunks(spec: datasets.DatasetSpec) -> tuple[int, int]:
-    from h5py._hl.filters import guess_chunk  # h5py's own rule for chunks=True
-
-    return tuple(guess_chunk(spec.shape, None, spec.itemsize))
-
-
 def skip_reason(case: Case, profile: Profile, data_root: str | os.PathLike | None = None,
                 available_ram_bytes: int | None = None,
                 free_disk_bytes: int | None = None) -> str | None:
     """Why ``case`` must not run on this machine (RAM, disk or time), or None if it fits."""
-    spec, strategy = case.spec, case.strategy
-    if strategy == "hdf5-mmap" and spec.compression is not None:
-        return "hdf5-mmap maps raw bytes: it needs uncompressed data"
+    spec, strategy = case.spec, strategies.get(case.strategy)
+    refusal = strategy.why_not(spec)
+    if refusal:
+        return refusal
     if available_ram_bytes is None:
         available_ram_bytes = psutil.virtual_memory().available
-    from harness.measuring import strategies
-
-    needed = max(resident_bytes(strategy, spec),
-                 strategies.get(strategy).extra_memory_bytes(spec, **case.options))
+    needed = strategy.needed_ram_bytes(spec, **case.options)
     if needed > RAM_FRACTION * available_ram_bytes:
         return (f"needs about {needed / GiB:.1f} GiB of RAM, more than {RAM_FRACTION:.0%} of the "
                 f"{available_ram_bytes / GiB:.1f} GiB available; run a smaller profile "
@@ -450,7 +336,7 @@ def skip_reason(case: Case, profile: Profile, data_root: str | os.PathLike | Non
         if needed_disk > free_disk_bytes:
             return (f"its file needs {needed_disk / 1e9:.1f} GB of disk, {root} has "
                     f"{free_disk_bytes / 1e9:.1f} GB free; set HARNESS_DATA_DIR to a larger disk")
-    seconds = estimated_pass_seconds(strategy, spec, case.options)
+    seconds = strategy.estimated_pass_seconds(spec, **case.options)
     if seconds > profile.max_pass_seconds:
         return (f"one pass would take about {seconds:.0f} s (more than this profile's "
                 f"{profile.max_pass_seconds:g} s per pass)")
@@ -478,14 +364,11 @@ def case(family: str, params: dict, profile: Profile | None = None,
         raise Skip(f"{params['shape']} {params['dtype']} is not a {family} problem of the "
                    f"{profile.name!r} profile")
     strategy = params["strategy"]
-    spec = spec_for(family, strategy, params)
-    from harness.measuring import strategies
-
-    refusal = strategies.get(strategy).why_not(spec)
-    if refusal:
-        raise Skip(refusal)
-    result = Case(family=family, strategy=strategy, spec=spec,
-                  options=options_for(family, params))
+    try:
+        spec = strategies.get(strategy).dataset_for(problem_for(params))
+    except strategies.CannotRead as exc:
+        raise Skip(str(exc)) from None
+    result = Case(family=family, strategy=strategy, spec=spec, options=options_for(params))
     if check_fit:
         reason = skip_reason(result, profile, data_root)
         if reason:
@@ -497,7 +380,7 @@ def planned_cases(profile: Profile, data_root=None, check_fit: bool = False) -> 
     """Every combination of every class -> its Case or its skip reason: what a profile will do."""
     plan: dict = {}
     for benchmark_class in profile.grids:
-        family = benchmark_class.split(".")[0]
+        family = names.family(benchmark_class)
         for params in profile.combinations(benchmark_class):
             key = (benchmark_class, tuple(sorted(params.items())))
             try:

@@ -2,8 +2,10 @@
 
 ``names(family=None)`` lists them, ``get(name)`` returns a :class:`Strategy`, and
 ``matvec(name, spec, x, **options)`` materializes, opens, multiplies and closes. Families live
-in one module each: ``dense``, ``memmap``, ``hdf5``, ``sparse``. Options: ``block_rows`` or
-``memory_budget`` (bytes, default 64 MiB) and ``chunk_cache_bytes`` (HDF5's ``rdcc_nbytes``).
+in one module each: ``dense``, ``memmap``, ``hdf5``, ``sparse``; each strategy declares there
+what it reads, what it refuses, its memory and its pass-time estimate (see :class:`Strategy`).
+Options: ``block_rows`` or ``memory_budget`` (bytes, default 64 MiB) and ``chunk_cache_bytes``
+(HDF5's ``rdcc_nbytes``).
 """
 
 from __future__ import annotations
@@ -15,20 +17,24 @@ from harness.measuring.strategies import dense, hdf5, memmap, sparse  # noqa: F4
 from harness.measuring.strategies.base import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     OPTION_NAMES,
+    CannotRead,
     Operand,
     Strategy,
     registry,
 )
 
-__all__ = ["DEFAULT_MEMORY_BUDGET_BYTES", "OPTION_NAMES", "Operand", "Strategy", "families",
-           "get", "matvec", "names"]
+__all__ = ["DEFAULT_MEMORY_BUDGET_BYTES", "OPTION_NAMES", "CannotRead", "Operand", "Strategy",
+           "families", "get", "matvec", "names"]
 
 
-def names(family: str | None = None) -> list[str]:
-    """Strategy names in registration order, optionally of one family."""
+def names(family: str | None = None, question: str | None = None) -> list[str]:
+    """Strategy names in registration order, optionally of one family, and optionally only
+    those compared in one of the suite's questions (``Strategy.questions``)."""
     if family is not None and family not in families():
         raise ValueError(f"unknown family {family!r}; known families: {families()}")
-    return [s.name for s in registry().values() if family is None or s.family == family]
+    return [s.name for s in registry().values()
+            if (family is None or s.family == family)
+            and (question is None or question in s.questions)]
 
 
 def families() -> list[str]:

@@ -20,10 +20,14 @@ from typing import Protocol
 
 import numpy as np
 
-from harness.measuring.datasets import DatasetSpec, materialize
+from harness.measuring.datasets import DatasetSpec, Problem, materialize
+from harness.units import MiB
 
 #: Default memory budget of block-wise strategies, in bytes.
-DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024
+DEFAULT_MEMORY_BUDGET_BYTES = 64 * MiB
+#: Sustained read rate assumed when estimating a pass's duration (bytes/s): the page cache on
+#: this class of machine. Real figures are measured; estimates only decide what to skip.
+ASSUMED_READ_BYTES_PER_SECOND = 1.5e9
 #: Options every strategy understands (unknown names are refused, to catch typos).
 OPTION_NAMES = ("block_rows", "memory_budget", "chunk_cache_bytes")
 
@@ -85,15 +89,47 @@ def as_vector(x: np.ndarray, spec: DatasetSpec) -> np.ndarray:
 
 
 Opener = Callable[[DatasetSpec, Path, Options], ContextManager[Operand]]
-Budget = Callable[[DatasetSpec, Options], int]
+Bytes = Callable[[DatasetSpec, Options], int]
+Seconds = Callable[[DatasetSpec, Options], float]
+
+
+def whole_matrix_bytes(spec: DatasetSpec, opts: Options) -> int:
+    """Resident memory of a strategy that holds the dense matrix in RAM (bytes)."""
+    return spec.dense_bytes
+
+
+def one_block_bytes(spec: DatasetSpec, opts: Options) -> int:
+    """Resident memory of a strategy that reads the matrix block by block: at most its
+    ``memory_budget`` (bytes), mapped file pages included."""
+    return min(spec.dense_bytes, opts.memory_budget)
+
+
+def streaming_seconds(spec: DatasetSpec, opts: Options) -> float:
+    """Estimated seconds to read the dense matrix once at the assumed read rate."""
+    return spec.dense_bytes / ASSUMED_READ_BYTES_PER_SECOND
+
+
+class CannotRead(ValueError):
+    """A strategy cannot multiply a problem: the message is the whole sentence, ``reason``
+    the clause that follows the strategy's name (for a list of skipped strategies)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True)
 class Strategy:
-    """One way to compute ``A @ x``.
+    """One way to compute ``A @ x``, and everything it declares about itself.
 
-    ``storage``: the storages it accepts, the preferred one first. ``extra_memory_bytes``:
-    its declared budget of anonymous memory beyond the result and ``x`` (bytes).
+    ``storage``: the storages it accepts, the preferred one first; ``accepts_fn`` and
+    ``refusal``: which specs of those storages it refuses, and why. ``budget``: its anonymous
+    memory beyond the result and ``x`` (bytes; what a measurement is checked against).
+    ``resident``: the RAM it keeps during a pass (bytes; the matrix in its format, or one block
+    of it). ``pass_seconds``: a rough estimate of one pass (seconds; only decides skips).
+    ``questions``: the suite's questions about its family, beyond which strategy suits which
+    layout, this strategy is compared in, each named by the parameter it sweeps
+    (``"chunk_cache"``, ``"compression"``).
     """
 
     name: str
@@ -101,10 +137,13 @@ class Strategy:
     storage: tuple[str, ...]
     description: str
     opener: Opener = dataclasses.field(repr=False)
-    budget: Budget = dataclasses.field(repr=False)
+    budget: Bytes = dataclasses.field(repr=False)
+    resident: Bytes = dataclasses.field(repr=False)
+    pass_seconds: Seconds = dataclasses.field(repr=False)
     out_of_core: bool = False
     accepts_fn: Callable[[DatasetSpec], bool] | None = dataclasses.field(default=None, repr=False)
     refusal: str = ""
+    questions: tuple[str, ...] = ()
 
     def accepts(self, spec: DatasetSpec) -> bool:
         """True when ``spec``'s storage and density fit this strategy."""
@@ -121,14 +160,21 @@ class Strategy:
             return f"strategy {self.name!r} does not accept {spec}: {self.refusal}"
         return ""
 
-    def spec_for(self, spec: DatasetSpec) -> DatasetSpec:
-        """``spec``'s values in this strategy's preferred storage (keeping HDF5 layout if hdf5)."""
-        if spec.storage in self.storage:
-            return spec
-        target = self.storage[0]
-        if target == "hdf5":
-            return spec.with_storage("hdf5", spec.chunks, spec.compression)
-        return spec.with_storage(target)
+    def dataset_for(self, problem: Problem, prefer: str | None = None) -> DatasetSpec:
+        """The dataset this strategy multiplies for ``problem``: in storage ``prefer`` when it
+        reads that storage, else in the first of its storages that can hold the matrix (sparse
+        storages need a density) and that it accepts. Raises :class:`CannotRead` otherwise."""
+        storages = [prefer] if prefer in self.storage else [
+            s for s in self.storage if problem.storable_in(s)]
+        if not storages:
+            reason = f"needs storage {list(self.storage)} with a density"
+            raise CannotRead(f"strategy {self.name!r} {reason}", reason)
+        candidates = [problem.in_storage(s) for s in storages]
+        for spec in candidates:
+            if self.accepts(spec):
+                return spec
+        message = self.why_not(candidates[0])
+        raise CannotRead(message, self.refusal or message)
 
     @contextlib.contextmanager
     def open(self, spec: DatasetSpec, root=None, **options) -> Iterator[Operand]:
@@ -143,6 +189,20 @@ class Strategy:
     def extra_memory_bytes(self, spec: DatasetSpec, **options) -> int:
         """Declared anonymous memory beyond the result and ``x``, in bytes."""
         return int(self.budget(spec, resolve_options(options)))
+
+    def resident_bytes(self, spec: DatasetSpec, **options) -> int:
+        """RAM this strategy keeps during a pass, in bytes (an estimate)."""
+        return int(self.resident(spec, resolve_options(options)))
+
+    def needed_ram_bytes(self, spec: DatasetSpec, **options) -> int:
+        """RAM a pass may need, in bytes: the larger of what it keeps resident and its extra
+        anonymous memory (which also counts what opening holds for a while, such as the loaded
+        CSR matrix another sparse format is converted from)."""
+        return max(self.resident_bytes(spec, **options), self.extra_memory_bytes(spec, **options))
+
+    def estimated_pass_seconds(self, spec: DatasetSpec, **options) -> float:
+        """Rough seconds of one pass on ``spec`` (only to skip what would take minutes)."""
+        return float(self.pass_seconds(spec, resolve_options(options)))
 
 
 _REGISTRY: dict[str, Strategy] = {}

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.datasets import DatasetSpec
-from harness.measuring.strategies.base import Options, Strategy, as_vector, register
+from harness.measuring.strategies.base import (
+    Options,
+    Strategy,
+    as_vector,
+    register,
+    streaming_seconds,
+    whole_matrix_bytes,
+)
 
 
 def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
@@ -44,6 +51,6 @@ def _open_dense(spec: DatasetSpec, path: Path, opts: Options):
 register(Strategy(
     name="dense", family="dense", storage=("ram", "raw", "hdf5", "npz", "csr-hdf5"),
     description="whole matrix loaded into RAM (untimed), then A @ x",
-    opener=_open_dense,
-    budget=lambda spec, opts: spec.shape[0] * spec.shape[1] * spec.itemsize,
+    opener=_open_dense, budget=whole_matrix_bytes, resident=whole_matrix_bytes,
+    pass_seconds=streaming_seconds,
 ))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,12 +22,24 @@ from harness.measuring.strategies.base import (
     Strategy,
     as_vector,
     block_rows,
+    one_block_bytes,
     read_buffer,
     register,
+    streaming_seconds,
+    whole_matrix_bytes,
 )
 from harness.measuring.strategies.memmap import open_blocked_map
 
 DATASET_NAME = "A"
+
+# Assumptions of the pass-time estimates (they only decide what to skip; figures are measured).
+#: Rate of reading the same bytes again, from the page cache through HDF5 (bytes/s).
+ASSUMED_REREAD_BYTES_PER_SECOND = 8e9
+#: Decompression rates (bytes of output per second); other filters get the fallback.
+ASSUMED_DECOMPRESS_BYTES_PER_SECOND = {"gzip": 150e6, "lzf": 400e6}
+ASSUMED_OTHER_DECOMPRESS_BYTES_PER_SECOND = 300e6
+#: Fixed cost of one h5py read call (seconds): the notebook's row loop is made of these.
+ASSUMED_SECONDS_PER_READ_CALL = 60e-6
 
 
 def default_chunk_cache_bytes() -> int:
@@ -40,7 +53,7 @@ def chunk_cache_bytes(opts: Options) -> int:
     return opts.chunk_cache_bytes if opts.chunk_cache_bytes is not None else default_chunk_cache_bytes()
 
 
-def chunk_shape(spec: DatasetSpec) -> tuple[int, int] | None:
+def stored_chunk_shape(spec: DatasetSpec) -> tuple[int, int] | None:
     """The chunk shape the file of ``spec`` has (h5py's guess for "auto"), None if contiguous."""
     if spec.chunks is None:
         return None
@@ -85,7 +98,7 @@ def _aligned_block_rows(spec: DatasetSpec, opts: Options) -> int:
     ``memory_budget``. Uncompressed chunks are read in part straight from the file, so tall
     ones (column-shaped, square) are cut into budget-sized slabs instead.
     """
-    chunks = chunk_shape(spec)
+    chunks = stored_chunk_shape(spec)
     align = chunks[0] if chunks else 1
     if opts.block_rows is None:
         slab = min(opts.memory_budget // 2, PIPELINE_SLAB_BYTES)
@@ -101,7 +114,7 @@ def _blocked_cache_bytes(spec: DatasetSpec, opts: Options) -> int:
     hold a whole chunk-row of them. HDF5 then reads each part straight from the file, where a
     smaller cache would load every chunk whole once per slab (measured: 2.76 s a pass against
     0.15 s for the 1000x100000 float32 matrix in (1000, 1048) chunks with an 8 MiB cache)."""
-    chunks = chunk_shape(spec)
+    chunks = stored_chunk_shape(spec)
     if chunks is None:
         return 0  # a contiguous dataset has no chunk cache to fill
     cache = opts.chunk_cache_bytes if opts.chunk_cache_bytes is not None else BLOCKED_DEFAULT_CACHE_BYTES
@@ -327,21 +340,61 @@ _open_blocked = _opener(
 
 
 def _chunk_bytes(spec: DatasetSpec) -> int:
-    chunks = chunk_shape(spec)
+    chunks = stored_chunk_shape(spec)
     return chunks[0] * chunks[1] * spec.itemsize if chunks else 0
 
+
+# --------------------------------------------------------------------------- pass estimates
+
+def _decompress_seconds(spec: DatasetSpec) -> float:
+    """Estimated seconds to decompress the whole matrix once (0 when it is not compressed)."""
+    if spec.compression is None:
+        return 0.0
+    rate = ASSUMED_DECOMPRESS_BYTES_PER_SECOND.get(spec.compression,
+                                                   ASSUMED_OTHER_DECOMPRESS_BYTES_PER_SECOND)
+    return spec.dense_bytes / rate
+
+
+def _whole_chunks_seconds(spec: DatasetSpec, opts: Options) -> float:
+    """A reader that asks for whole chunk-rows (or chunks) at a time: every chunk is read and
+    decompressed once."""
+    return streaming_seconds(spec, opts) + _decompress_seconds(spec)
+
+
+def _row_loop_seconds(spec: DatasetSpec, opts: Options) -> float:
+    """The row loop: one read call per row, and read amplification through a chunk cache
+    smaller than a row of chunks (every chunk is read and decompressed once per row it holds;
+    the notebook's pathology on HDF5 1.x)."""
+    rows, cols = spec.shape
+    seconds = streaming_seconds(spec, opts) + rows * ASSUMED_SECONDS_PER_READ_CALL
+    chunks = stored_chunk_shape(spec)
+    if chunks is None:
+        return seconds + _decompress_seconds(spec)
+    chunk_rows, chunk_cols = chunks
+    chunk_row_bytes = math.ceil(cols / chunk_cols) * _chunk_bytes(spec)
+    amplification = chunk_rows if chunk_row_bytes > chunk_cache_bytes(opts) else 1
+    # Re-reads come from the page cache (measured here: the 1000 x 100000 float32 row loop on
+    # h5py's auto chunks, 16x amplified through a 1 MiB cache, takes 0.5 s a pass).
+    rereads = (amplification - 1) * spec.dense_bytes / ASSUMED_REREAD_BYTES_PER_SECOND
+    return seconds + rereads + amplification * _decompress_seconds(spec)
+
+
+# -------------------------------------------------------------------------------- strategies
 
 register(Strategy(
     name="hdf5-rows", family="hdf5", storage=("hdf5",), out_of_core=True,
     description="the notebook's loop: y[i] = dset[i, :] @ x",
     opener=_opener(lambda spec, dset, opts: RowsOperand(spec, dset)),
     budget=lambda spec, opts: chunk_cache_bytes(opts) + _row_bytes(spec),
+    resident=one_block_bytes, pass_seconds=_row_loop_seconds,
+    questions=("chunk_cache",),  # the notebook's pathology: rows through a too-small cache
 ))
 register(Strategy(
     name="hdf5-read", family="hdf5", storage=("hdf5",),
     description="read the whole dataset into RAM, then A @ x",
     opener=_opener(lambda spec, dset, opts: ReadAllOperand(spec, dset)),
-    budget=lambda spec, opts: chunk_cache_bytes(opts) + spec.shape[0] * _row_bytes(spec),
+    budget=lambda spec, opts: chunk_cache_bytes(opts) + spec.dense_bytes,
+    resident=whole_matrix_bytes, pass_seconds=_whole_chunks_seconds,
 ))
 register(Strategy(
     name="hdf5-blocked", family="hdf5", storage=("hdf5",), out_of_core=True,
@@ -350,19 +403,25 @@ register(Strategy(
         spec, path, dataclasses.replace(opts, chunk_cache_bytes=_blocked_cache_bytes(spec, opts))),
     budget=lambda spec, opts: (_blocked_cache_bytes(spec, opts)
                                + 2 * _aligned_block_rows(spec, opts) * _row_bytes(spec)),
+    resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
+    # Reads in row order, which suits chunked data: compared for the cache and for decompression.
+    questions=("chunk_cache", "compression"),
 ))
 register(Strategy(
     name="hdf5-chunked", family="hdf5", storage=("hdf5",), out_of_core=True,
     description="chunk by chunk in file order, one chunk-sized buffer",
     opener=_opener(lambda spec, dset, opts: ChunkedOperand(spec, dset)),
     budget=lambda spec, opts: chunk_cache_bytes(opts) + _chunk_bytes(spec),
+    resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     accepts_fn=lambda spec: spec.chunks is not None,
     refusal="the dataset is contiguous (chunks=None); use hdf5-blocked",
+    questions=("compression",),  # reads in storage order, which suits chunked data
 ))
 register(Strategy(
     name="hdf5-mmap", family="hdf5", storage=("hdf5",), out_of_core=True,
     description="zero-copy: the file mapped at the dataset's (or each chunk's) byte offset",
     opener=_open_mmap, budget=lambda spec, opts: 0,
+    resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     accepts_fn=lambda spec: spec.compression is None,
     refusal="compressed chunks are not the array's bytes; use hdf5-blocked or hdf5-chunked",
 ))

@@ -15,7 +15,15 @@ import numpy as np
 
 from harness.measuring import libc
 from harness.measuring.datasets import DatasetSpec
-from harness.measuring.strategies.base import Options, Strategy, as_vector, block_rows, register
+from harness.measuring.strategies.base import (
+    Options,
+    Strategy,
+    as_vector,
+    block_rows,
+    one_block_bytes,
+    register,
+    streaming_seconds,
+)
 
 PAGE_BYTES = mmap.PAGESIZE
 #: blocked_matvec unmaps the pages of each finished block only when the matrix is larger than
@@ -83,6 +91,9 @@ MADV_POPULATE_READ = 22
 #: Rows per block aim at this many bytes (within the budget): small enough that the next
 #: block is being read while this one is multiplied, large enough to amortise a call.
 PIPELINE_BLOCK_BYTES = 8 * 1024 * 1024
+#: Fixed cost of one row of the row loop (a numpy row view and a short dot), in seconds: only
+#: for the pass-time estimate.
+ASSUMED_SECONDS_PER_ROW = 5e-6
 
 
 def populate(address: int, nbytes: int) -> None:
@@ -233,26 +244,35 @@ def open_blocked_map(spec: DatasetSpec, path: Path, offset: int, opts: Options
 
 @contextlib.contextmanager
 def _open_blocked(spec: DatasetSpec, path: Path, opts: Options):
-    expected = spec.shape[0] * spec.shape[1] * spec.itemsize
+    expected = spec.dense_bytes
     if os.path.getsize(path) != expected:
         raise ValueError(f"{path} holds {os.path.getsize(path)} bytes, expected {expected} for {spec}")
     with open_blocked_map(spec, path, 0, opts) as operand:
         yield operand
 
 
+def _row_loop_seconds(spec: DatasetSpec, opts: Options) -> float:
+    return streaming_seconds(spec, opts) + spec.shape[0] * ASSUMED_SECONDS_PER_ROW
+
+
+# A map holds no anonymous memory; its pages are page cache, of which a pass keeps about one
+# block in use.
 register(Strategy(
     name="memmap", family="memmap", storage=("raw",), out_of_core=True,
     description="numpy.memmap, mm @ x (x cast to the matrix dtype)",
     opener=_numpy_memmap_opener(rows=False), budget=lambda spec, opts: 0,
+    resident=one_block_bytes, pass_seconds=streaming_seconds,
 ))
 register(Strategy(
     name="memmap-rows", family="memmap", storage=("raw",), out_of_core=True,
     description="numpy.memmap, one row at a time (the notebook's loop)",
     opener=_numpy_memmap_opener(rows=True), budget=lambda spec, opts: 0,
+    resident=one_block_bytes, pass_seconds=_row_loop_seconds,
 ))
 register(Strategy(
     name="memmap-blocked", family="memmap", storage=("raw",), out_of_core=True,
     description="mmap, row blocks of memory_budget bytes; pages unmapped after each block "
                 "when the matrix exceeds half the available RAM",
     opener=_open_blocked, budget=lambda spec, opts: 0,
+    resident=one_block_bytes, pass_seconds=streaming_seconds,
 ))

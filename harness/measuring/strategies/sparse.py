@@ -11,7 +11,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.measuring.datasets import DatasetSpec, csr_index_dtype, nnz
-from harness.measuring.strategies.base import Options, Strategy, as_vector, read_buffer, register
+from harness.measuring.strategies.base import (
+    ASSUMED_READ_BYTES_PER_SECOND,
+    Options,
+    Strategy,
+    as_vector,
+    read_buffer,
+    register,
+)
 
 SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")
 #: DIA stores one dense row per diagonal: refuse it beyond this many times the dense size.
@@ -20,6 +27,12 @@ DIA_MIN_LIMIT_BYTES = 1024 * 1024
 #: Rough bytes per stored entry of the Python-object formats (lists / dict, boxed floats).
 LIL_BYTES_PER_ENTRY = 70
 DOK_BYTES_PER_ENTRY = 200
+#: lil and dok hold one Python object per nonzero: a product costs about this per nonzero
+#: (seconds; only for the pass-time estimate).
+ASSUMED_SECONDS_PER_PYTHON_NONZERO = 1.5e-6
+#: Bytes read per stored entry besides its value, assumed by the estimate: an index, at most
+#: int64.
+ASSUMED_INDEX_BYTES = 8
 
 
 def load_csr(spec: DatasetSpec, path: Path) -> sp.csr_array:
@@ -38,12 +51,13 @@ def _dia_upper_bound_bytes(spec: DatasetSpec) -> int:
 
 
 def _dia_fits(spec: DatasetSpec) -> bool:
-    dense = spec.shape[0] * spec.shape[1] * spec.itemsize
-    return _dia_upper_bound_bytes(spec) <= max(DIA_MAX_RATIO_TO_DENSE * dense, DIA_MIN_LIMIT_BYTES)
+    limit = max(DIA_MAX_RATIO_TO_DENSE * spec.dense_bytes, DIA_MIN_LIMIT_BYTES)
+    return _dia_upper_bound_bytes(spec) <= limit
 
 
 def format_bytes(spec: DatasetSpec, fmt: str) -> int:
-    """Estimated bytes of the matrix of ``spec`` in format ``fmt``."""
+    """Estimated bytes of the matrix of ``spec`` in format ``fmt``: the one memory model of
+    every format, behind both a strategy's budget and its resident memory."""
     n = nnz(spec)
     item = spec.itemsize
     index = csr_index_dtype(spec).itemsize
@@ -95,11 +109,22 @@ def _format_opener(fmt: str):
     return opener
 
 
+def _entries_seconds(spec: DatasetSpec, opts: Options) -> float:
+    """Estimated seconds to read every stored entry (value and index) once."""
+    return nnz(spec) * (spec.itemsize + ASSUMED_INDEX_BYTES) / ASSUMED_READ_BYTES_PER_SECOND
+
+
+def _python_objects_seconds(spec: DatasetSpec, opts: Options) -> float:
+    return nnz(spec) * ASSUMED_SECONDS_PER_PYTHON_NONZERO
+
+
 for _fmt in SPARSE_FORMATS:
     register(Strategy(
         name=_fmt, family="sparse", storage=("npz", "csr-hdf5"),
         description=f"scipy.sparse {_fmt}_array in RAM, A @ x",
         opener=_format_opener(_fmt), budget=_format_budget(_fmt),
+        resident=lambda spec, opts, fmt=_fmt: format_bytes(spec, fmt),
+        pass_seconds=_python_objects_seconds if _fmt in ("lil", "dok") else _entries_seconds,
         accepts_fn=_dia_fits if _fmt == "dia" else None,
         refusal=(f"DIA would need more than {DIA_MAX_RATIO_TO_DENSE}x the dense size "
                  "(one dense row per occupied diagonal)") if _fmt == "dia" else "",
@@ -185,8 +210,15 @@ def _csr_hdf5_budget(spec: DatasetSpec, opts: Options) -> int:
     return 3 * indptr + buffers + chunk_cache_bytes(opts)
 
 
+def _csr_hdf5_resident(spec: DatasetSpec, opts: Options) -> int:
+    """The entries (values and indices), at most a block budget of them at a time."""
+    entry = spec.itemsize + csr_index_dtype(spec).itemsize
+    return min(nnz(spec) * entry, opts.memory_budget)
+
+
 register(Strategy(
     name="csr-hdf5-blocked", family="sparse", storage=("csr-hdf5",), out_of_core=True,
     description="CSR on disk (HDF5 data/indices/indptr), row blocks into reused buffers",
-    opener=_open_csr_hdf5_blocked, budget=_csr_hdf5_budget,
+    opener=_open_csr_hdf5_blocked, budget=_csr_hdf5_budget, resident=_csr_hdf5_resident,
+    pass_seconds=_entries_seconds,
 ))
