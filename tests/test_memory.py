@@ -23,7 +23,7 @@ from harness.measuring.memory import (
 
 
 def tolerance_bytes(expected: int) -> float:
-    """The issue's accuracy bar: max(1 MiB, 2 %)."""
+    """The accuracy the meter must reach: within max(1 MiB, 2 %) of the expected bytes."""
     return max(MiB, 0.02 * expected)
 
 

@@ -1,8 +1,12 @@
-"""What every strategy shares: the ``Strategy`` record, the registry, options and row blocks.
+"""What every strategy shares: the ``Strategy`` record, the registry, options, row blocks, and
+the memory and pass-time declarations common to several families.
 
 A strategy is a way to compute ``y = A @ x`` for a matrix stored one way. ``Strategy.open``
 is a context manager that does the untimed work (find the file, open it, look the dataset up,
 allocate and pre-fault buffers) and yields an operand whose ``matvec(x)`` is the timed part.
+Everything else about a strategy (which storages it reads and which dataset it takes for a
+problem, what it refuses, its memory, its pass-time estimate, the questions it is compared in)
+is declared in its ``Strategy`` record, in its family's module.
 
 Every ``matvec`` casts ``x`` to the matrix dtype first (``x`` has ``ncols`` elements, the
 matrix ``rows * cols``): mixing dtypes in ``A @ x`` would otherwise upcast a copy of the whole
@@ -127,9 +131,10 @@ class Strategy:
     memory beyond the result and ``x`` (bytes; what a measurement is checked against).
     ``resident``: the RAM it keeps during a pass (bytes; the matrix in its format, or one block
     of it). ``pass_seconds``: a rough estimate of one pass (seconds; only decides skips).
-    ``questions``: the suite's questions about its family, beyond which strategy suits which
-    layout, this strategy is compared in, each named by the parameter it sweeps
-    (``"chunk_cache"``, ``"compression"``).
+    ``questions``: the questions about its family, beyond "which strategy is fastest", that
+    the suite compares this strategy in, each named by the parameter the question sweeps
+    (``"chunk_cache"``: how much the chunk-cache size matters; ``"compression"``: what
+    decompression costs).
     """
 
     name: str
