@@ -173,8 +173,9 @@ def measure_in_process(
 ) -> Measurement:
     """Measure ``strategy`` on ``spec`` in this process (``repeat`` timed passes).
 
-    ``spec`` in a storage the strategy does not read is moved to its preferred storage (same
-    values). ``options``: the strategy options (block_rows, memory_budget, chunk_cache_bytes).
+    ``spec`` in a storage the strategy does not read is moved to a storage it reads (same
+    values, ``Strategy.dataset_for``). ``options``: the strategy options (block_rows,
+    memory_budget, chunk_cache_bytes).
     """
     if cache not in CACHE_STATES:
         raise ValueError(f"cache must be one of {CACHE_STATES}, got {cache!r}")
