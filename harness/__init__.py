@@ -28,7 +28,8 @@ __version__ = "0.1.0"
 #: Short name -> the module it stands for.
 MODULES = {
     **{name: f"harness.measuring.{name}" for name in
-       ("datasets", "memory", "pagecache", "machine", "strategies", "measure", "profiles")},
+       ("datasets", "memory", "pagecache", "machine", "libc", "strategies", "measure", "plan",
+        "profiles")},
     **{name: f"harness.reporting.{name}" for name in
        ("results", "compare", "environments", "gate", "summary", "plots", "report", "publish",
         "asvconfig")},
