@@ -30,8 +30,8 @@ MODULES = {
     **{name: f"harness.measuring.{name}" for name in
        ("datasets", "memory", "pagecache", "machine", "strategies", "measure", "profiles")},
     **{name: f"harness.reporting.{name}" for name in
-       ("results", "compare", "environments", "gate", "summary", "plots", "report", "publish",
-        "asvconfig")},
+       ("results", "compare", "runs", "history", "environments", "gate", "summary", "plots",
+        "report", "publish", "asvconfig")},
 }
 
 
