@@ -1,4 +1,5 @@
-"""harness.reporting.compare against asv's own verdicts on real asv results."""
+"""harness.reporting.compare against asv's own verdicts on real asv results, its table helpers,
+and harness.reporting.runs (finding the two runs of a comparison)."""
 
 from __future__ import annotations
 

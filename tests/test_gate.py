@@ -1,5 +1,6 @@
-"""harness.reporting.gate and ``python -m harness gate``: verdicts on hand-made frames, the plumbing on a
-throwaway git repository, and end to end through real asv virtualenv builds."""
+"""harness.reporting.gate and ``python -m harness gate``: verdicts on hand-made frames, the
+plumbing on a throwaway git repository, the workflow (``run_gate``) with a runner that writes
+result files instead of running asv, and end to end through real asv virtualenv builds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""harness.reporting.report, harness.reporting.plots and the report/compare/history commands."""
+"""harness.reporting.report, harness.reporting.plots, harness.reporting.history and the
+report/compare/history commands."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""harness.reporting.results.load on real asv output and on malformed files."""
+"""harness.reporting.results.load on real asv output and on malformed files; the helpers around
+it (no results, skipped files' warnings, selecting benchmarks by regular expression)."""
 
 from __future__ import annotations
 

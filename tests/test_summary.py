@@ -1,4 +1,5 @@
-"""harness.reporting.summary: the fastest strategy per family and problem, its memory, its ratio to dense."""
+"""harness.reporting.summary: the fastest strategy per family and problem, its memory, its
+ratio to dense; and the GB/s formats of harness.units it prints."""
 
 from __future__ import annotations
 
