@@ -31,8 +31,8 @@ MODULES = {
        ("datasets", "memory", "pagecache", "machine", "libc", "strategies", "measure", "plan",
         "profiles")},
     **{name: f"harness.reporting.{name}" for name in
-       ("results", "compare", "environments", "gate", "summary", "plots", "report", "publish",
-        "asvconfig")},
+       ("results", "compare", "runs", "history", "environments", "gate", "summary", "plots",
+        "report", "publish", "asvconfig")},
 }
 
 

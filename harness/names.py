@@ -32,16 +32,23 @@ MEMORY_ROOF = f"{ROOFLINE_CLASS}.track_memory_read_gbps"
 DISK_ROOF = f"{ROOFLINE_CLASS}.track_disk_read_gbps"
 
 # ---------------------------------------------------------------------------- parameters
+#: Parameters that name the matrix as a dense array would hold it.
+MATRIX_PARAMS = ("shape", "dtype")
+#: A sparse matrix's share of nonzeros (sparse benchmarks only).
+DENSITY_PARAM = "density"
 #: Parameters that name the problem (the matrix); equal values mean the same matrix.
-PROBLEM_PARAMS = ("shape", "dtype", "density")
+PROBLEM_PARAMS = (*MATRIX_PARAMS, DENSITY_PARAM)
 #: The strategy parameter (a harness strategy name).
 STRATEGY_PARAM = "strategy"
+#: HDF5 layout: chunk shape, chunk cache (bytes), compression ("none": uncompressed).
+CHUNKS_PARAM, CHUNK_CACHE_PARAM, COMPRESSION_PARAM = "chunks", "chunk_cache", "compression"
+NO_COMPRESSION = "none"
 #: Parameters that describe a way to store or multiply, shown after the strategy name.
-WAY_PARAMS = ("chunks", "chunk_cache", "compression")
+WAY_PARAMS = (CHUNKS_PARAM, CHUNK_CACHE_PARAM, COMPRESSION_PARAM)
 #: Order of parameters in labels: the strategy, then the problem, then the way.
 LABEL_ORDER = (STRATEGY_PARAM, *PROBLEM_PARAMS, *WAY_PARAMS)
 #: Parameters whose values are byte counts (shown in binary units).
-BYTES_PARAMS = ("chunk_cache",)
+BYTES_PARAMS = (CHUNK_CACHE_PARAM,)
 
 # ---------------------------------------------------------------------------- figures
 #: Methods of every matvec class: asv's wall time (seconds) and process peak (bytes).

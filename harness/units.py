@@ -15,6 +15,9 @@ import re
 KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
+KB = 10**3  # decimal units, as in GB/s
+MB = 10**6
+GB = 10**9
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _SIZE_FACTORS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9,
@@ -62,9 +65,19 @@ def human_seconds(s) -> str:
     return f"{s * 1e6:.0f} us"
 
 
-def human_gbps(gbps) -> str:
-    """12.345 -> '12.3 GB/s' (three significant digits); None or NaN -> '-'."""
-    return "-" if _missing(gbps) else f"{gbps:.3g} GB/s"
+def gbps_number(gbps, decimals: int | None = None) -> str:
+    """GB/s without the unit, for a column whose header names it: 12.345 -> '12.3' (three
+    significant digits), or with ``decimals`` a fixed number of decimals (28, 1 -> '28.0');
+    None or NaN -> '-'."""
+    if _missing(gbps):
+        return "-"
+    return f"{gbps:.3g}" if decimals is None else f"{gbps:.{decimals}f}"
+
+
+def human_gbps(gbps, decimals: int | None = None) -> str:
+    """12.345 -> '12.3 GB/s' (three significant digits, or ``decimals`` fixed as in
+    ``gbps_number``: 28, 1 -> '28.0 GB/s'); None or NaN -> '-'."""
+    return "-" if _missing(gbps) else f"{gbps_number(gbps, decimals)} GB/s"
 
 
 def human_value(value: float | None, unit: str | None, err: float | None = None) -> str:

@@ -1,4 +1,5 @@
-"""harness.reporting.compare against asv's own verdicts on real asv results."""
+"""harness.reporting.compare against asv's own verdicts on real asv results, its table helpers,
+and harness.reporting.runs (finding the two runs of a comparison)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from asv_fixture import make_asv_results
 from harness.reporting.compare import (
     VERDICT_MARKS,
     compare,
+    compare_headers,
+    compare_rows,
     geomean_summary,
+    only_changed,
     regressions,
     select_commit,
+    several_environments,
+    verdict_counts,
 )
 from harness.reporting.results import load
+from harness.reporting.runs import compare_runs
 from harness.units import human_difference
 
 
@@ -201,3 +208,42 @@ def test_orient_turns_marks_around_only_where_more_is_better():
     assert turned["verdict"].tolist() == ["regressed", "improved", "improved", "regressed",
                                           "improved"]
     assert table["mark"].tolist() == ["-", "+", "*", "+", "-"]  # the input is left alone
+
+
+def test_table_helpers_name_count_and_filter_the_verdicts():
+    before = synthetic([{"benchmark": f"s.T.time_{k}", "value": 1.0} for k in "abcdef"])
+    after = synthetic([{"benchmark": f"s.T.time_{k}", "value": v, "commit": "bbbb2222"}
+                       for k, v in zip("abcdef", [2.0, 2.0, 2.0, 1.0, 1.0, 0.4])])
+    table = compare(before, after)
+    assert verdict_counts(table) == "3 regressed, 2 unchanged, 1 improved"
+    assert only_changed(table)["entry_name"].tolist() == ["s.T.time_a", "s.T.time_b",
+                                                          "s.T.time_c", "s.T.time_f"]
+    assert not several_environments(table)
+    assert several_environments(pd.concat([table, table.assign(env_name="other")]))
+    assert compare_headers() == ["Change", "Before", "After", "Ratio", "Difference", "Verdict",
+                                 "Benchmark (Parameter)"]
+    assert compare_headers("Baseline", "Environment", verdict=("Gate", "Why"))[1:7] == [
+        "Baseline", "Environment", "Ratio", "Difference", "Gate", "Why"]
+    assert len(compare_rows(table)[0]) == len(compare_headers())
+
+
+@pytest.mark.slow
+def test_compare_runs_finds_each_side_by_prefix_or_by_file(asv_project, frame, tmp_path):
+    first, second, _ = asv_project.commits
+    comparison = compare_runs(first[:8], second[:10], results_dir=asv_project.results_dir)
+    assert comparison.headers()[1:3] == [f"Before [{first[:8]}]", f"After [{second[:8]}]"]
+    assert set(comparison.before["commit"]) == {first}
+    verdicts = comparison.table.set_index("entry_name")["verdict"]
+    assert verdicts["bench.Alloc.peakmem_buffer"] == "regressed"
+    assert verdicts["bench.Alloc.track_breaks"] == "failed"
+    # A result file names its run; no results directory is needed then.
+    first_file = select_commit(frame, first[:8])["file"].iloc[0]
+    by_file = compare_runs(first_file, second[:8], results_dir=asv_project.results_dir)
+    assert by_file.table["verdict"].tolist() == comparison.table["verdict"].tolist()
+    with pytest.raises(ValueError, match="holds results of several commits"):
+        compare_runs(str(asv_project.results_dir), second[:8])
+    with pytest.raises(ValueError, match="neither a file nor a directory"):
+        compare_runs(first[:8], second[:8], results_dir=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="A: no results for machine 'elsewhere'"):
+        compare_runs(first_file, second[:8], results_dir=asv_project.results_dir,
+                     machine="elsewhere")

@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 
 from harness.reporting.environments import (
+    HEADERS,
+    against_baseline,
     compare_environments,
     environments,
+    listing_table,
     newest_shared_commit,
     pick_environment,
     requirements_text,
@@ -130,3 +133,18 @@ def test_the_machine_is_chosen_before_the_commit(two_envs):
                             ignore_index=True)
     with pytest.raises(ValueError, match="several machines"):
         compare_environments(same_commit)
+
+
+def test_listing_and_blocks_as_the_envs_command_prints_them(two_envs):
+    project, second, frame = two_envs
+    first = next(name for name in frame["env_name"].unique() if name != second)
+    headers, rows = listing_table(frame)
+    assert headers == ["machine", "environment", "python", "requirements", "commits", "results"]
+    assert sorted(row[1] for row in rows) == sorted([first, second])
+    assert {row[4] for row in rows} == {"1", "3"}  # text cells: commits per environment
+    table = compare_environments(frame, baseline=first)
+    (title, block), = against_baseline(table)
+    assert title == f"{second} against {first} at commit {project.commits[-1][:8]}"
+    assert len(block) == len(table)
+    assert HEADERS[1:3] == ["Baseline", "Environment"]
+    assert against_baseline(table.iloc[:0]) == []

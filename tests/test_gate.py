@@ -1,8 +1,10 @@
-"""harness.reporting.gate and ``python -m harness gate``: verdicts on hand-made frames, the plumbing on a
-throwaway git repository, and end to end through real asv virtualenv builds."""
+"""harness.reporting.gate and ``python -m harness gate``: verdicts on hand-made frames, the
+plumbing on a throwaway git repository, the workflow (``run_gate``) with a runner that writes
+result files instead of running asv, and end to end through real asv virtualenv builds."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -311,6 +313,173 @@ def test_load_pair_names_the_missing_side(tmp_path):
         gate.load_pair(tmp_path / "results", "a" * 40, "b" * 40)
     with pytest.raises(gate.GateError, match="no asv results directory"):
         gate.load_pair(tmp_path / "elsewhere", "a" * 40, "b" * 40)
+
+
+# ---------------------------------------------- the workflow (run_gate) with a fake runner
+
+FAKE_MACHINE = "fake-box"
+
+
+def write_result_file(results_dir: Path, commit: str, figures: dict[str, float],
+                      samples: int) -> None:
+    """One asv result file (api version 2) of ``commit`` on FAKE_MACHINE in environment "env":
+    each figure unparameterised, with ``samples`` copies of its value as its samples (none
+    when 0) and no stats, so that the factor alone decides."""
+    machine_dir = results_dir / FAKE_MACHINE
+    machine_dir.mkdir(parents=True, exist_ok=True)
+    (machine_dir / "machine.json").write_text(json.dumps({"machine": FAKE_MACHINE,
+                                                          "version": 1}))
+    results = {name: [[value], [], "v1", [[value] * samples] if samples else None]
+               for name, value in figures.items()}
+    document = {"commit_hash": commit, "env_name": "env", "date": 1704067200000,
+                "params": {"machine": FAKE_MACHINE}, "python": "3.11", "requirements": {},
+                "result_columns": ["result", "params", "version", "samples"],
+                "results": results, "version": 2}
+    (machine_dir / f"{commit[:8]}-env.json").write_text(json.dumps(document))
+
+
+class FakeRunner:
+    """Stands in for asv: "measures" by writing result files of the figures it holds.
+
+    ``figures``: {commit: {benchmark: value}} written by ``run_missing``; ``reruns``: for each
+    call of ``rerun`` in turn, {commit: {benchmark: value}}, the new values of the benchmarks
+    it is asked to measure again. Every call is recorded in ``calls``.
+    """
+
+    def __init__(self, results_dir: Path, figures: dict[str, dict[str, float]],
+                 reruns: list[dict[str, dict[str, float]]] = (), samples: int = 8,
+                 status: int = 0):
+        self.results_dir, self.figures, self.reruns = results_dir, figures, list(reruns)
+        self.samples, self.status = samples, status
+        self.calls: list[tuple] = []
+
+    def run_missing(self, commits, machine, bench):
+        self.calls.append(("run_missing", list(commits), machine, list(bench)))
+        self._write()
+        return FAKE_MACHINE, self.status
+
+    def rerun(self, commits, machine, entry_names):
+        self.calls.append(("rerun", list(commits), machine, list(entry_names)))
+        for commit, values in (self.reruns.pop(0) if self.reruns else {}).items():
+            self.figures[commit].update({name: value for name, value in values.items()
+                                         if name in entry_names})
+        self.samples = 8  # measured again: with samples enough for asv's test
+        self._write()
+        return 0
+
+    def environment_names(self):
+        return ["env"]
+
+    def _write(self):
+        for commit, figures in self.figures.items():
+            write_result_file(self.results_dir, commit, figures, self.samples)
+
+
+@pytest.fixture
+def gate_setup(repo):
+    """(repo, results directory of its asv configuration, BASE hash, HEAD hash)."""
+    results_dir = gate.load_project(repo.config).results_dir
+    return repo, results_dir, repo.commits["base"], repo.commits["slow"]
+
+
+def test_run_gate_keeps_only_the_time_regressions_each_confirmation_finds_again(gate_setup):
+    repo, results_dir, base, head = gate_setup
+    slow, noisy, peak = "s.T.time_slow", "s.T.time_noisy", "s.T.peakmem_a"
+    runner = FakeRunner(results_dir, {
+        base: {slow: 0.010, noisy: 0.010, peak: 10 * MB},
+        head: {slow: 0.030, noisy: 0.016, peak: 30 * MB}},
+        reruns=[{head: {slow: 0.029, noisy: 0.0102}}, {head: {slow: 0.031}}])
+    messages: list[str] = []
+    result = gate.run_gate(repo.config, "main~1", "main", confirm=2, runner=runner,
+                           progress=messages.append)
+
+    assert (result.base, result.head, result.machine) == (base, head, FAKE_MACHINE)
+    assert runner.calls == [
+        ("run_missing", [base, head], None, []),
+        ("rerun", [base, head], FAKE_MACHINE, [noisy, slow]),  # both flagged at first
+        ("rerun", [base, head], FAKE_MACHINE, [slow]),  # only the one confirmed
+    ]
+    assert messages == [
+        "confirming 2 time regression(s): measuring them again on both commits (1/2)",
+        "confirming 1 time regression(s): measuring them again on both commits (2/2)"]
+    rows = result.judged.set_index("entry_name")
+    assert rows.loc[slow, "gate"] == "regression"
+    assert rows.loc[slow, "reason"] == "slower: 3.10x > 1.1; 2.90x in the earlier run too"
+    assert rows.loc[noisy, "gate"] == "ok"  # 1.02x in the first confirmation
+    assert rows.loc[peak, "gate"] == "regression"  # memory: judged once, not re-measured
+    assert result.verdict == gate.FAIL and result.problem is None
+    assert result.summary().startswith(
+        "gate: FAIL: 2 regressions (1 time, 1 memory, 0 new failures) of 3 judged")
+    headers, table = result.table_rows()
+    assert headers[1:3] == [f"Before [{base[:8]}]", f"After [{head[:8]}]"]
+    assert [row[-1] for row in table] == [peak, noisy, slow]
+
+
+def test_run_gate_passes_when_a_confirmation_does_not_find_the_slowdown(gate_setup):
+    repo, results_dir, base, head = gate_setup
+    runner = FakeRunner(results_dir, {base: {"s.T.time_a": 0.010}, head: {"s.T.time_a": 0.020}},
+                        reruns=[{head: {"s.T.time_a": 0.0101}}])
+    result = gate.run_gate(repo.config, base, head, runner=runner, progress=lambda m: None)
+    assert [call[0] for call in runner.calls] == ["run_missing", "rerun"]
+    assert result.verdict == gate.PASS
+    assert result.judged["reason"].tolist() == [
+        "not confirmed: 2.00x in the earlier run, 1.01x measured again"]
+
+
+def test_run_gate_measures_thin_samples_again_before_judging(gate_setup):
+    repo, results_dir, base, head = gate_setup
+    figures = {"s.T.time_a": 0.010, "s.T.time_b": 0.010, "s.T.peakmem_a": 1.0}
+    runner = FakeRunner(results_dir, {base: dict(figures), head: dict(figures)}, samples=4)
+    messages: list[str] = []
+    result = gate.run_gate(repo.config, base, head, runner=runner, progress=messages.append)
+    # 4 against 4 samples can never reach asv's p < 0.002: both time figures run again.
+    assert runner.calls[1] == ("rerun", [base, head], FAKE_MACHINE, ["s.T.time_a",
+                                                                     "s.T.time_b"])
+    assert len(runner.calls) == 2
+    assert messages[0].startswith("measuring 2 time benchmark(s) again: their stored results "
+                                  "have too few samples for asv's test")
+    assert result.verdict == gate.PASS
+    assert result.summary().startswith("gate: PASS: no regression in 3 judged")
+
+
+def test_run_gate_without_run_or_confirmation_takes_the_first_verdict(gate_setup):
+    repo, results_dir, base, head = gate_setup
+    for commit, value in ((base, 0.010), (head, 0.030)):
+        write_result_file(results_dir, commit, {"s.T.time_a": value}, samples=8)
+
+    class NoAsv:
+        def __getattr__(self, name):
+            raise AssertionError(f"run=False must not call the runner's {name}")
+
+    stored = gate.run_gate(repo.config, base, head, run=False, runner=NoAsv())
+    assert stored.verdict == gate.FAIL and stored.machine is None
+    assert stored.judged["reason"].tolist() == ["slower: 3.00x > 1.1"]
+    runner = FakeRunner(results_dir, {base: {"s.T.time_a": 0.010},
+                                      head: {"s.T.time_a": 0.030}})
+    first = gate.run_gate(repo.config, base, head, confirm=0, runner=runner)
+    assert [call[0] for call in runner.calls] == ["run_missing"]
+    assert first.judged["reason"].tolist() == ["slower: 3.00x > 1.1"]
+    # A looser factor, and the same figures pass.
+    assert gate.run_gate(repo.config, base, head, run=False, factor=4.0).verdict == gate.PASS
+
+
+def test_run_gate_that_can_judge_nothing_says_so(gate_setup):
+    repo, results_dir, base, head = gate_setup
+    # track_ figures in no unit the gate judges (asv's default unit "unit").
+    runner = FakeRunner(results_dir, {base: {"s.T.track_items": 10.0},
+                                      head: {"s.T.track_items": 90.0}}, status=2)
+    messages: list[str] = []
+    result = gate.run_gate(repo.config, base, head, runner=runner, progress=messages.append)
+    assert result.verdict == gate.CANNOT_JUDGE
+    assert result.problem.startswith("nothing could be judged")
+    assert result.judged["gate"].tolist() == ["not judged"]
+    assert messages == [("note: asv reports failed benchmarks (exit status 2); they are "
+                         "judged below (--show-stderr shows their errors)")]
+    with pytest.raises(gate.GateError, match="no results match --bench time_"):
+        gate.run_gate(repo.config, base, head, bench=["time_"], runner=runner)
+    with pytest.raises(gate.GateError, match="is not a regular expression"):
+        gate.run_gate(repo.config, base, head, bench=["("], runner=runner)
+    assert len(runner.calls) == 2  # the bad pattern stopped the gate before asv
 
 
 # ------------------------------------------------------------------ end to end through asv

@@ -1,4 +1,5 @@
-"""harness.reporting.report, harness.reporting.plots and the report/compare/history commands."""
+"""harness.reporting.report, harness.reporting.plots, harness.reporting.history and the
+report/compare/history commands."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from asv_fixture.make_asv_results import RESULT_COLUMNS
 
 from harness.cli import main
+from harness.reporting import history
 from harness.reporting.compare import regressions
 from harness.reporting.plots import (
     chunk_heatmap_table,
@@ -21,7 +23,13 @@ from harness.reporting.plots import (
     roofline_table,
     suite_figures,
 )
-from harness.reporting.report import markdown_cell, render, write_atomically
+from harness.reporting.report import (
+    format_table,
+    markdown_cell,
+    output_format,
+    render,
+    write_atomically,
+)
 from harness.reporting.results import load
 
 
@@ -227,3 +235,45 @@ def test_every_combination_gets_a_row(tmp_path):
     count = len(list(itertools.product(*values)))
     write_suite(tmp_path / "r", {"s.T.time_x": (["k", "n"], values, [0.1] * count)})
     assert len(load(tmp_path / "r")) == count == 6
+
+
+def test_history_table_has_one_column_per_newest_commit(tmp_path):
+    results = tmp_path / "results"
+    for day, (commit, seconds) in enumerate([("aaaa0000", 0.010), ("bbbb1111", 0.020),
+                                             ("cccc2222", 0.040)]):
+        write_suite(results, {"s.T.time_x": (["n"], [[1, 2]], [seconds, None])},
+                    commit=commit, date_ms=1704110400000 + day * 86_400_000)
+    frame = load(results)
+    assert history.newest_commits(frame, 2) == ["bbbb1111", "cccc2222"]
+    headers, rows = history.history_table(frame)
+    assert headers == ["benchmark (parameters)", "machine/env", "aaaa0000", "bbbb1111",
+                       "cccc2222"]
+    assert rows == [["s.T.time_x(1)", "box/env", "10.0ms", "20.0ms", "40.0ms"],
+                    ["s.T.time_x(2)", "box/env", "failed", "failed", "failed"]]
+    headers, rows = history.history_table(frame, count=1)
+    assert headers[2:] == ["cccc2222"] and rows[0][2:] == ["40.0ms"]
+    records = history.history_records(frame, count=2)
+    assert [(r["commit"], r["status"]) for r in records if r["entry_name"] == "s.T.time_x(1)"] \
+        == [("bbbb1111", "ok"), ("cccc2222", "ok")]
+    assert len(records) == 4
+    found = regressions(frame)
+    assert [r["entry_name"] for r in history.regression_records(found)] == \
+        found["entry_name"].tolist()
+
+
+def test_output_format_comes_from_the_option_then_the_file_name():
+    assert output_format(None, None) == "md"
+    assert output_format(None, "out/report.htm") == "html"
+    assert output_format("csv", "report.html") == "csv"
+    with pytest.raises(ValueError, match="cannot tell the format from 'report.pdf'"):
+        output_format(None, "report.pdf")
+    with pytest.raises(ValueError, match="parquet is binary"):
+        output_format("parquet", None)
+    assert output_format("parquet", "r.pq") == "parquet"
+
+
+def test_format_table_is_text_or_markdown():
+    assert format_table("md", ["a", "b"], [["1", "x|y"]]) == "| a | b |\n|---|---|\n| 1 | x\\|y |"
+    assert format_table("text", ["a", "bb"], [["10", "x"]]) == "a   bb\n--  --\n10  x"
+    with pytest.raises(ValueError, match="unknown table format 'json'"):
+        format_table("json", ["a"], [])

@@ -1,4 +1,5 @@
-"""harness.reporting.results.load on real asv output and on malformed files."""
+"""harness.reporting.results.load on real asv output and on malformed files; the helpers around
+it (no results, skipped files' warnings, selecting benchmarks by regular expression)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ import pandas as pd
 import pytest
 from asv_fixture.make_asv_results import RESULT_COLUMNS
 
-from harness.reporting.results import ResultsFileError, ResultsFileWarning, load
+from harness.reporting.results import (
+    NoResultsError,
+    ResultsFileError,
+    ResultsFileWarning,
+    compile_patterns,
+    forwarded_warnings,
+    load,
+    load_nonempty,
+    select_matching,
+)
 
 
 def result_document(benchmark_rows: dict, **overrides) -> dict:
@@ -184,3 +194,36 @@ def test_missing_path_raises_clear_error(tmp_path):
 def test_empty_directory_gives_empty_frame_with_columns(tmp_path):
     frame = load(tmp_path)
     assert frame.empty and {"benchmark", "value", "status", "commit"} <= set(frame.columns)
+
+
+def test_load_nonempty_names_the_paths_and_what_to_run(tmp_path):
+    with pytest.raises(NoResultsError, match=f"no asv results found in {tmp_path}; run `make "
+                                             "bench` or `asv run` first"):
+        load_nonempty(tmp_path)
+    write_results(tmp_path / "box", "abcdef01-env-a.json", result_document(GOOD))
+    assert load_nonempty(tmp_path)["value"].tolist() == [0.5]
+
+
+def test_forwarded_warnings_hand_each_skipped_file_to_the_callable(tmp_path):
+    write_results(tmp_path / "box", "abcdef01-env-a.json", result_document(GOOD))
+    write_results(tmp_path / "box", "deadbeef-env-a.json", '{"version": 2, "res')
+    messages: list[str] = []
+    with forwarded_warnings(messages.append):
+        frame = load(tmp_path)
+    assert len(frame) == 1
+    assert len(messages) == 1 and "deadbeef-env-a.json" in messages[0]
+    assert "not valid JSON" in messages[0]
+
+
+def test_select_matching_searches_labels_or_names_like_asv_run_bench():
+    frame = pd.DataFrame({"benchmark": ["s.T.time_a", "s.T.peakmem_a", "s.T.track_gbps"],
+                          "entry_name": ["s.T.time_a(1)", "s.T.peakmem_a(2)", "s.T.track_gbps"]})
+    assert select_matching(frame, []) is frame
+    assert select_matching(frame, ["a\\(", "gbps"])["benchmark"].tolist() == [
+        "s.T.time_a", "s.T.peakmem_a", "s.T.track_gbps"]
+    assert select_matching(frame, [r"\(2\)"])["benchmark"].tolist() == ["s.T.peakmem_a"]
+    assert select_matching(frame, [r"\(2\)"], column="benchmark").empty
+    assert select_matching(frame, ["time_a$"], column="benchmark")["entry_name"].tolist() == [
+        "s.T.time_a(1)"]
+    with pytest.raises(ValueError, match="--bench '\\[' is not a regular expression"):
+        compile_patterns(["time", "["])

@@ -1,12 +1,16 @@
-"""harness.reporting.summary: the fastest strategy per family and problem, its memory, its ratio to dense."""
+"""harness.reporting.summary: the fastest strategy per family and problem, its memory, its
+ratio to dense; and the GB/s formats of harness.units it prints."""
 
 from __future__ import annotations
+
+import json
+import math
 
 import pandas as pd
 import pytest
 
 from harness.reporting import summary
-from harness.units import human_bytes
+from harness.units import gbps_number, human_bytes, human_gbps
 
 
 def _row(benchmark, value, status="ok", file="a.json", date=1, **params):
@@ -128,3 +132,33 @@ def test_ambiguous_commit_prefix_is_refused():
     second = _frame().assign(commit="abcdef99" + "0" * 32, file="b.json")
     with pytest.raises(ValueError, match="ambiguous"):
         summary.latest_run(pd.concat([first, second]), commit="abcdef")
+
+
+def test_summarize_latest_gives_the_table_its_limits_and_its_file():
+    old = _frame()
+    new = _frame().assign(file="b.json", date=pd.Timestamp(2, unit="s", tz="UTC"))
+    latest = summary.summarize_latest(pd.concat([old, new]))
+    assert latest.source == "b.json"
+    assert latest.limits == {"memory_read_gbps": 28.0, "disk_read_gbps": 1.9}
+    assert latest.to_text() == summary.render_text(latest.table, latest.limits, "b.json")
+    document = json.loads(latest.to_json())
+    assert document["file"] == "b.json" and document["roofline"] == latest.limits
+    memmap = next(row for row in document["rows"] if row["family"] == "memmap")
+    assert (memmap["strategy"], memmap["shape"], memmap["dtype"]) == (
+        "memmap-blocked", "1000x100000", "float32")
+    with pytest.raises(ValueError, match="no results for machine='elsewhere'"):
+        summary.summarize_latest(old, machine="elsewhere")
+
+
+def test_text_table_shows_a_missing_limit_as_a_dash():
+    text = summary.render_text(summary.summarize(_frame()), {"memory_read_gbps": 28.04})
+    assert "machine: memory read 28.0 GB/s, cold disk read -\n" in text
+    assert "| 1000x100000 float32 d=0.001 |" in text
+
+
+@pytest.mark.parametrize("gbps, decimals, number, text", [
+    (12.345, None, "12.3", "12.3 GB/s"), (28.0, 1, "28.0", "28.0 GB/s"),
+    (0.01234, None, "0.0123", "0.0123 GB/s"), (None, 1, "-", "-"), (math.nan, None, "-", "-")])
+def test_gbps_with_and_without_the_unit(gbps, decimals, number, text):
+    assert gbps_number(gbps, decimals) == number
+    assert human_gbps(gbps, decimals) == text

@@ -20,7 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import names
 from harness.reporting.results import load
+from harness.units import human_seconds
+
+TARGET_SECONDS = 2.0  # for 300 files, 40,000 rows, on the project machine
 
 COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
            "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",
@@ -36,10 +40,10 @@ def write_results(root: Path) -> int:
     """Write the 300 files (and benchmarks.json) under ``root``; return the number of rows."""
     rng = random.Random(0)
     benchmarks = {}
-    parameterised = [f"family{k % 4}.Class{k}.time_matvec" for k in range(9)]
-    plain = [f"machine.Roofline.track_{k}" for k in range(8)]
+    parameterised = [f"family{k % 4}.Class{k}.{names.TIME}" for k in range(9)]
+    plain = [f"{names.ROOFLINE_CLASS}.track_{k}" for k in range(8)]
     for name in parameterised:
-        benchmarks[name] = {"name": name, "param_names": ["shape", "dtype"],
+        benchmarks[name] = {"name": name, "param_names": list(names.MATRIX_PARAMS),
                             "params": [SHAPES, DTYPES], "type": "time", "unit": "seconds",
                             "version": "1"}
     for name in plain:
@@ -91,9 +95,10 @@ def main() -> int:
             frame = load(root)
             seconds.append(time.perf_counter() - start)
         assert len(frame) == rows_written, (len(frame), rows_written)
-        print(f"files={files} rows={len(frame)} load seconds: "
-              f"median={statistics.median(seconds):.3f} min={min(seconds):.3f} "
-              f"max={max(seconds):.3f} (n={args.repeat}); target < 2 s")
+        print(f"files={files} rows={len(frame)} load time: "
+              f"median={human_seconds(statistics.median(seconds))} "
+              f"min={human_seconds(min(seconds))} max={human_seconds(max(seconds))} "
+              f"(n={args.repeat}); target < {human_seconds(TARGET_SECONDS)}")
     return 0
 
 

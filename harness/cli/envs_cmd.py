@@ -4,12 +4,12 @@ one commit, with asv compare's verdicts."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from harness.cli.results_args import (
     add_format_argument,
     add_paths_argument,
     add_verdict_arguments,
+    error_exit,
     load_results,
 )
 
@@ -36,34 +36,24 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.reporting.compare import compare_rows
-    from harness.reporting.environments import compare_environments, environments
-    from harness.reporting.report import markdown_table, text_table
+    from harness.reporting import environments as envs
+    from harness.reporting.compare import compare_rows, only_changed, verdict_counts
+    from harness.reporting.report import format_table
 
     frame = load_results(args)
     if frame is None:
         return 2
-    render = markdown_table if args.format == "md" else text_table
-    listing = environments(frame)
-    print(render(["machine", "environment", "python", "requirements", "commits", "results"],
-                 listing.astype(str).values.tolist()))
+    print(format_table(args.format, *envs.listing_table(frame)))
     try:
-        table = compare_environments(frame, commit=args.commit, baseline=args.baseline,
-                                     machine=args.machine, factor=args.factor,
-                                     use_stats=not args.no_stats)
+        table = envs.compare_environments(frame, commit=args.commit, baseline=args.baseline,
+                                          machine=args.machine, factor=args.factor,
+                                          use_stats=not args.no_stats)
     except ValueError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return 2
+        return error_exit(exc, lead="\n")
     if args.only_changed:
-        table = table[table["verdict"].isin(["regressed", "improved", "failed"])]
-    commit = str(table["commit_after"].dropna().iloc[0])[:8] if table["commit_after"].notna().any() \
-        else "?"
-    for env, block in table.groupby("env", sort=True):
-        baseline = block["baseline_env"].iloc[0]
-        print(f"\n{env} against {baseline} at commit {commit}:")
-        headers = ["Change", "Baseline", "Environment", "Ratio", "Difference", "Verdict",
-                   "Benchmark (Parameter)"]
-        print(render(headers, compare_rows(block)))
-        counts = block["verdict"].value_counts()
-        print(", ".join(f"{counts[v]} {v}" for v in counts.index))
+        table = only_changed(table)
+    for title, block in envs.against_baseline(table):
+        print(f"\n{title}:")
+        print(format_table(args.format, envs.HEADERS, compare_rows(block)))
+        print(verdict_counts(block))
     return 0

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import re
-import sys
 
+from harness import names
 from harness.cli.arg_types import int_at_least, parse_bytes, positive_ratio
-from harness.cli.results_args import add_format_argument, reported_warnings
+from harness.cli.results_args import add_format_argument, error_exit
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Run the asv suite on BASE and HEAD where results are missing, compare HEAD with BASE with asv
 compare's statistics, and fail (exit status 1) when a time or memory figure regressed.
 
@@ -24,8 +23,8 @@ error, the failures are judged. Then the two commits' results (one machine, the 
 just run) are compared.
 
 Judged: time figures (time_ benchmarks) with --factor; memory figures (unit bytes: peakmem_,
-mem_, track_ with unit bytes, e.g. the suite's exact track_peak_increment /
-track_anon_increment) with --memory-factor. A figure regresses when HEAD / BASE exceeds its
+mem_, track_ with unit bytes, e.g. the suite's exact {names.TRACK_PEAK} /
+{names.TRACK_ANON}) with --memory-factor. A figure regresses when HEAD / BASE exceeds its
 factor and, where there are samples, asv's test finds the difference significant; a memory
 figure must also grow by more than --memory-floor. A benchmark of any unit that fails on HEAD
 but did not fail on BASE is a regression too. Shown but not judged: other units (GB/s,
@@ -76,68 +75,21 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.reporting import gate
-    from harness.reporting.report import markdown_table, text_table
+    from harness.reporting.report import format_table
     from harness.reporting.results import ResultsFileError
 
     try:
-        for pattern in args.bench:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise gate.GateError(f"--bench {pattern!r} is not a regular expression: "
-                                     f"{exc}") from None
-        project = gate.load_project(args.config)
-        base = gate.resolve_commit(project.repo_dir, args.base)
-        head = gate.resolve_commit(project.repo_dir, args.head)
-        machine, environments = args.machine, None
-        if not args.no_run:
-            machine, status = gate.run_missing(project, [base, head], machine=args.machine,
-                                               bench=args.bench, show_stderr=args.show_stderr)
-            if status == gate.ASV_SOME_FAILED:
-                print("note: asv reports failed benchmarks (exit status 2); they are judged "
-                      "below (--show-stderr shows their errors)", file=sys.stderr)
-            environments = gate.environment_names(project) or None
-        memory_floor = (gate.DEFAULT_MEMORY_FLOOR if args.memory_floor is None
-                        else args.memory_floor)
-
-        def load_selected():
-            with reported_warnings():
-                before, after = gate.load_pair(project.results_dir, base, head,
-                                               machine=machine, environments=environments)
-            before = gate.select_benchmarks(before, args.bench)
-            after = gate.select_benchmarks(after, args.bench)
-            if before.empty and after.empty:
-                raise gate.GateError(f"no results match --bench {' '.join(args.bench)}")
-            return before, after
-
-        def judge_stored():
-            return gate.judge(*load_selected(), factor=args.factor,
-                              memory_factor=args.memory_factor, memory_floor=memory_floor)
-
-        if not args.no_run:
-            thin = gate.too_few_samples(*load_selected())
-            if thin:
-                print(f"measuring {len(thin)} time benchmark(s) again: their stored results "
-                      "have too few samples for asv's test (a run without --record-samples, "
-                      "or an interrupted one)", file=sys.stderr)
-                gate.rerun(project, [base, head], machine, thin, show_stderr=args.show_stderr)
-        judged = judge_stored()
-        for attempt in range(0 if args.no_run else args.confirm):
-            flagged = gate.time_regressions(judged)
-            if not flagged:
-                break
-            print(f"confirming {len(flagged)} time regression(s): measuring them again on both "
-                  f"commits ({attempt + 1}/{args.confirm})", file=sys.stderr)
-            gate.rerun(project, [base, head], machine, flagged, show_stderr=args.show_stderr)
-            judged = gate.merge_confirmation(judged, judge_stored(), flagged)
+        result = gate.run_gate(
+            args.config, args.base, args.head, factor=args.factor,
+            memory_factor=args.memory_factor,
+            memory_floor=(gate.DEFAULT_MEMORY_FLOOR if args.memory_floor is None
+                          else args.memory_floor),
+            confirm=args.confirm, bench=args.bench, run=not args.no_run, machine=args.machine,
+            show_stderr=args.show_stderr)
     except (gate.GateError, ResultsFileError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    render = markdown_table if args.format == "md" else text_table
-    print(render(*gate.table_rows(judged)))
-    print("\n" + gate.summary(judged, args.factor, args.memory_factor, memory_floor))
-    if not (judged["gate"] != gate.NOT_JUDGED).any():
-        print("error: nothing could be judged (no time or memory figure with results on both "
-              "commits); check --bench and that both commits ran", file=sys.stderr)
-        return 2
-    return 1 if gate.regressed(judged) else 0
+        return error_exit(exc)
+    print(format_table(args.format, *result.table_rows()))
+    print("\n" + result.summary())
+    if result.problem:
+        error_exit(result.problem)
+    return {gate.PASS: 0, gate.FAIL: 1, gate.CANNOT_JUDGE: 2}[result.verdict]

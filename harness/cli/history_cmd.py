@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import sys
 
-from harness.cli.results_args import add_paths_argument, load_results
-
-HISTORY_COMMITS = 8  # newest commits shown per series in the value table
+from harness.cli.results_args import add_bench_argument, add_paths_argument, load_results
+from harness.reporting.history import HISTORY_COMMITS
 
 
 def register(subparsers) -> None:
@@ -23,8 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--regressions", action="store_true", help="list regressions")
     parser.add_argument("--threshold", type=float, default=0.05,
                         help="relative step size to report (default 0.05, as asv)")
-    parser.add_argument("--bench", "-b", default=None,
-                        help="regular expression on benchmark names to keep")
+    add_bench_argument(parser)
     parser.add_argument("--include-stale", action="store_true",
                         help="keep benchmarks no longer listed in benchmarks.json")
     parser.add_argument("--format", "-f", choices=("text", "md", "json"), default="text",
@@ -33,47 +29,24 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.reporting import history
     from harness.reporting.compare import regressions
-    from harness.reporting.report import markdown_table, regression_rows, text_table
-    from harness.units import human_value
+    from harness.reporting.report import format_table, regression_rows
 
     frame = load_results(args)
     if frame is None:
         return 2
-    if args.bench:
-        try:
-            pattern = re.compile(args.bench)
-        except re.error as exc:
-            print(f"error: --bench {args.bench!r} is not a regular expression: {exc}",
-                  file=sys.stderr)
-            return 2
-        frame = frame[frame["benchmark"].map(lambda name: bool(pattern.search(name)))]
-    render = markdown_table if args.format == "md" else text_table
     if args.regressions:
         found = regressions(frame, threshold=args.threshold, include_stale=args.include_stale)
         if args.format == "json":
-            records = found.drop(columns=["params"]).assign(
-                date_after=found["date_after"].map(lambda d: d.isoformat()))
-            print(json.dumps(records.to_dict("records"), indent=1, default=str))
+            print(json.dumps(history.regression_records(found), indent=1, default=str))
         elif found.empty:
             print("No lasting regressions.")
         else:
-            print(render(*regression_rows(found)))
+            print(format_table(args.format, *regression_rows(found)))
         return 0
-    commits = (frame.groupby("commit")["date"].min().sort_values().index[-HISTORY_COMMITS:])
-    recent = frame[frame["commit"].isin(commits)]
     if args.format == "json":
-        records = recent[["entry_name", "machine", "env_name", "commit", "date", "value",
-                          "unit", "status"]].assign(date=recent["date"].map(str))
-        print(json.dumps(records.to_dict("records"), indent=1, default=str))
-        return 0
-    headers = ["benchmark (parameters)", "machine/env"] + [c[:8] for c in commits]
-    rows = []
-    for (entry, machine, env), series in recent.groupby(["entry_name", "machine", "env_name"],
-                                                        sort=True):
-        by_commit = {row["commit"]: (row["status"] if row["status"] != "ok" else
-                                     human_value(row["value"], row["unit"]))
-                     for _, row in series.iterrows()}
-        rows.append([entry, f"{machine}/{env}"] + [by_commit.get(c, "") for c in commits])
-    print(render(headers, rows))
+        print(json.dumps(history.history_records(frame), indent=1, default=str))
+    else:
+        print(format_table(args.format, *history.history_table(frame)))
     return 0

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.cli.results_args import error_exit
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -41,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
         site = publish(args.config, html_dir=args.html_dir, title=args.title,
                        plots=not args.no_plots, log=lambda line: print(line, file=sys.stderr))
     except PublishError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error_exit(exc)
     for message in site.warnings:
         print(f"warning: {message}", file=sys.stderr)
     html_dir = _shown(site.html_dir)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
-from harness.cli.results_args import add_paths_argument, load_results
+from harness.cli.results_args import add_paths_argument, error_exit, load_results
 
 
 def register(subparsers) -> None:
@@ -28,27 +27,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.reporting.report import format_for_path, render, write_report
+    from harness.reporting.report import output_format, render, write_report
 
-    fmt = args.format
-    if fmt is None and args.output:
-        try:
-            fmt = format_for_path(args.output)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    fmt = fmt or "md"
-    if fmt == "parquet" and not args.output:
-        print("error: parquet is binary: give a file with -o FILE.parquet", file=sys.stderr)
-        return 2
+    try:
+        fmt = output_format(args.format, args.output)
+    except ValueError as exc:
+        return error_exit(exc)
     frame = load_results(args)
     if frame is None:
         return 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # matplotlib layout chatter is not the user's concern
-        if args.output:
-            path = write_report(frame, args.output, fmt, title=args.title, plots=not args.no_plots)
-            print(f"wrote {path} ({len(frame)} results, format {fmt})", file=sys.stderr)
-        else:
-            sys.stdout.write(render(frame, fmt, title=args.title, plots=not args.no_plots))
+    if args.output:
+        path = write_report(frame, args.output, fmt, title=args.title, plots=not args.no_plots)
+        print(f"wrote {path} ({len(frame)} results, format {fmt})", file=sys.stderr)
+    else:
+        sys.stdout.write(render(frame, fmt, title=args.title, plots=not args.no_plots))
     return 0

@@ -1,13 +1,12 @@
 """Arguments and loading shared by the commands that read asv results (report, compare,
-history, summary, envs, gate): one way to name results, one way to report unreadable files,
-one way to ask for asv compare's factor and a table format."""
+history, summary, envs, gate): one way to name results (and pick benchmarks), one way to report
+unreadable files and errors, one way to ask for asv compare's factor and a table format."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
-import warnings
 
 from harness.cli.arg_types import positive_ratio
 
@@ -17,6 +16,12 @@ def add_paths_argument(parser: argparse.ArgumentParser) -> None:
                         help="asv results directories, machine directories or result files "
                              "(default: results)")
     add_strict_argument(parser)
+
+
+def add_bench_argument(parser: argparse.ArgumentParser) -> None:
+    """--bench: the benchmarks ``load_results`` keeps, by a regular expression on their names."""
+    parser.add_argument("--bench", "-b", default=None,
+                        help="regular expression on benchmark names to keep")
 
 
 def add_strict_argument(parser: argparse.ArgumentParser) -> None:
@@ -39,32 +44,34 @@ def add_format_argument(parser: argparse.ArgumentParser) -> None:
                         help="aligned text for a terminal or a Markdown table (default: text)")
 
 
+def error_exit(message: object, lead: str = "") -> int:
+    """Print 'error: MESSAGE' to stderr (after ``lead``, e.g. a blank line) and return 2, the
+    exit status of a command that cannot do its job."""
+    print(f"{lead}error: {message}", file=sys.stderr)
+    return 2
+
+
 @contextlib.contextmanager
 def reported_warnings():
     """Print the warnings raised inside the block (the result files the loader skipped, each
     named) to stderr as 'warning: ...' lines once it ends, instead of Python's format."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        finally:
-            for warning in caught:
-                print(f"warning: {warning.message}", file=sys.stderr)
+    from harness.reporting.results import forwarded_warnings
+
+    with forwarded_warnings(lambda message: print(f"warning: {message}", file=sys.stderr)):
+        yield
 
 
-def load_results(args: argparse.Namespace, paths=None):
-    """The frame for ``paths`` (default ``args.paths``); None after printing an error."""
-    from harness.reporting.results import ResultsFileError, load
+def load_results(args: argparse.Namespace):
+    """The frame for ``args.paths``, narrowed to ``args.bench`` when the command has that
+    argument (``add_bench_argument``); None after printing an error (unreadable file with
+    --strict, missing path, no results at all, a --bench that is not a regular expression)."""
+    from harness.reporting.results import load_nonempty, select_matching
 
-    paths = paths if paths is not None else args.paths
+    bench = getattr(args, "bench", None)
     try:
         with reported_warnings():
-            frame = load(*paths, strict=args.strict)
-    except (FileNotFoundError, ResultsFileError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+            frame = load_nonempty(*args.paths, strict=args.strict)
+        return select_matching(frame, [bench] if bench else [], column="benchmark")
+    except (FileNotFoundError, ValueError) as exc:  # ResultsFileError, NoResultsError
+        error_exit(exc)
         return None
-    if frame.empty:
-        print(f"error: no asv results found in {', '.join(map(str, paths))}; run `make bench` "
-              "or `asv run` first", file=sys.stderr)
-        return None
-    return frame

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-from harness.cli.results_args import add_paths_argument, load_results
+from harness import names
+from harness.cli.results_args import add_paths_argument, error_exit, load_results
 
 
 def register(subparsers) -> None:
@@ -15,7 +14,8 @@ def register(subparsers) -> None:
         help="per family: fastest strategy, its time, peak increment and ratio to dense",
         description=(
             "Summarize one asv run of the harness suite: per family and problem, the fastest "
-            "strategy (asv time_matvec), its peak memory increment and its ratio to dense. "
+            f"strategy (asv {names.TIME}), its peak memory increment and its ratio to "
+            f"{names.REFERENCE_FAMILY}. "
             "Reads the most recent result file unless --commit/--machine narrow it."
         ),
     )
@@ -28,22 +28,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.reporting import summary
+    from harness.reporting.summary import summarize_latest
 
     frame = load_results(args)
     if frame is None:
         return 2
     try:
-        one_run = summary.latest_run(frame, machine=args.machine, commit=args.commit)
+        summary = summarize_latest(frame, machine=args.machine, commit=args.commit)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    table = summary.summarize(one_run)
-    limits = summary.roofline(one_run)
-    source = one_run["file"].iloc[0]
-    if args.format == "json":
-        print(json.dumps({"rows": json.loads(table.to_json(orient="records")),
-                          "roofline": limits, "file": str(source)}, indent=1))
-    else:
-        print(summary.render_text(table, limits, source))
+        return error_exit(exc)
+    print(summary.to_json() if args.format == "json" else summary.to_text())
     return 0

@@ -10,7 +10,7 @@ samples where both sides have enough of them, else 99% confidence-interval overl
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,8 @@ from harness.units import human_difference, human_value
 # unchanged, new (no result before), gone (no result after), skipped, failed (both failed).
 VERDICTS = ("regressed", "improved", "unchanged", "failed", "new", "gone", "skipped",
             "incomparable")
+# The verdicts that mean something changed (``only_changed``, ``geomean_summary``'s counts).
+CHANGED_VERDICTS = ("regressed", "improved", "failed")
 VERDICT_MARKS = {
     "regressed": {"+"},
     "improved": {"-", "*"},  # '*': asv's "fixed a failure", which asv counts as improved
@@ -344,9 +346,9 @@ def geomean_summary(frame: pd.DataFrame, by: str | Iterable[str] = "class",
     if "verdict" in frame.columns:
         counts = pd.crosstab([g.values for g in groups], frame["verdict"].values)
         counts.index.names = summary.index.names
-        for verdict in ("regressed", "improved", "failed"):
+        for verdict in CHANGED_VERDICTS:
             summary[verdict] = counts[verdict] if verdict in counts.columns else 0
-        summary = summary.fillna({v: 0 for v in ("regressed", "improved", "failed")})
+        summary = summary.fillna({v: 0 for v in CHANGED_VERDICTS})
     return summary.reset_index()
 
 
@@ -360,9 +362,18 @@ def side_text(row, side: str) -> str:
     return human_value(row[f"value_{side}"], row["unit"], row[f"err_{side}"])
 
 
+def compare_headers(before: str = "Before", after: str = "After",
+                    verdict: Sequence[str] = ("Verdict",)) -> list[str]:
+    """The headers of ``compare_rows``' columns: ``before`` and ``after`` name the two sides
+    (e.g. ``"Before [abcdef12]"``, or ``"Baseline"`` and ``"Environment"``), ``verdict`` the
+    column(s) that judge (the gate shows its own two there)."""
+    return ["Change", before, after, "Ratio", "Difference", *verdict, "Benchmark (Parameter)"]
+
+
 def compare_rows(table: pd.DataFrame, show_env: bool = False) -> list[list[str]]:
     """asv compare's columns for each row of a ``compare`` table: change mark, before, after,
-    ratio, difference, verdict, and the benchmark label (with [machine/env] if ``show_env``)."""
+    ratio, difference, verdict, and the benchmark label (with [machine/env] if ``show_env``);
+    ``compare_headers`` names them."""
     rows = []
     for _, row in table.iterrows():
         name = row["entry_name"] + (f" [{row['machine']}/{row['env_name']}]" if show_env else "")
@@ -370,3 +381,21 @@ def compare_rows(table: pd.DataFrame, show_env: bool = False) -> list[list[str]]
                      row["ratio_text"], human_difference(row["difference"], row["unit"]),
                      row["verdict"], name])
     return rows
+
+
+def several_environments(table: pd.DataFrame) -> bool:
+    """Whether a ``compare`` table holds rows of more than one machine or environment (then
+    each benchmark label needs its [machine/env])."""
+    return table[["machine", "env_name"]].drop_duplicates().shape[0] > 1
+
+
+def only_changed(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a ``compare`` table whose verdict is a change (``CHANGED_VERDICTS``)."""
+    return table[table["verdict"].isin(CHANGED_VERDICTS)]
+
+
+def verdict_counts(table: pd.DataFrame) -> str:
+    """'2 regressed, 5 unchanged, 1 failed': each verdict of a ``compare`` table with its
+    count, the most frequent first."""
+    counts = table["verdict"].value_counts()
+    return ", ".join(f"{counts[v]} {v}" for v in counts.index)

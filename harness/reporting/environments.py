@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.reporting.compare import compare, orient, select_commit, select_machine
+from harness.reporting.compare import (
+    compare,
+    compare_headers,
+    orient,
+    select_commit,
+    select_machine,
+)
 
 
 def environments(frame: pd.DataFrame) -> pd.DataFrame:
@@ -28,6 +34,16 @@ def environments(frame: pd.DataFrame) -> pd.DataFrame:
             "requirements": requirements_text(requirements),
             "commits": group["commit"].nunique(), "results": len(group)})
     return pd.DataFrame(rows)
+
+
+#: ``compare_headers`` for one environment against the baseline.
+HEADERS = compare_headers("Baseline", "Environment")
+
+
+def listing_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Headers and text rows of the ``environments`` listing of a results frame."""
+    headers = ["machine", "environment", "python", "requirements", "commits", "results"]
+    return headers, environments(frame).astype(str).values.tolist()
 
 
 def requirements_text(requirements: dict) -> str:
@@ -96,3 +112,12 @@ def compare_environments(frame: pd.DataFrame, commit: str | None = None,
                         match_environment=False)
         tables.append(orient(table).assign(baseline_env=base, env=name))
     return pd.concat(tables, ignore_index=True)
+
+
+def against_baseline(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A ``compare_environments`` table cut into one block per environment, each with its
+    title: '<env> against <baseline> at commit <hash[:8]>' ('?' when no row has a result)."""
+    commits = table["commit_after"].dropna()
+    commit = str(commits.iloc[0])[:8] if len(commits) else "?"
+    return [(f"{env} against {block['baseline_env'].iloc[0]} at commit {commit}", block)
+            for env, block in table.groupby("env", sort=True)]

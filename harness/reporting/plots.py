@@ -18,8 +18,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from harness import names
-from harness.names import DISK_ROOF, MEMORY_ROOF, PROBLEM_PARAMS, benchmark_class
-from harness.units import binary_bytes, human_value
+from harness.names import (
+    CHUNK_CACHE_PARAM,
+    CHUNKS_PARAM,
+    COMPRESSION_PARAM,
+    DISK_ROOF,
+    MEMORY_ROOF,
+    NO_COMPRESSION,
+    PROBLEM_PARAMS,
+    ROOFLINE_CLASS,
+    STRATEGY_PARAM,
+    benchmark_class,
+)
+from harness.units import KB, MB, binary_bytes, human_gbps, human_value
 
 MAX_FIGURES = 6  # per kind: a report stays readable
 MAX_BARS = 40  # configurations per roofline chart
@@ -52,7 +63,7 @@ def _describe(row: pd.Series, columns: list[str]) -> str:
         if column not in row.index or pd.isna(row[column]):
             continue
         name, value = column[6:], row[column]
-        if name == "compression" and value == "none":
+        if name == COMPRESSION_PARAM and value == NO_COMPRESSION:
             continue
         if name in names.BYTES_PARAMS:
             name, value = name.replace("chunk_", ""), binary_bytes(float(value))
@@ -113,7 +124,7 @@ def pareto_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         rest, front = group[~group["on_front"]], group[group["on_front"]]
         # Log axes: increments span bytes to GB; clip at 1 kB so a zero increment still shows.
-        megabytes = group["peak_increment_bytes"].clip(lower=1e3) / 1e6
+        megabytes = group["peak_increment_bytes"].clip(lower=KB) / MB
         ax.scatter(rest["time_seconds"], megabytes[rest.index], color="0.6", s=14,
                    label="dominated")
         ax.step(front["time_seconds"], megabytes[front.index], where="post",
@@ -142,23 +153,23 @@ def chunk_heatmap_table(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """
     latest = latest_results(frame)
     hdf5 = _method(latest, names.TIME)
-    if hdf5.empty or "param_chunks" not in hdf5 or "param_chunk_cache" not in hdf5:
+    chunks, cache = f"param_{CHUNKS_PARAM}", f"param_{CHUNK_CACHE_PARAM}"
+    if hdf5.empty or chunks not in hdf5 or cache not in hdf5:
         return {}
-    hdf5 = hdf5.dropna(subset=["param_chunks", "param_chunk_cache"])
+    hdf5 = hdf5.dropna(subset=[chunks, cache])
     # Grouping parameters these rows actually carry (density is a sparse-only parameter).
-    group_columns = [f"param_{p}" for p in [*PROBLEM_PARAMS, "strategy", "compression"]
+    group_columns = [f"param_{p}" for p in [*PROBLEM_PARAMS, STRATEGY_PARAM, COMPRESSION_PARAM]
                      if f"param_{p}" in hdf5.columns and hdf5[f"param_{p}"].notna().any()]
     keys = [hdf5[c].astype(object).where(hdf5[c].notna(), "n/a").astype(str)
             for c in group_columns] or [pd.Series("all", index=hdf5.index)]
     tables = {}
     for key, group in hdf5.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        if group["param_chunk_cache"].nunique() < 2:
+        if group[cache].nunique() < 2:
             continue
         title = ", ".join(f"{c[6:]}={v}" for c, v in zip(group_columns, key)) or "all"
         table = (group.assign(_log=np.log(group["value"]))
-                 .pivot_table(index="param_chunks", columns="param_chunk_cache",
-                              values="_log", aggfunc="mean"))
+                 .pivot_table(index=chunks, columns=cache, values="_log", aggfunc="mean"))
         tables[title] = np.exp(table)
     return tables
 
@@ -191,7 +202,7 @@ def roofline_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Achieved GB/s per configuration with this machine's memory and disk limits (GB/s)."""
     latest = latest_results(frame)
     rates = _method(latest, names.TRACK_GBPS)
-    rates = rates[~rates["benchmark"].str.startswith("machine.")]
+    rates = rates[rates["benchmark"].map(names.family) != names.family(ROOFLINE_CLASS)]
     if rates.empty:
         return pd.DataFrame()
     limits = {}
@@ -225,7 +236,7 @@ def roofline_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
                                      ("disk_gbps", "C2", "disk read roof")):
             if column in group and group[column].notna().any():
                 ax.axvline(group[column].iloc[0], color=style, linestyle="--",
-                           label=f"{label} {group[column].iloc[0]:.1f} GB/s")
+                           label=f"{label} {human_gbps(group[column].iloc[0], decimals=1)}")
         ax.set_xlabel("achieved bandwidth (GB/s)")
         ax.set_title(f"bandwidth against the roofline: {machine}{shown}", fontsize=9)
         if ax.get_legend_handles_labels()[0]:

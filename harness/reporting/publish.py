@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +59,7 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
     or when ``asv publish`` or the UI install fails (with the tail of their output).
     """
     from harness.reporting.report import render, write_atomically
-    from harness.reporting.results import load
+    from harness.reporting.results import forwarded_warnings, load
 
     try:
         paths = load_project(config)
@@ -72,10 +71,9 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
     if not paths.results_dir.is_dir():
         raise PublishError(f"no results directory {paths.results_dir}; run `make bench` (or "
                            "`asv run`) first")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    skipped: list[str] = []
+    with forwarded_warnings(skipped.append):
         frame = load(paths.results_dir)
-    skipped = tuple(str(w.message) for w in caught)
     if frame.empty:
         raise PublishError(f"no asv results in {paths.results_dir}; run `make bench` (or "
                            "`asv run`) first")
@@ -93,15 +91,13 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
             if (site / page).exists():
                 add_report_link(site / page, f"{REPORT_DIR}/index.html")
         log(f"rendering the report ({len(frame)} results)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # matplotlib layout chatter
-            content = render(frame, "html", title=title, plots=plots, links=[
-                ("Benchmark graphs (asv site)", "../index.html"),
-                ("asv's classic pages (need network)", "../index.legacy.html")])
+        content = render(frame, "html", title=title, plots=plots, links=[
+            ("Benchmark graphs (asv site)", "../index.html"),
+            ("asv's classic pages (need network)", "../index.legacy.html")])
         write_atomically(site / REPORT_DIR / "index.html", content)
         _swap_in(site, target, staging)
     return Site(target, target / "index.html", target / REPORT_DIR / "index.html", len(frame),
-                int(frame["commit"].nunique()), skipped)
+                int(frame["commit"].nunique()), tuple(skipped))
 
 
 def check_target(target: Path, protected: tuple[Path, ...]) -> None:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ import pandas as pd
 
 from harness.names import family
 from harness.reporting.compare import geomean_summary, regressions
-from harness.units import binary_bytes, human_difference, human_value
+from harness.units import binary_bytes, gbps_number, human_difference, human_value
 
 FORMATS = ("md", "html", "csv", "parquet", "json")
 TEXT_COLUMNS = ["params", "requirements", "samples", "raw_params"]  # nested: JSON text on export
@@ -113,11 +114,10 @@ def _suite_section(frame: pd.DataFrame) -> Section:
         section.tables.append((
             "Bandwidth against the roofline (fastest 15 per machine)",
             ["machine", "configuration", "GB/s", "of memory roof", "memory roof", "disk roof"],
-            [[r["machine"], r["configuration"], f"{r['gbps']:.3g}",
+            [[r["machine"], r["configuration"], gbps_number(r["gbps"]),
               f"{r['fraction_of_memory_roof']:.0%}" if has_roof and
               not pd.isna(r["fraction_of_memory_roof"]) else "n/a",
-              f"{r.get('memory_gbps', float('nan')):.3g}",
-              f"{r.get('disk_gbps', float('nan')):.3g}"]
+              gbps_number(r.get("memory_gbps")), gbps_number(r.get("disk_gbps"))]
              for _, r in roofline.groupby("machine").head(15).iterrows()]))
     return section
 
@@ -226,6 +226,14 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def format_table(fmt: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A table in the terminal's format (``"text"``: ``text_table``) or as Markdown (``"md"``:
+    ``markdown_table``)."""
+    if fmt not in ("text", "md"):
+        raise ValueError(f"unknown table format {fmt!r}; choose text or md")
+    return (markdown_table if fmt == "md" else text_table)(headers, rows)
+
+
 def _printable(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
 
@@ -329,6 +337,13 @@ def render(frame: pd.DataFrame, fmt: str, title: str = "Benchmark report",
     ``links`` (text, href) go at the top of the HTML report."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # matplotlib layout chatter is not the reader's concern
+        return _render(frame, fmt, title, plots, links)
+
+
+def _render(frame: pd.DataFrame, fmt: str, title: str, plots: bool,
+            links: Sequence[tuple[str, str]]) -> str | bytes:
     if fmt == "md":
         return to_markdown(build_report(frame, title, plots=False))
     if fmt == "html":
@@ -370,6 +385,18 @@ def format_for_path(path: str | os.PathLike) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"cannot tell the format from {str(path)!r}; add --format "
                          f"({', '.join(FORMATS)})")
+    return fmt
+
+
+def output_format(fmt: str | None, path: str | os.PathLike | None) -> str:
+    """The format to write: ``fmt`` when given, else the one ``path``'s extension names, else
+    Markdown. ValueError when the extension names none, or for Parquet (binary) without a
+    file."""
+    if fmt is None and path:
+        fmt = format_for_path(path)
+    fmt = fmt or "md"
+    if fmt == "parquet" and not path:
+        raise ValueError("parquet is binary: give a file with -o FILE.parquet")
     return fmt
 
 

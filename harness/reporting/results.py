@@ -5,7 +5,9 @@ by any asv project (ours or a third party's) and returns one row per benchmark x
 combination x result file. Files are untrusted data: they are parsed as JSON only (asv's own
 ``load_json``), every field is type-checked, nothing is evaluated or unpickled. A file that cannot
 be read is reported by name (a ``ResultsFileWarning``, or a ``ResultsFileError`` with
-``strict=True``) and the other files still load.
+``strict=True``) and the other files still load: ``forwarded_warnings`` hands those messages
+to any callable. ``load_nonempty`` refuses paths without any results; ``select_matching`` keeps
+the benchmarks that regular expressions select, as ``asv run --bench`` does.
 
 Columns (units: ``value`` is in ``unit``; ``date`` is the commit date, UTC):
 ``benchmark`` (asv's full name), ``entry_name`` (asv's ``name(param reprs)`` label, as in
@@ -21,13 +23,14 @@ such rows), ``commit``, ``date``, ``machine``, ``env_name``, ``python``, ``requi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,58 @@ def load(*paths: str | os.PathLike, strict: bool = False) -> pd.DataFrame:
         for name in COLUMNS:
             columns[name].extend(rows[name])
     return _to_frame(columns)
+
+
+class NoResultsError(ValueError):
+    """The paths hold no asv results at all; the message names them and what to run."""
+
+
+def load_nonempty(*paths: str | os.PathLike, strict: bool = False) -> pd.DataFrame:
+    """``load``, with no results at all as an error (``NoResultsError``) instead of an empty
+    frame."""
+    frame = load(*paths, strict=strict)
+    if frame.empty:
+        shown = ", ".join(map(str, paths or ("results",)))
+        raise NoResultsError(f"no asv results found in {shown}; run `make bench` or `asv run` "
+                             "first")
+    return frame
+
+
+@contextlib.contextmanager
+def forwarded_warnings(report: Callable[[str], None]):
+    """Pass the message of each warning raised inside the block (the result files ``load``
+    skipped, each named) to ``report`` once the block ends, instead of Python's format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                report(str(warning.message))
+
+
+def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern]:
+    """Regular expressions that select benchmarks (asv run's --bench); ValueError naming the
+    first one that is not a regular expression."""
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ValueError(f"--bench {pattern!r} is not a regular expression: {exc}") from None
+    return compiled
+
+
+def select_matching(frame: pd.DataFrame, patterns: Iterable[str],
+                    column: str = "entry_name") -> pd.DataFrame:
+    """Rows whose ``column`` (asv's label ``name(param, ...)`` by default, or ``benchmark``)
+    matches any of the regular expressions, as ``asv run --bench`` selects (``re.search``); all
+    rows when there are none."""
+    compiled = compile_patterns(patterns)
+    if not compiled:
+        return frame
+    keep = frame[column].map(lambda label: any(p.search(label) for p in compiled))
+    return frame[keep.astype(bool)]
 
 
 def find_result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:

@@ -10,15 +10,27 @@ same results. The machine's roofline (``machine.Roofline``) is given under the t
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from harness import names
-from harness.names import PROBLEM_PARAMS, WAY_PARAMS, benchmark_class
+from harness.names import (
+    DENSITY_PARAM,
+    MATRIX_PARAMS,
+    PROBLEM_PARAMS,
+    REFERENCE_FAMILY,
+    STRATEGY_PARAM,
+    TIME,
+    TRACK_PEAK,
+    WAY_PARAMS,
+    benchmark_class,
+)
 from harness.reporting.compare import select_commit
-from harness.units import binary_bytes, human_bytes, human_seconds
+from harness.units import binary_bytes, human_bytes, human_gbps, human_seconds
 
 
 def latest_run(frame: pd.DataFrame, machine: str | None = None,
@@ -54,6 +66,11 @@ def _way_value(name: str, value) -> str:
     return str(value)
 
 
+def _matrix(params) -> tuple:
+    """The matrix a combination multiplies, as the dense reference holds it (shape, dtype)."""
+    return tuple(_param(params, n) for n in MATRIX_PARAMS)
+
+
 def _combination_key(row) -> tuple:
     """(class, sorted params) identifies one combination across its benchmark methods."""
     params = row["params"] if isinstance(row["params"], dict) else {}
@@ -75,7 +92,7 @@ def summarize(run: pd.DataFrame) -> pd.DataFrame:
 
     dense_seconds = {}
     for _, r in times[times["benchmark"].map(names.family) == names.REFERENCE_FAMILY].iterrows():
-        dense_seconds[(_param(r["params"], "shape"), _param(r["params"], "dtype"))] = r["value"]
+        dense_seconds[_matrix(r["params"])] = r["value"]
 
     counts = _status_counts(run)
     rows = []
@@ -89,15 +106,12 @@ def summarize(run: pd.DataFrame) -> pd.DataFrame:
             params = best["params"]
             way = [f"{n}={_way_value(n, _param(params, n))}" for n in WAY_PARAMS
                    if _param(params, n) is not None]
-            shape, dtype, density = problem
-            reference = dense_seconds.get((shape, dtype))
+            reference = dense_seconds.get(_matrix(params))
             key = best["combination"]
             rows.append({
                 "family": family,
-                "shape": shape,
-                "dtype": dtype,
-                "density": density,
-                "strategy": " ".join([str(_param(params, "strategy"))] + way),
+                **dict(zip(PROBLEM_PARAMS, problem)),
+                "strategy": " ".join([str(_param(params, STRATEGY_PARAM))] + way),
                 "seconds": float(best["value"]),
                 "peak_increment_bytes": by_method.get(names.TRACK_PEAK, {}).get(key),
                 "anon_increment_bytes": by_method.get(names.TRACK_ANON, {}).get(key),
@@ -138,16 +152,42 @@ def roofline(run: pd.DataFrame) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class RunSummary:
+    """``summarize`` and ``roofline`` of one result file (``latest_run``), and its path."""
+
+    table: pd.DataFrame
+    limits: dict  # GB/s, see roofline
+    source: str
+
+    def to_text(self) -> str:
+        """The table ``make bench`` prints (``render_text``)."""
+        return render_text(self.table, self.limits, self.source)
+
+    def to_json(self) -> str:
+        """{"rows": [...], "roofline": {...}, "file": path} as indented JSON text."""
+        return json.dumps({"rows": json.loads(self.table.to_json(orient="records")),
+                           "roofline": self.limits, "file": self.source}, indent=1)
+
+
+def summarize_latest(frame: pd.DataFrame, machine: str | None = None,
+                     commit: str | None = None) -> RunSummary:
+    """The summary of the run ``latest_run`` picks (ValueError as there)."""
+    run = latest_run(frame, machine=machine, commit=commit)
+    return RunSummary(summarize(run), roofline(run), str(run["file"].iloc[0]))
+
+
 def render_text(table: pd.DataFrame, limits: dict | None = None,
                 source: str | Path | None = None) -> str:
     """A plain-text (also valid Markdown) table of :func:`summarize`'s output."""
     header = ["family", "problem", "fastest strategy", "time", "peak increment",
-              "anon part", "x dense", "ok/skip/fail"]
+              "anon part", f"x {REFERENCE_FAMILY}", "ok/skip/fail"]
     lines = []
     for _, r in table.iterrows():
-        problem = f"{r['shape']} {r['dtype']}"
-        if r.get("density") is not None and not pd.isna(r.get("density")):
-            problem += f" d={float(r['density']):g}"
+        problem = " ".join(str(r[n]) for n in MATRIX_PARAMS)
+        density = r.get(DENSITY_PARAM)
+        if density is not None and not pd.isna(density):
+            problem += f" d={float(density):g}"
         ratio = r["ratio_to_dense"]
         lines.append([
             r["family"], problem, r["strategy"], human_seconds(r["seconds"]),
@@ -164,13 +204,13 @@ def render_text(table: pd.DataFrame, limits: dict | None = None,
     out += [fmt(line) for line in lines]
     if limits:
         out.append("")
-        out.append("machine: memory read {} GB/s, cold disk read {} GB/s".format(
-            *(f"{limits[k]:.1f}" if k in limits else "-"
+        out.append("machine: memory read {}, cold disk read {}".format(
+            *(human_gbps(limits.get(k), decimals=1)
               for k in ("memory_read_gbps", "disk_read_gbps"))))
-    out.append("time: asv time_matvec (warm page cache), median; peak increment: "
-               "track_peak_increment (RSS peak over the RSS before opening and multiplying); "
-               "x dense: time / dense time "
-               "on the same shape and dtype; ok/skip/fail: time_matvec combinations of the family")
+    out.append(f"time: asv {TIME} (warm page cache), median; peak increment: {TRACK_PEAK} "
+               "(RSS peak over the RSS before opening and multiplying); "
+               f"x {REFERENCE_FAMILY}: time / {REFERENCE_FAMILY} time on the same "
+               f"{' and '.join(MATRIX_PARAMS)}; ok/skip/fail: {TIME} combinations of the family")
     if source:
         out.append(f"full results: {source}")
     return "\n".join(out)
