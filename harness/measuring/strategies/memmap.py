@@ -170,7 +170,7 @@ class NumpyMemmapOperand:
 
     def __init__(self, spec: DatasetSpec, path: Path, rows: bool):
         self.spec = spec
-        self.matrix = np.memmap(path, dtype=spec.dtype, mode="r", shape=spec.shape,
+        self.matrix = np.memmap(os.fspath(path), dtype=spec.dtype, mode="r", shape=spec.shape,
                                 offset=byte_offset(path))
         self.rows = rows
 
