@@ -254,6 +254,16 @@ class Context:
         return self.timings[key]
 
 
+def _ratio_row(claim: str, notebook_ms: tuple[float, float], ours: tuple[float, float],
+               digits: int, why: str) -> ClaimRow:
+    """A claim "A takes a ms against b ms", judged on the ratio a / b measured in one run."""
+    notebook_ratio, ratio = notebook_ms[0] / notebook_ms[1], ours[0] / ours[1]
+    return ClaimRow(
+        claim, f"{notebook_ms[0]} ms vs {notebook_ms[1]} ms ({notebook_ratio:.{digits}f}x)",
+        f"{units.human_seconds(ours[0])} vs {units.human_seconds(ours[1])} ({ratio:.{digits}f}x)",
+        "", REPRODUCED if _within(ratio, notebook_ratio) else DIFFERENT, why)
+
+
 def _hdf5_row_loop(context: Context) -> ClaimRow:
     from harness.measuring.datasets import DatasetSpec
 
@@ -262,13 +272,8 @@ def _hdf5_row_loop(context: Context) -> ClaimRow:
                                 chunk_cache_bytes=HDF5_1_CHUNK_CACHE_BYTES)
     in_ram64 = context.seconds("dense", DatasetSpec(shape, "float64", storage="raw"))
     in_ram32 = context.seconds("dense", DatasetSpec(shape, "float32", storage="raw"))
-    notebook_ratio = 474 / 56.3
-    ratio = rows_loop / in_ram64
-    verdict = REPRODUCED if _within(ratio, notebook_ratio) else DIFFERENT
-    return ClaimRow(
-        "HDF5 row loop vs in-RAM product", f"474 ms vs 56.3 ms ({notebook_ratio:.1f}x)",
-        f"{units.human_seconds(rows_loop)} vs {units.human_seconds(in_ram64)} ({ratio:.1f}x)", "",
-        verdict,
+    return _ratio_row(
+        "HDF5 row loop vs in-RAM product", (474, 56.3), (rows_loop, in_ram64), 1,
         f"the file is float32, the notebook's in-RAM matrix and b float64 (twice the bytes); "
         f"float32 in RAM takes {units.human_seconds(in_ram32)} "
         f"({rows_loop / in_ram32:.1f}x); the loop costs one HDF5 read call per row")
@@ -280,12 +285,8 @@ def _csr_vs_dense(context: Context) -> ClaimRow:
     shape = context.sizes.tall
     csr = context.seconds("csr", DatasetSpec(shape, "float64", density=0.1, storage="npz"))
     dense = context.seconds("dense", DatasetSpec(shape, "float64", storage="raw"))
-    notebook_ratio = 23.6 / 57.2
-    ratio = csr / dense
-    verdict = REPRODUCED if _within(ratio, notebook_ratio) else DIFFERENT
-    return ClaimRow(
-        "CSR vs dense, density 0.1", f"23.6 ms vs 57.2 ms ({notebook_ratio:.2f}x)",
-        f"{units.human_seconds(csr)} vs {units.human_seconds(dense)} ({ratio:.2f}x)", "", verdict,
+    return _ratio_row(
+        "CSR vs dense, density 0.1", (23.6, 57.2), (csr, dense), 2,
         "CSR reads 10% of the entries with an index each (12 of 8 bytes): about 0.15 of the "
         "dense bytes, plus gathers of x; both float64, one core for CSR")
 
