@@ -19,6 +19,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "machine": "harness.cli.machine_cmd",
     "measure": "harness.cli.measure_cmd",
+    "notebook": "harness.cli.notebook_cmd",
     "report": "harness.cli.report_cmd",
     "compare": "harness.cli.compare_cmd",
     "history": "harness.cli.history_cmd",

@@ -4,6 +4,15 @@ Each (strategy, cache state) runs in a fresh subprocess; the figures are put aga
 ``dense`` strategy of the same run (``x dense``) and against this machine's roofline,
 measured in the same run (memory bandwidth when warm, disk bandwidth when cold). The work is
 ``harness.measuring.plan.compare_strategies``; this module parses and prints.
+
+With ``--file PATH`` the matrix is yours: a .npy, a raw binary file (``--shape``, ``--dtype``),
+an HDF5 dataset (``file.h5:/group/dataset``) or a scipy.sparse .npz, opened read-only and never
+modified (cold runs evict its pages from the page cache, nothing more). Every strategy that
+accepts its storage runs on it in place; ``--also-as hdf5,raw,csr-hdf5`` first copies it, block
+by block, into the data directory (``--chunks`` and ``--compression`` shape the HDF5 copy).
+
+After the table: the Pareto front of time against anonymous memory and the fastest strategy
+within ``--memory-budget`` (default: the RAM available now), per cache state.
 """
 
 from __future__ import annotations
@@ -32,9 +41,15 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "measure", help="time and meter every matvec strategy on one matrix, side by side",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shape", type=_argument_type(parse_shape), default=(1000, 100000),
-                   help="ROWSxCOLS (default 1000x100000)")
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument("--file", default=None,
+                   help="your own matrix: file.npy, a raw binary file (with --shape and --dtype), "
+                        "file.h5:/path/to/dataset, or a scipy.sparse file.npz; read-only")
+    p.add_argument("--also-as", default=None,
+                   help="with --file: copy it first into these storages, comma-separated "
+                        "(hdf5, raw, csr-hdf5), block by block into the data directory")
+    p.add_argument("--shape", type=_argument_type(parse_shape), default=None,
+                   help="ROWSxCOLS (default 1000x100000; a raw --file needs it)")
+    p.add_argument("--dtype", default=None, help=f"one of {', '.join(DTYPES)} (default float32)")
     p.add_argument("--density", type=float, default=None, help="fraction of nonzeros (default: dense)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunks", type=_argument_type(parse_chunks), default=None,
@@ -49,7 +64,9 @@ def register(subparsers) -> None:
                    help="run every strategy this many times, interleaved, each in a fresh process, "
                         "and pool the passes (evens out load that comes and goes; default 1)")
     p.add_argument("--block-rows", type=int, default=None)
-    p.add_argument("--memory-budget", type=parse_bytes, default=None, help="bytes, e.g. 64MiB (default)")
+    p.add_argument("--memory-budget", type=parse_bytes, default=None,
+                   help="bytes, e.g. 256MiB: the block strategies' budget (default 64MiB) and the "
+                        "recommendation's limit on anonymous memory (default: available RAM)")
     p.add_argument("--chunk-cache-bytes", type=parse_bytes, default=None,
                    help="HDF5 rdcc_nbytes, e.g. 1MiB (HDF5 1.x default) or 8MiB (HDF5 2.0 default)")
     p.add_argument("--data-dir", default=None, help="where datasets are cached (default $HARNESS_DATA_DIR)")
@@ -61,7 +78,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.measuring.plan import compare_strategies
 
     # Refuse bad numbers before generating files or probing: both can take minutes.
     if args.rounds < 1 or args.repeat < 1:
@@ -72,14 +88,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        problem = Problem(args.shape, args.dtype, args.density, args.seed, args.chunks,
-                          args.compression)
-        comparison = compare_strategies(
-            problem, args.strategies.split(",") if args.strategies else None,
-            cache=args.cache, repeat=args.repeat, rounds=args.rounds, root=args.data_dir,
-            check=not args.no_check, roofline=not args.no_roofline,
-            timeout_seconds=args.timeout, progress=_to_stderr, block_rows=args.block_rows,
-            memory_budget=args.memory_budget, chunk_cache_bytes=args.chunk_cache_bytes)
+        comparison = _compare_file(args) if args.file else _compare_generated(args)
     except (ValueError, KeyError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
@@ -87,11 +96,58 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc.strerror if exc.strerror and exc.filename is None else exc}",
               file=sys.stderr)
         return 2
-    if args.format == "json":
-        print(json.dumps(comparison.records, indent=1))
+    from harness.measuring.recommend import recommend
+
+    advice = recommend(comparison.records, args.memory_budget, comparison.skipped)
+    if args.format == "json" and args.file:
+        print(json.dumps({"file": args.file, "records": comparison.records,
+                          "skipped": comparison.skipped, "failures": comparison.failures,
+                          "recommendation": advice.to_dict()}, indent=1))
+    elif args.format == "json":
+        print(json.dumps(comparison.records, indent=1))  # a list, as before --file existed
     else:
         print(comparison.table())
+        if comparison.records:
+            print()
+            print("\n".join(advice.lines()))
     return 1 if comparison.failures else 0
+
+
+def _strategy_options(args: argparse.Namespace) -> dict:
+    return {"block_rows": args.block_rows, "memory_budget": args.memory_budget,
+            "chunk_cache_bytes": args.chunk_cache_bytes}
+
+
+def _common(args: argparse.Namespace) -> dict:
+    return {"cache": args.cache, "repeat": args.repeat, "rounds": args.rounds,
+            "root": args.data_dir, "check": not args.no_check, "roofline": not args.no_roofline,
+            "timeout_seconds": args.timeout, "progress": _to_stderr}
+
+
+def _names(args: argparse.Namespace):
+    return args.strategies.split(",") if args.strategies else None
+
+
+def _compare_generated(args: argparse.Namespace):
+    from harness.measuring.plan import compare_strategies
+
+    if args.also_as:
+        raise ValueError("--also-as copies your own matrix: use it with --file")
+    problem = Problem(args.shape or (1000, 100000), args.dtype or "float32", args.density,
+                      args.seed, args.chunks, args.compression)
+    return compare_strategies(problem, _names(args), **_common(args), **_strategy_options(args))
+
+
+def _compare_file(args: argparse.Namespace):
+    from harness.measuring.convert import parse_targets
+    from harness.measuring.user_matrix import compare_file, open_user_matrix
+
+    if args.density is not None:
+        raise ValueError("--density describes a generated matrix; your --file has its own")
+    targets = parse_targets(args.also_as) if args.also_as else []  # before any file is read
+    user = open_user_matrix(args.file, shape=args.shape, dtype=args.dtype)
+    return compare_file(user, targets, _names(args), chunks=args.chunks,
+                        compression=args.compression, **_common(args), **_strategy_options(args))
 
 
 def _to_stderr(line: str) -> None:

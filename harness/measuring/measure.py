@@ -161,6 +161,13 @@ def reference_result(spec: DatasetSpec, x: np.ndarray, root=None) -> np.ndarray:
     return y
 
 
+def _check_cache_and_repeat(cache: str, repeat: int) -> None:
+    if cache not in CACHE_STATES:
+        raise ValueError(f"cache must be one of {CACHE_STATES}, got {cache!r}")
+    if int(repeat) < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat!r}")
+
+
 def measure_in_process(
     strategy: str,
     spec: DatasetSpec,
@@ -177,13 +184,27 @@ def measure_in_process(
     values, ``Strategy.dataset_for``). ``options``: the strategy options (block_rows,
     memory_budget, chunk_cache_bytes).
     """
-    if cache not in CACHE_STATES:
-        raise ValueError(f"cache must be one of {CACHE_STATES}, got {cache!r}")
-    if int(repeat) < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat!r}")
+    _check_cache_and_repeat(cache, repeat)
     strat = get(strategy)
     spec = strat.dataset_for(spec.problem, prefer=spec.storage)
     path = materialize(spec, root)
+    return measure_opened(
+        strat, spec, path, lambda: strat.open(spec, root=root, **options),
+        (lambda x: reference_result(spec, x, root)) if check else None,
+        cache=cache, repeat=repeat, options=options)
+
+
+def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
+                   cache: str = "warm", repeat: int = 3, options: dict | None = None
+                   ) -> Measurement:
+    """Measure strategy ``strat`` on the matrix ``spec`` describes, wherever it is.
+
+    ``path``: the file (or directory) whose page cache is warmed or evicted; ``open_operand()``:
+    a context manager yielding the operand (opening is not timed); ``reference(x)``: the float64
+    ``A @ x`` to check against, or None to skip the check. ``options``: the strategy options.
+    """
+    options = dict(options or {})
+    _check_cache_and_repeat(cache, repeat)
     budget = strat.extra_memory_bytes(spec, **options)
     x = vector(spec.shape[1], spec.dtype)
 
@@ -193,7 +214,7 @@ def measure_in_process(
         return y, time.perf_counter() - started
 
     def open_and_time() -> tuple[np.ndarray, float]:
-        with strat.open(spec, root=root, **options) as operand:
+        with open_operand() as operand:
             return timed(operand)
 
     seconds, peaks, residency = [], [], []
@@ -208,7 +229,7 @@ def measure_in_process(
         with contextlib.ExitStack() as stack:
             gc.collect()
             (operand, _), first_peak = memory.measure_peak(
-                lambda: (op := stack.enter_context(strat.open(spec, root=root, **options)),
+                lambda: (op := stack.enter_context(open_operand()),
                          op.matvec(x)))
             _, steady_peak = memory.measure_peak(operand.matvec, x)
             peaks += [first_peak, steady_peak]
@@ -232,9 +253,9 @@ def measure_in_process(
                 (y, _), peak = memory.measure_peak(open_and_time)
                 peaks.append(peak)
     error = None
-    if check:
-        reference = reference_result(spec, x, root)
-        error = float(np.max(np.abs(y.astype(np.float64) - reference))) if y.size else 0.0
+    if reference is not None:
+        expected = reference(x)
+        error = float(np.max(np.abs(y.astype(np.float64) - expected))) if y.size else 0.0
     return Measurement(
         strategy=strat.name,
         family=strat.family,
@@ -278,21 +299,29 @@ def measure_in_subprocess(
         "root": os.fspath(root) if root is not None else None, "check": bool(check),
         "options": options,
     }
-    command = [sys.executable, "-m", "harness.measuring.measure", json.dumps(request)]
+    return run_child("harness.measuring.measure", request, f"{strategy} on {spec} ({cache})",
+                     timeout_seconds)
+
+
+def run_child(module: str, request: dict, label: str, timeout_seconds: float | None
+              ) -> Measurement:
+    """Run ``python -m <module> '<json request>'`` in a fresh interpreter and return the
+    :class:`Measurement` its last JSON line holds; ``label`` names the work in errors."""
+    command = [sys.executable, "-m", module, json.dumps(request)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_seconds,
                               check=False)
     except subprocess.TimeoutExpired as exc:
         raise MeasurementError(
-            f"{strategy} on {spec} ({cache}) took longer than {timeout_seconds} s; "
+            f"{label} took longer than {timeout_seconds} s; "
             "raise the timeout or measure a smaller matrix"
         ) from exc
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-6:])
-        raise MeasurementError(f"{strategy} on {spec} ({cache}) failed (exit {done.returncode}):\n{tail}")
+        raise MeasurementError(f"{label} failed (exit {done.returncode}):\n{tail}")
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        raise MeasurementError(f"{strategy} on {spec} ({cache}) printed no record")
+        raise MeasurementError(f"{label} printed no record")
     return Measurement.from_record(json.loads(lines[-1]))
 
 

@@ -120,6 +120,29 @@ def compare_strategies(
     first measurement (never inside a timed process). A failed measurement is listed in
     ``failures`` and that strategy is not run again in that cache state.
     """
+    options = check_run_arguments(cache, rounds, repeat, timeout_seconds, options)
+    chosen = plan_for(matrix, names)
+    root = root if root is not None else datasets.default_root()
+    for _, spec in chosen.runs:
+        datasets.materialize(spec, root)
+    ceiling = measure_roofline(root) if roofline else None
+
+    def measurer(name: str, spec: datasets.DatasetSpec):
+        return lambda state: measure_in_subprocess(
+            name, spec, cache=state, repeat=repeat, root=root, check=check,
+            timeout_seconds=timeout_seconds, **options)
+
+    labelled, failures = run_interleaved(
+        [(name, measurer(name, spec)) for name, spec in chosen.runs], cache, rounds, progress)
+    records = [record for _, record in labelled]
+    add_derived_columns(records, ceiling)
+    return Comparison(records, list(chosen.skipped), failures, ceiling)
+
+
+def check_run_arguments(cache: str, rounds: int, repeat: int, timeout_seconds: float,
+                        options: dict) -> dict:
+    """Refuse bad arguments of a comparison before anything is written; return the strategy
+    options that were given (None values dropped), checked."""
     if cache not in CACHE_CHOICES:
         raise ValueError(f"cache must be one of {CACHE_CHOICES}, got {cache!r}")
     if int(rounds) < 1 or int(repeat) < 1:
@@ -128,35 +151,43 @@ def compare_strategies(
         raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
     options = {k: v for k, v in options.items() if v is not None}
     resolve_options(options)
-    chosen = plan_for(matrix, names)
-    root = root if root is not None else datasets.default_root()
-    for _, spec in chosen.runs:
-        datasets.materialize(spec, root)
-    ceiling = None
-    if roofline:
-        from harness.measuring import machine
+    return options
 
-        ceiling = machine.roofline(data_dir=root)
+
+def measure_roofline(root):
+    """This machine's memory and cold-disk read bandwidths (``machine.Roofline``), probed with a
+    scratch file in the data directory ``root``."""
+    from harness.measuring import machine
+
+    return machine.roofline(data_dir=root)
+
+
+def run_interleaved(runs: list[tuple[str, Callable[[str], object]]], cache: str, rounds: int,
+                    progress: Callable[[str], None] | None = None
+                    ) -> tuple[list[tuple[str, dict]], list[tuple[str, str, str]]]:
+    """Run every ``(label, measure)`` of ``runs`` (``measure(cache_state)`` returns a
+    ``Measurement``) ``rounds`` times, interleaved, in each cache state of ``cache``; pool each
+    run's passes. Returns ``[(label, record)]`` (cache state first, then run order) and the
+    failures ``[(label, cache state, message)]``; a run that failed is not run again in that
+    state."""
     pooled: dict[tuple[str, str], list] = {}
     failures: list[tuple[str, str, str]] = []
     for state in CACHE_STATES if cache == "both" else (cache,):
         for round_index in range(int(rounds)):
-            for name, spec in chosen.runs:
-                if any(failure[:2] == (name, state) for failure in failures):
+            for label, measure in runs:
+                if any(failure[:2] == (label, state) for failure in failures):
                     continue
                 if progress is not None:
-                    progress(f"measuring {name} ({state}, round {round_index + 1}/{rounds})...")
+                    progress(f"measuring {label} ({state}, round {round_index + 1}/{rounds})...")
                 try:
-                    measurement = measure_in_subprocess(
-                        name, spec, cache=state, repeat=repeat, root=root, check=check,
-                        timeout_seconds=timeout_seconds, **options)
+                    measurement = measure(state)
                 except MeasurementError as exc:
-                    failures.append((name, state, str(exc)))
+                    failures.append((label, state, str(exc)))
                     continue
-                pooled.setdefault((name, state), []).append(measurement)
-    records = [combine(measurements).to_record() for measurements in pooled.values()]
-    add_derived_columns(records, ceiling)
-    return Comparison(records, list(chosen.skipped), failures, ceiling)
+                pooled.setdefault((label, state), []).append(measurement)
+    labelled = [(label, combine(measurements).to_record())
+                for (label, _), measurements in pooled.items()]
+    return labelled, failures
 
 
 def add_derived_columns(records: list[dict], roofline) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
@@ -90,6 +91,35 @@ def as_vector(x: np.ndarray, spec: DatasetSpec) -> np.ndarray:
             f"got shape {x.shape}"
         )
     return np.ascontiguousarray(x, dtype=spec.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileLocation(os.PathLike):
+    """Where a matrix sits in a file that ``materialize`` did not write (a user's own file, or
+    one converted from it): ``path``; ``byte_offset``, where a flat array starts (a ``.npy``
+    header comes first); ``dataset``, the HDF5 dataset's path (None: the harness's own name).
+    Openers take it wherever they take a path (it is ``os.PathLike``)."""
+
+    path: Path
+    byte_offset: int = 0
+    dataset: str | None = None
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def byte_offset(path) -> int:
+    """Byte offset of a flat array in ``path`` (0 unless a :class:`FileLocation` says so)."""
+    return path.byte_offset if isinstance(path, FileLocation) else 0
+
+
+def hdf5_dataset(path, default: str) -> str:
+    """The HDF5 dataset to read in ``path``: a :class:`FileLocation`'s, else ``default``."""
+    return path.dataset if isinstance(path, FileLocation) and path.dataset else default
 
 
 Opener = Callable[[DatasetSpec, Path, Options], ContextManager[Operand]]
@@ -184,10 +214,16 @@ class Strategy:
     @contextlib.contextmanager
     def open(self, spec: DatasetSpec, root=None, **options) -> Iterator[Operand]:
         """Materialize ``spec`` if needed, open it and yield an operand with ``matvec(x)``."""
+        with self.open_at(spec, materialize(spec, root), **options) as operand:
+            yield operand
+
+    @contextlib.contextmanager
+    def open_at(self, spec: DatasetSpec, path, **options) -> Iterator[Operand]:
+        """Open the matrix ``spec`` describes where it already is (a path or a
+        :class:`FileLocation`; nothing is written) and yield an operand with ``matvec(x)``."""
         opts = resolve_options(options)
         if not self.accepts(spec):
             raise ValueError(self.why_not(spec))
-        path = materialize(spec, root)
         with self.opener(spec, path, opts) as operand:
             yield operand
 

@@ -12,6 +12,8 @@ from harness.measuring.strategies.base import (
     Options,
     Strategy,
     as_vector,
+    byte_offset,
+    hdf5_dataset,
     register,
     streaming_seconds,
     whole_matrix_bytes,
@@ -19,15 +21,20 @@ from harness.measuring.strategies.base import (
 
 
 def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
-    """The matrix of ``spec`` (file ``path``) read into a fresh array of its dtype."""
+    """The matrix of ``spec`` (file ``path``, or a ``FileLocation``) read into a fresh array of
+    its dtype."""
     if spec.storage in ("ram", "raw"):
-        return np.fromfile(path, dtype=spec.dtype).reshape(spec.shape)
+        count = spec.shape[0] * spec.shape[1]
+        return np.fromfile(path, dtype=spec.dtype, count=count,
+                           offset=byte_offset(path)).reshape(spec.shape)
     if spec.storage == "hdf5":
         import h5py
 
+        from harness.measuring.strategies.hdf5 import DATASET_NAME
+
         with h5py.File(path, "r") as f:
             out = np.empty(spec.shape, dtype=spec.dtype)
-            f["A"].read_direct(out)
+            f[hdf5_dataset(path, DATASET_NAME)].read_direct(out)
             return out
     from harness.measuring.strategies.sparse import load_csr
 

@@ -22,6 +22,7 @@ from harness.measuring.strategies.base import (
     Strategy,
     as_vector,
     block_rows,
+    hdf5_dataset,
     one_block_bytes,
     read_buffer,
     register,
@@ -276,7 +277,7 @@ def _opener(make_operand):
     @contextlib.contextmanager
     def opener(spec: DatasetSpec, path: Path, opts: Options):
         with open_file(path, opts) as f:
-            operand = make_operand(spec, f[DATASET_NAME], opts)
+            operand = make_operand(spec, f[hdf5_dataset(path, DATASET_NAME)], opts)
             try:
                 yield operand
             finally:
@@ -312,7 +313,7 @@ def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
     import h5py
 
     with open_file(path, opts) as f:
-        dset = f[DATASET_NAME]
+        dset = f[hdf5_dataset(path, DATASET_NAME)]
         refusal = _mmap_refusal(dset)
         if refusal:
             raise ValueError(f"hdf5-mmap cannot map {path.name}: {refusal}")

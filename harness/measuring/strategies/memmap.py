@@ -20,6 +20,7 @@ from harness.measuring.strategies.base import (
     Strategy,
     as_vector,
     block_rows,
+    byte_offset,
     one_block_bytes,
     register,
     streaming_seconds,
@@ -169,7 +170,8 @@ class NumpyMemmapOperand:
 
     def __init__(self, spec: DatasetSpec, path: Path, rows: bool):
         self.spec = spec
-        self.matrix = np.memmap(path, dtype=spec.dtype, mode="r", shape=spec.shape)
+        self.matrix = np.memmap(os.fspath(path), dtype=spec.dtype, mode="r", shape=spec.shape,
+                                offset=byte_offset(path))
         self.rows = rows
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
@@ -244,10 +246,12 @@ def open_blocked_map(spec: DatasetSpec, path: Path, offset: int, opts: Options
 
 @contextlib.contextmanager
 def _open_blocked(spec: DatasetSpec, path: Path, opts: Options):
-    expected = spec.dense_bytes
+    offset = byte_offset(path)
+    expected = offset + spec.dense_bytes
     if os.path.getsize(path) != expected:
-        raise ValueError(f"{path} holds {os.path.getsize(path)} bytes, expected {expected} for {spec}")
-    with open_blocked_map(spec, path, 0, opts) as operand:
+        raise ValueError(f"{os.fspath(path)} holds {os.path.getsize(path)} bytes, expected "
+                         f"{expected} for {spec}")
+    with open_blocked_map(spec, path, offset, opts) as operand:
         yield operand
 
 

@@ -1,0 +1,258 @@
+"""Copies of a user's matrix in other storages, written block by block into the data directory.
+
+``convert(user, "hdf5", chunks=..., compression=...)`` reads the user's matrix
+(``harness.measuring.user_matrix.UserMatrix``) a block of rows at a time (never whole in RAM)
+and writes it in one of ``TARGETS`` with a progress bar on stderr, as ``datasets.materialize``
+writes its files: under a lock, to a temporary name that is fsynced and renamed into place, then
+sealed by a manifest (the source's path, size and mtime; the copy's spec, size, mtime and
+checksum). A copy without a matching manifest (a conversion killed half-way, a source changed
+since) is never trusted: it is written again. The user's file is only read.
+
+One writer per storage: ``raw`` (flat binary, C order), ``hdf5`` (dataset ``A``, with the
+chunks and compression asked for), ``csr-hdf5`` (the CSR arrays as three HDF5 datasets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from harness.measuring import datasets
+from harness.measuring.datasets import DatasetSpec, hdf5_filter_kwargs
+
+# The cache's own lock and fsync: a copy is written exactly like a generated file.
+from harness.measuring.datasets import _file_lock as file_lock
+from harness.measuring.datasets import _fsync as fsync
+from harness.measuring.strategies.base import FileLocation
+from harness.measuring.user_matrix import UserFileError, UserMatrix
+
+#: Bumped whenever a writer's output changes, so older copies are written again.
+CONVERTER_VERSION = 1
+#: Rows a block aims at this many bytes of dense values (the memory a conversion needs).
+BLOCK_BYTES = 16 * 1024 * 1024
+#: Storages a copy can be written in, and the zarr store that is not written yet.
+TARGETS = ("hdf5", "raw", "csr-hdf5")
+NOT_YET = ("zarr",)
+_EXTENSIONS = {"raw": "raw", "hdf5": "h5", "csr-hdf5": "csr.h5"}
+#: Elements per chunk of the growing CSR datasets (1 Mi: 4-8 MiB).
+_CSR_CHUNK_ELEMENTS = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Converted:
+    """A trusted copy: ``spec`` (its storage, layout and density) and ``location``."""
+
+    spec: DatasetSpec
+    location: FileLocation
+
+    @property
+    def label(self) -> str:
+        """How tables name its storage: the storage and its layout, marked as a copy."""
+        layout = ""
+        if self.spec.storage == "hdf5":
+            chunks = self.spec.chunks
+            layout = " " + ("contiguous" if chunks is None else
+                            "chunks=" + ("auto" if chunks == "auto" else "x".join(map(str, chunks))))
+            layout += f" {self.spec.compression}" if self.spec.compression else ""
+        return f"{self.spec.storage}{layout} (copy)"
+
+
+def parse_targets(text: str) -> list[str]:
+    """``'hdf5,raw'`` -> ['hdf5', 'raw']; a UserFileError for an unknown or unwritten storage."""
+    targets = [t.strip() for t in str(text).split(",") if t.strip()]
+    for target in targets:
+        if target in NOT_YET:
+            raise UserFileError(f"--also-as {target}: conversion to a {target} store is not "
+                                f"supported yet; choose among {', '.join(TARGETS)}")
+        if target not in TARGETS:
+            raise UserFileError(f"--also-as {target}: unknown storage; choose among "
+                                f"{', '.join(TARGETS)}")
+    return list(dict.fromkeys(targets))
+
+
+def converted_path(user: UserMatrix, target: str, chunks=None, compression=None,
+                   root: str | os.PathLike | None = None) -> Path:
+    """Where the copy of ``user`` in ``target`` goes: a readable name plus a hash of the source
+    (path, dataset, size, mtime) and of the target (storage, chunks, compression)."""
+    root = Path(root) if root is not None else datasets.default_root()
+    key = [user.identity(), target, _chunks_text(chunks), compression, CONVERTER_VERSION]
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    stem = user.path.name.replace(".", "_")
+    return root / f"copy-{stem}-{target}-{digest}.{_EXTENSIONS[target]}"
+
+
+def _chunks_text(chunks) -> str | None:
+    return "x".join(map(str, chunks)) if isinstance(chunks, tuple) else chunks
+
+
+def trusted_copy(user: UserMatrix, target: str, chunks=None, compression=None,
+                 root=None) -> Converted | None:
+    """The copy of ``user`` in ``target`` if its manifest vouches for it, else None."""
+    path = converted_path(user, target, chunks, compression, root)
+    try:
+        manifest = json.loads(datasets.manifest_path(path).read_text())
+        stat = path.stat()
+    except (OSError, ValueError):
+        return None
+    if (manifest.get("source") != user.identity()
+            or manifest.get("converter_version") != CONVERTER_VERSION
+            or manifest.get("size_bytes") != stat.st_size
+            or manifest.get("mtime_ns") != stat.st_mtime_ns):
+        return None
+    return Converted(DatasetSpec.from_dict(manifest["spec"]), FileLocation(path))
+
+
+def convert(user: UserMatrix, target: str, *, chunks=None, compression=None, root=None,
+            progress: bool = True) -> Converted:
+    """A trusted copy of ``user`` in storage ``target`` (written now unless one exists).
+
+    ``chunks`` and ``compression`` apply to ``hdf5`` (as in ``DatasetSpec``). Raises
+    ``datasets.InsufficientDiskSpaceError`` before writing when the data directory lacks
+    room, and UserFileError for a target it cannot write.
+    """
+    parse_targets(target)
+    if target != "hdf5" and (chunks is not None or compression is not None):
+        chunks = compression = None  # only HDF5 has a layout to choose
+    spec = _target_spec(user, target, chunks, compression, density=None)
+    path = converted_path(user, target, chunks, compression, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    found = trusted_copy(user, target, chunks, compression, root)
+    if found is not None:
+        return found
+    with file_lock(path):
+        found = trusted_copy(user, target, chunks, compression, root)
+        if found is not None:
+            return found
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a conversion that was killed
+        datasets.manifest_path(path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        _check_free_disk(user, target, path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with _progress_bar(user, path, progress) as bar:
+                density = _WRITERS[target](user, spec, tmp, bar)
+            fsync(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        spec = _target_spec(user, target, chunks, compression, density)
+        _seal(user, spec, path)
+    return Converted(spec, FileLocation(path))
+
+
+def _target_spec(user: UserMatrix, target: str, chunks, compression, density) -> DatasetSpec:
+    if target == "csr-hdf5":
+        return DatasetSpec(user.spec.shape, user.spec.dtype, density=density if density is not None
+                           else (user.spec.density or 0.0), storage="csr-hdf5")
+    return DatasetSpec(user.spec.shape, user.spec.dtype, storage=target,
+                       chunks=chunks if target == "hdf5" else None,
+                       compression=compression if target == "hdf5" else None)
+
+
+def _seal(user: UserMatrix, spec: DatasetSpec, path: Path) -> None:
+    stat = path.stat()
+    manifest = {
+        "source": user.identity(), "converter_version": CONVERTER_VERSION,
+        "spec": spec.to_dict(), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+        "checksum": datasets.file_checksum(path), "checksum_algorithm": "blake2b-128",
+    }
+    mpath = datasets.manifest_path(path)
+    mtmp = mpath.with_name(f".{mpath.name}.{os.getpid()}.tmp")
+    mtmp.write_text(json.dumps(manifest, indent=1))
+    fsync(mtmp)
+    os.replace(mtmp, mpath)
+    fsync(path.parent)
+
+
+def _expected_bytes(user: UserMatrix, target: str) -> int:
+    """An upper bound of the copy's size (bytes): dense values, or CSR arrays (int64 indices;
+    every entry stored when the source is dense)."""
+    rows, cols = user.spec.shape
+    if target != "csr-hdf5":
+        return user.spec.dense_bytes + 64 * 1024
+    entries = rows * cols if user.spec.density is None else round(user.spec.density * rows * cols)
+    return entries * (user.spec.itemsize + 8) + (rows + 1) * 8 + 64 * 1024
+
+
+def _check_free_disk(user: UserMatrix, target: str, directory: Path) -> None:
+    needed = int(_expected_bytes(user, target) * 1.10)
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise datasets.InsufficientDiskSpaceError(
+            f"not enough free disk in {directory} for a {target} copy of {user.path.name}: needs "
+            f"{needed / 1e9:.2f} GB (its size + 10%), has {free / 1e9:.2f} GB free; free some "
+            "space or set HARNESS_DATA_DIR (or --data-dir) to a larger disk")
+
+
+def _progress_bar(user: UserMatrix, path: Path, enabled: bool):
+    from tqdm import tqdm
+
+    total = user.spec.dense_bytes
+    return tqdm(total=total, unit="B", unit_scale=True, desc=f"converting to {path.name}",
+                disable=not enabled or total <= 100_000_000, file=sys.stderr, leave=False)
+
+
+# ----------------------------------------------------------------------------------- writers
+
+def _write_raw(user: UserMatrix, spec: DatasetSpec, tmp: Path, bar) -> None:
+    with open(tmp, "wb") as out:
+        for _, block in user.row_blocks(BLOCK_BYTES):
+            np.ascontiguousarray(block).tofile(out)
+            bar.update(block.nbytes)
+
+
+def _write_hdf5(user: UserMatrix, spec: DatasetSpec, tmp: Path, bar) -> None:
+    import h5py
+
+    chunks = True if spec.chunks == "auto" else spec.chunks
+    if isinstance(chunks, tuple):
+        chunks = (min(chunks[0], spec.shape[0]), min(chunks[1], spec.shape[1]))
+    with h5py.File(tmp, "w", rdcc_nbytes=64 * 1024 * 1024) as f:
+        dset = f.create_dataset("A", shape=spec.shape, dtype=spec.dtype, chunks=chunks,
+                                **hdf5_filter_kwargs(spec.compression))
+        # Whole chunk-rows per write, so no chunk is compressed half-filled and written again.
+        step = user.block_rows(BLOCK_BYTES)
+        if dset.chunks:
+            step = max(dset.chunks[0], step // dset.chunks[0] * dset.chunks[0])
+        for r0, block in user.row_blocks(step * spec.shape[1] * spec.itemsize):
+            dset[r0:r0 + block.shape[0]] = block
+            bar.update(block.nbytes)
+
+
+def _write_csr_hdf5(user: UserMatrix, spec: DatasetSpec, tmp: Path, bar) -> float:
+    """Returns the density the copy holds (its nonzeros / (rows * cols))."""
+    import h5py
+
+    rows, cols = spec.shape
+    index_dtype = np.int32 if max(rows, cols) < 2**31 and rows * cols < 2**31 else np.int64
+    indptr = np.zeros(rows + 1, dtype=np.int64)
+    at = 0
+    with h5py.File(tmp, "w") as f:
+        grow = {"shape": (0,), "maxshape": (None,), "chunks": (_CSR_CHUNK_ELEMENTS,)}
+        data = f.create_dataset("data", dtype=spec.dtype, **grow)
+        indices = f.create_dataset("indices", dtype=index_dtype, **grow)
+        for r0, block in user.csr_row_blocks(BLOCK_BYTES):
+            block.sum_duplicates()
+            n = block.nnz
+            data.resize((at + n,))
+            indices.resize((at + n,))
+            if n:
+                data[at:at + n] = block.data.astype(spec.dtype, copy=False)
+                indices[at:at + n] = block.indices.astype(index_dtype, copy=False)
+            indptr[r0 + 1:r0 + 1 + block.shape[0]] = at + block.indptr[1:]
+            at += n
+            bar.update(block.shape[0] * cols * spec.itemsize)
+        f.create_dataset("indptr", data=indptr.astype(index_dtype))
+        f.attrs["shape"] = spec.shape
+    return at / (rows * cols)
+
+
+_WRITERS = {"raw": _write_raw, "hdf5": _write_hdf5, "csr-hdf5": _write_csr_hdf5}

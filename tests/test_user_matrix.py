@@ -1,0 +1,231 @@
+"""A user's own matrix (``measure --file``): every format read in place equals the dense
+reference, the file is never modified, conversions are trusted only when whole, and every
+problem with the file is one line naming the problem and the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from harness.cli import main
+from harness.measuring import convert, datasets, strategies
+from harness.measuring.user_matrix import (
+    UserFileError,
+    measure_file_in_process,
+    open_user_matrix,
+    plan_for_file,
+)
+
+SHAPE = (60, 700)
+
+
+def _matrix(dtype="float32") -> np.ndarray:
+    return np.random.default_rng(3).random(SHAPE, dtype=np.dtype(dtype))
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, tuple[str, np.ndarray, dict]]:
+    """name -> (the --file argument, the matrix it holds, open_user_matrix keyword arguments)."""
+    a32, a64 = _matrix("float32"), _matrix("float64")
+    np.save(tmp_path / "a.npy", a32)
+    a64.tofile(tmp_path / "a.bin")
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("plain", data=a64)
+        f.create_dataset("group/chunked", data=a32, chunks=(7, 100), compression="lzf")
+        f.create_dataset("vector", data=np.arange(5.0))
+    sparse = sp.random(*SHAPE, density=0.05, format="csc", dtype=np.float32, random_state=1)
+    sp.save_npz(tmp_path / "s.npz", sparse)
+    return {
+        "npy": (str(tmp_path / "a.npy"), a32, {}),
+        "raw": (str(tmp_path / "a.bin"), a64, {"shape": SHAPE, "dtype": "float64"}),
+        "hdf5": (f"{tmp_path / 'a.h5'}:/plain", a64, {}),
+        "hdf5-chunked": (f"{tmp_path / 'a.h5'}:/group/chunked", a32, {}),
+        "npz": (str(tmp_path / "s.npz"), sparse.toarray(), {}),
+    }
+
+
+def _fingerprint(path: str) -> tuple[str, int]:
+    path = Path(path.split(":")[0])
+    return datasets.file_checksum(path), path.stat().st_mtime_ns
+
+
+@pytest.mark.parametrize("name", ["npy", "raw", "hdf5", "hdf5-chunked", "npz"])
+def test_every_strategy_on_each_format_equals_the_dense_reference(files, name, tmp_path):
+    text, matrix, kwargs = files[name]
+    user = open_user_matrix(text, **kwargs)
+    assert user.spec.shape == SHAPE and user.spec.dtype == matrix.dtype.name
+    x = datasets.vector(SHAPE[1], user.spec.dtype)
+    expected = matrix.astype(np.float64) @ x.astype(np.float64)
+    np.testing.assert_allclose(user.reference(x), expected, rtol=1e-12)
+    runs, _ = plan_for_file(user)
+    names = {run.strategy for run in runs}
+    assert "dense" in names and len(names) >= 2  # the reference and at least one other
+    for run in runs:
+        with strategies.get(run.strategy).open_at(run.spec, run.location) as operand:
+            y = operand.matvec(x)
+        np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4, err_msg=run.key)
+
+
+@pytest.mark.parametrize("target", ["raw", "hdf5", "csr-hdf5"])
+def test_each_copy_equals_the_users_matrix(files, target, tmp_path):
+    text, matrix, kwargs = files["npz"] if target == "csr-hdf5" else files["hdf5-chunked"]
+    user = open_user_matrix(text, **kwargs)
+    copy = convert.convert(user, target, root=tmp_path / "data",
+                           chunks=(10, 700) if target == "hdf5" else None)
+    assert convert.trusted_copy(user, target, chunks=copy.spec.chunks, root=tmp_path / "data")
+    x = datasets.vector(SHAPE[1], user.spec.dtype)
+    runs, _ = plan_for_file(user, [copy])
+    on_copy = [run for run in runs if run.label == copy.label]
+    assert on_copy, runs
+    for run in on_copy:
+        with strategies.get(run.strategy).open_at(run.spec, run.location) as operand:
+            y = operand.matvec(x)
+        np.testing.assert_allclose(y, matrix.astype(np.float64) @ x, rtol=1e-4, atol=1e-4,
+                                   err_msg=run.key)
+    if target == "csr-hdf5":
+        assert copy.spec.density == pytest.approx(np.count_nonzero(matrix) / matrix.size)
+
+
+def test_a_measurement_in_place_checks_against_the_users_values(files):
+    text, _, kwargs = files["npy"]
+    user = open_user_matrix(text, **kwargs)
+    run = next(r for r in plan_for_file(user)[0] if r.strategy == "memmap-blocked")
+    measurement = measure_file_in_process(run, user, cache="cold", repeat=1)
+    assert measurement.max_abs_error < 1e-3
+    assert measurement.spec["shape"] == list(SHAPE)
+
+
+@pytest.mark.slow
+def test_the_users_file_is_unchanged_after_a_run(files, tmp_path, capsys):
+    # The .npy in both cache states (a cold pass evicts its pages); the HDF5 file cold, and
+    # copied: the copy reads it too.
+    for name, cache, strategy in (("npy", "both", "memmap-blocked"),
+                                  ("hdf5-chunked", "cold", "hdf5-blocked")):
+        text = files[name][0]
+        before = _fingerprint(text)
+        status = main(["measure", "--file", text, "--also-as", "raw", "--strategies",
+                       f"dense,{strategy}", "--cache", cache, "--repeat", "1",
+                       "--no-roofline", "--data-dir", str(tmp_path / "data"),
+                       "--memory-budget", "1MiB", "--format", "json"])
+        assert status == 0, capsys.readouterr().err
+        out = json.loads(capsys.readouterr().out)
+        assert _fingerprint(text) == before
+        states = ("warm", "cold") if cache == "both" else (cache,)
+        stores = [("dense", "yours"), (strategy, "yours")]
+        if strategy == "memmap-blocked":
+            stores.append((strategy, "copy"))  # it reads the raw copy too
+        assert [(r["strategy"], r["storage"].split("(")[1][:-1], r["cache"])
+                for r in out["records"]] == [(s, where, c) for c in states for s, where in stores]
+        assert all(r["max_abs_error"] < 1e-3 for r in out["records"])
+        # The fastest within the budget is one that took at most 1 MiB of anonymous memory.
+        advice = out["recommendation"]
+        assert advice["budget_bytes"] == 1 << 20
+        for state in states:
+            chosen = advice[state]["fastest_within_budget"]
+            assert chosen["anon_increment_bytes"] <= 1 << 20
+            assert advice[state]["line"].startswith(f"{state}: fastest within 1.0 MiB")
+
+
+def test_a_conversion_killed_half_way_leaves_nothing_trusted(files, tmp_path):
+    text, matrix, _kwargs = files["npy"]
+    root = tmp_path / "data"
+    # A child converts slowly (a pause per block of 4 rows) and is killed mid-way.
+    child = f"""
+import sys, time
+from harness.measuring import convert, user_matrix
+user = user_matrix.open_user_matrix({text!r})
+blocks = user_matrix.UserMatrix.row_blocks
+def slow(self, max_bytes=0):
+    for item in blocks(self, 4 * {SHAPE[1]} * 4):
+        print("block", flush=True)
+        time.sleep(0.2)
+        yield item
+user_matrix.UserMatrix.row_blocks = slow
+convert.convert(user, "raw", root={str(root)!r})
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, env=env)
+    for _ in range(3):
+        assert proc.stdout.readline().startswith(b"block")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    user = open_user_matrix(text)
+    final = convert.converted_path(user, "raw", root=root)
+    assert list(root.glob(f".{final.name}.*.tmp")), "the killed child left its temporary file"
+    assert not final.exists() and convert.trusted_copy(user, "raw", root=root) is None
+    # A file in place without its manifest is not trusted either; the next run writes it again.
+    final.write_bytes(b"\0" * 10)
+    assert convert.trusted_copy(user, "raw", root=root) is None
+    copy = convert.convert(user, "raw", root=root)
+    assert not list(root.glob(f".{final.name}.*.tmp"))
+    assert np.array_equal(np.fromfile(copy.location.path, dtype=np.float32).reshape(SHAPE), matrix)
+    # A source changed since the copy: the copy is no longer trusted.
+    time.sleep(0.01)
+    np.save(text, matrix * 2)
+    assert convert.trusted_copy(open_user_matrix(text), "raw", root=root) is None
+
+
+def _one_line_error(capsys, argv: list[str]) -> str:
+    status = main(["measure", *argv, "--no-roofline", "--repeat", "1"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err
+    return err
+
+
+def test_errors_are_one_line_naming_the_problem_and_the_fix(files, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a matrix")
+    err = _one_line_error(capsys, ["--file", str(notes)])
+    assert "raw binary matrix" in err and "--shape" in err
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "cube.npy")])
+    assert "not a matrix" in err and "(2, 3, 4)" in err and "reshape" in err
+    err = _one_line_error(capsys, ["--file", f"{tmp_path / 'a.h5'}:/nowhere"])
+    assert "no dataset /nowhere" in err and "/group/chunked" in err and "a.h5:/path" in err
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "a.h5")])
+    assert "holds 2 2-D datasets" in err and "name one" in err
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "a.bin"), "--shape", "60x701",
+                                   "--dtype", "float64"])
+    assert "336000 bytes" in err and "needs 336480" in err and "shape and dtype" in err
+    np.save(tmp_path / "ints.npy", np.arange(12).reshape(3, 4))
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "ints.npy")])
+    assert "int64" in err and "float32 or float64" in err and "astype" in err
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "a.bin"), "--shape", "60x700",
+                                   "--dtype", "int16"])
+    assert "int16" in err and "float32 or float64" in err
+    (tmp_path / "store.zarr").mkdir()
+    (tmp_path / "store.zarr" / "zarr.json").write_text("{}")
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "store.zarr")])
+    assert "zarr" in err and "not read yet" in err
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "a.npy"), "--also-as", "zarr"])
+    assert "not supported yet" in err
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "missing.npy")])
+    assert "no such file" in err
+
+
+def test_a_numpy_npz_is_not_a_sparse_matrix(tmp_path):
+    np.savez(tmp_path / "arrays.npz", a=np.zeros((2, 2)))
+    with pytest.raises(UserFileError, match="not a scipy.sparse matrix.*save_npz"):
+        open_user_matrix(tmp_path / "arrays.npz")
+
+
+def test_a_strategy_that_reads_no_storage_of_the_file_says_which_copy_to_add(files):
+    user = open_user_matrix(files["npy"][0])
+    _, skipped = plan_for_file(user)
+    reasons = dict(skipped)
+    assert reasons["hdf5-blocked"] == "reads hdf5: add a copy with --also-as hdf5"
+    assert reasons["csr"] == "reads npz, csr-hdf5: add a copy with --also-as csr-hdf5"
+    _, skipped = plan_for_file(user, available_ram=1000)  # nothing fits 1000 bytes
+    assert "may need" in dict(skipped)["dense on npy (yours)"]
