@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.measuring.datasets import DatasetSpec
-from harness.measuring.strategies import dense, hdf5, memmap, sparse  # noqa: F401  (they register)
+from harness.measuring.strategies import dense, hdf5, memmap, sparse, zarr  # noqa: F401  (they register)
 from harness.measuring.strategies.base import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     OPTION_NAMES,
