@@ -15,7 +15,6 @@ import numpy as np
 
 from harness.measuring.datasets import DatasetSpec
 from harness.measuring.strategies import dense, hdf5, memmap, sparse  # noqa: F401  (they register)
-from harness.measuring.strategies import zarr, dask  # noqa: F401, I001  (after them: the order of names())
 from harness.measuring.strategies.base import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     OPTION_NAMES,
@@ -55,3 +54,8 @@ def matvec(name: str, spec: DatasetSpec, x: np.ndarray, root=None, **options) ->
     """Materialize ``spec``, open it with strategy ``name``, return ``A @ x`` (matrix dtype)."""
     with get(name).open(spec, root=root, **options) as operand:
         return operand.matvec(x)
+
+
+# Registered after the four above (names() lists in registration order): zarr, then dask.
+from harness.measuring.strategies import zarr  # noqa: F401, I001
+from harness.measuring.strategies import dask  # noqa: F401
