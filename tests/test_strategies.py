@@ -25,6 +25,7 @@ DENSITIES = [None, 0.0, 0.01, 1.0]
 def storages_of(base: DatasetSpec) -> list[DatasetSpec]:
     specs = [base.with_storage("ram"), base.with_storage("raw")]
     specs += [base.with_storage("hdf5", chunks, compression) for chunks, compression in HDF5_LAYOUTS]
+    specs += [base.with_storage("zarr", (3, 7)), base.with_storage("zarr", (3, 7), "zstd")]
     if base.density is not None:
         specs += [base.with_storage("npz"), base.with_storage("csr-hdf5")]
     return specs

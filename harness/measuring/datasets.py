@@ -120,8 +120,8 @@ class DatasetSpec:
                 raise ValueError(f"chunks must be two positive integers, got {self.chunks!r}")
         if (chunks is not None or self.compression is not None) and \
                 self.storage not in CHUNKED_STORAGES:
-            raise ValueError(f"chunks and compression apply to storages {CHUNKED_STORAGES} "
-                             f"only (storage is {self.storage!r})")
+            raise ValueError(f"chunks and compression apply to storage 'hdf5' only, or 'zarr' "
+                             f"(storage is {self.storage!r})")
         if self.shards is not None:
             _check_shards(self, chunks)
         if self.compression is not None and chunks is None:
