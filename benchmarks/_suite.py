@@ -127,6 +127,7 @@ class _MatvecSuite:
             "file_increment_bytes": int(result.file_increment_bytes),
             "gbps": float(result.gbps),
             "memory_method": result.memory_method,
+            "cluster": result.cluster,
         }
         tmp = memo.with_name(memo.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(record))

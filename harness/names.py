@@ -23,6 +23,8 @@ MATVEC_CLASSES: dict[str, tuple[str, ...]] = {
     "hdf5.Hdf5Compression": ("shape", "dtype", "strategy", "chunks", "chunk_cache",
                              "compression"),
     "sparse.SparseMatvec": ("shape", "dtype", "strategy", "density"),
+    "zarr.ZarrMatvec": ("shape", "dtype", "strategy", "chunks", "compression"),
+    "distributed.DistributedMatvec": ("shape", "dtype", "strategy", "chunks", "cluster"),
 }
 #: The family every ratio is taken against: the whole matrix in RAM.
 REFERENCE_FAMILY = "dense"
@@ -44,7 +46,7 @@ STRATEGY_PARAM = "strategy"
 CHUNKS_PARAM, CHUNK_CACHE_PARAM, COMPRESSION_PARAM = "chunks", "chunk_cache", "compression"
 NO_COMPRESSION = "none"
 #: Parameters that describe a way to store or multiply, shown after the strategy name.
-WAY_PARAMS = (CHUNKS_PARAM, CHUNK_CACHE_PARAM, COMPRESSION_PARAM)
+WAY_PARAMS = (CHUNKS_PARAM, CHUNK_CACHE_PARAM, COMPRESSION_PARAM, "cluster")
 #: Order of parameters in labels: the strategy, then the problem, then the way.
 LABEL_ORDER = (STRATEGY_PARAM, *PROBLEM_PARAMS, *WAY_PARAMS)
 #: Parameters whose values are byte counts (shown in binary units).
@@ -60,8 +62,13 @@ TRACK_ANON = "track_anon_increment"
 TRACK_FILE = "track_file_increment"
 TRACK_GBPS = "track_gbps"
 TRACK_COLD_SECONDS = "track_cold_seconds"
+#: A dask cluster's figures beside the summed exact ones (the increments above): the peak of
+#: dask's own MemorySampler over the same product, and the bytes its workers read.
+TRACK_SAMPLED_PEAK = "track_sampled_peak"
+TRACK_READ = "track_read_bytes"
 TRACK_UNITS = {TRACK_PEAK: "bytes", TRACK_ANON: "bytes", TRACK_FILE: "bytes",
-               TRACK_GBPS: "GB/s", TRACK_COLD_SECONDS: "seconds"}
+               TRACK_GBPS: "GB/s", TRACK_COLD_SECONDS: "seconds",
+               TRACK_SAMPLED_PEAK: "bytes", TRACK_READ: "bytes"}
 
 
 def family(benchmark: str) -> str:

@@ -53,9 +53,11 @@ def register(subparsers) -> None:
     p.add_argument("--density", type=float, default=None, help="fraction of nonzeros (default: dense)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunks", type=_argument_type(parse_chunks), default=None,
-                   help="HDF5 chunk shape ROWSxCOLS, 'auto' (h5py's guess) or 'none' (contiguous, default)")
+                   help="HDF5 and zarr chunk shape ROWSxCOLS, 'auto' (h5py's guess) or 'none' "
+                        "(HDF5: contiguous, default; zarr: full-width rows of about 4 MiB)")
     p.add_argument("--compression", default=None,
-                   help="HDF5 compression: gzip, lzf, blosc, blosc2, lz4, zstd, bitshuffle")
+                   help="HDF5 compression: gzip, lzf, blosc, blosc2, lz4, zstd, bitshuffle; "
+                        "zarr codecs: zstd, blosc-lz4, blosc-zstd, gzip-1, gzip-4")
     p.add_argument("--strategies", default=None,
                    help="comma-separated names (default: every strategy that accepts the matrix)")
     p.add_argument("--cache", choices=("warm", "cold", "both"), default="warm")
@@ -69,6 +71,15 @@ def register(subparsers) -> None:
                         "recommendation's limit on anonymous memory (default: available RAM)")
     p.add_argument("--chunk-cache-bytes", type=parse_bytes, default=None,
                    help="HDF5 rdcc_nbytes, e.g. 1MiB (HDF5 1.x default) or 8MiB (HDF5 2.0 default)")
+    p.add_argument("--scheduler", default=None,
+                   help="dask-distributed: address of an existing cluster, e.g. tcp://host:8786 "
+                        "(default $HARNESS_DASK_SCHEDULER, else a LocalCluster the harness starts)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="dask-distributed: worker processes of the LocalCluster (default 2)")
+    p.add_argument("--threads-per-worker", type=int, default=None,
+                   help="dask-distributed: threads of each LocalCluster worker (default 1)")
+    p.add_argument("--worker-memory-limit", type=parse_bytes, default=None,
+                   help="dask-distributed: bytes per LocalCluster worker (default: no limit)")
     p.add_argument("--data-dir", default=None, help="where datasets are cached (default $HARNESS_DATA_DIR)")
     p.add_argument("--no-check", action="store_true", help="skip the comparison with a float64 reference")
     p.add_argument("--no-roofline", action="store_true", help="skip the roofline probes (a few seconds)")
@@ -115,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _strategy_options(args: argparse.Namespace) -> dict:
     return {"block_rows": args.block_rows, "memory_budget": args.memory_budget,
-            "chunk_cache_bytes": args.chunk_cache_bytes}
+            "chunk_cache_bytes": args.chunk_cache_bytes, "scheduler": args.scheduler,
+            "workers": args.workers, "threads_per_worker": args.threads_per_worker,
+            "worker_memory_limit": args.worker_memory_limit}
 
 
 def _common(args: argparse.Namespace) -> dict:

@@ -26,15 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.measuring import filetree
+
 #: Bumped whenever the generator's output changes, so old files are not trusted.
 GENERATOR_VERSION = 1
 
 #: Storages a spec may name.
-STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5")
+STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr")
 #: Storages that hold a sparse (CSR) matrix; they need a density.
 SPARSE_STORAGES = ("npz", "csr-hdf5")
 #: HDF5 compressions: the built-in filters and those of hdf5plugin.
 COMPRESSIONS = (None, "gzip", "lzf", "blosc", "blosc2", "lz4", "zstd", "bitshuffle")
+#: Codec names of zarr stores (harness.measuring.zarr_store maps them to zarr codecs; a spec
+#: may name another compression, which zarr's writer and strategies refuse with the list).
+ZARR_COMPRESSIONS = (None, "zstd", "blosc-lz4", "blosc-zstd", "gzip-1", "gzip-4")
+#: Storages with a chunk shape and a compression.
+CHUNKED_STORAGES = ("hdf5", "zarr")
 DTYPES = ("float32", "float64")
 
 #: Elements per generation block (4 Mi elements = 16 MiB of float32): bounds generator memory.
@@ -59,6 +66,9 @@ class DatasetSpec:
     else the fraction of nonzeros in [0, 1]; seed: the values' seed; storage: one of
     ``STORAGES``; chunks: HDF5 chunk shape, None (contiguous) or "auto" (h5py's guess);
     compression: one of ``COMPRESSIONS`` (HDF5 only; implies chunks="auto" when chunks is None).
+    zarr stores take chunks and compression too (``ZARR_COMPRESSIONS``; chunks None: full-width
+    rows of about 4 MiB) and ``shards`` (a shard shape in rows and columns, whole chunks;
+    None: no sharding).
     """
 
     shape: tuple[int, int]
@@ -68,6 +78,7 @@ class DatasetSpec:
     storage: str = "raw"
     chunks: tuple[int, int] | str | None = None
     compression: str | None = None
+    shards: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -94,8 +105,9 @@ class DatasetSpec:
                 f"storage {self.storage!r} holds a sparse matrix: give a density "
                 "(e.g. density=0.01), or use storage 'raw'/'hdf5' for a dense one"
             )
-        if self.compression not in COMPRESSIONS:
-            raise ValueError(f"compression must be one of {COMPRESSIONS}, got {self.compression!r}")
+        if self.compression not in COMPRESSIONS + ZARR_COMPRESSIONS[1:]:
+            raise ValueError(f"compression must be one of {COMPRESSIONS + ZARR_COMPRESSIONS[1:]}, "
+                             f"got {self.compression!r}")
         chunks = self.chunks
         if chunks is True:
             chunks = "auto"
@@ -106,10 +118,12 @@ class DatasetSpec:
                 raise ValueError(f"chunks must be None, 'auto' or (rows, cols), got {chunks!r}") from None
             if len(chunks) != 2 or min(chunks) < 1:
                 raise ValueError(f"chunks must be two positive integers, got {self.chunks!r}")
-        if (chunks is not None or self.compression is not None) and self.storage != "hdf5":
-            raise ValueError(
-                f"chunks and compression apply to storage 'hdf5' only (storage is {self.storage!r})"
-            )
+        if (chunks is not None or self.compression is not None) and \
+                self.storage not in CHUNKED_STORAGES:
+            raise ValueError(f"chunks and compression apply to storage 'hdf5' only, or 'zarr' "
+                             f"(storage is {self.storage!r})")
+        if self.shards is not None:
+            _check_shards(self, chunks)
         if self.compression is not None and chunks is None:
             chunks = "auto"  # HDF5 filters need a chunked layout; h5py picks the shape.
         object.__setattr__(self, "chunks", chunks)
@@ -133,6 +147,10 @@ class DatasetSpec:
         d = dataclasses.asdict(self)
         d["shape"] = list(self.shape)
         d["chunks"] = list(self.chunks) if isinstance(self.chunks, tuple) else self.chunks
+        if self.shards is None:
+            del d["shards"]  # unsharded specs keep the names (and files) they had before shards
+        else:
+            d["shards"] = list(self.shards)
         return d
 
     @classmethod
@@ -140,6 +158,8 @@ class DatasetSpec:
         d = dict(d)
         if isinstance(d.get("chunks"), list):
             d["chunks"] = tuple(d["chunks"])
+        if isinstance(d.get("shards"), list):
+            d["shards"] = tuple(d["shards"])
         return cls(**d)
 
     @property
@@ -151,19 +171,35 @@ class DatasetSpec:
     def problem(self) -> Problem:
         """The matrix of this spec with its HDF5 layout, before a storage is chosen."""
         return Problem(self.shape, self.dtype, self.density, self.seed, self.chunks,
-                       self.compression)
+                       self.compression, self.shards)
 
     def with_storage(self, storage: str, chunks=None, compression=None) -> DatasetSpec:
         """The same values in another storage."""
-        return dataclasses.replace(self, storage=storage, chunks=chunks, compression=compression)
+        return dataclasses.replace(self, storage=storage, chunks=chunks, compression=compression,
+                                   shards=None)
+
+
+def _check_shards(spec: DatasetSpec, chunks) -> None:
+    """Shards are zarr's, and hold whole chunks of an explicit chunk shape."""
+    try:
+        shards = tuple(int(n) for n in spec.shards)
+    except (TypeError, ValueError):
+        raise ValueError(f"shards must be None or (rows, cols), got {spec.shards!r}") from None
+    if spec.storage != "zarr":
+        raise ValueError(f"shards apply to storage 'zarr' only (storage is {spec.storage!r})")
+    if len(shards) != 2 or min(shards) < 1 or not isinstance(chunks, tuple) \
+            or shards[0] % chunks[0] or shards[1] % chunks[1]:
+        raise ValueError(f"shards must be (rows, cols) multiples of explicit chunks {chunks!r}, "
+                         f"got {spec.shards!r}")
+    object.__setattr__(spec, "shards", shards)
 
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """A matrix to multiply before its storage is chosen: its values (shape, dtype, density,
-    seed, as in :class:`DatasetSpec`) and the layout it gets when it is stored in HDF5 (chunks,
-    compression). Each strategy reads it from a storage of its own
-    (``harness.measuring.strategies.Strategy.dataset_for``)."""
+    seed, as in :class:`DatasetSpec`) and the layout it gets when it is stored in HDF5 or zarr
+    (chunks, compression; shards in zarr only). Each strategy reads it from a storage of its
+    own (``harness.measuring.strategies.Strategy.dataset_for``)."""
 
     shape: tuple[int, int]
     dtype: str = "float32"
@@ -171,10 +207,11 @@ class Problem:
     seed: int = 0
     chunks: tuple[int, int] | str | None = None
     compression: str | None = None
+    shards: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         # DatasetSpec checks and normalizes every field (compression implies chunks="auto").
-        spec = self.in_storage("hdf5")
+        spec = self.in_storage("zarr" if self.shards is not None else "hdf5")
         for field in dataclasses.fields(self):
             object.__setattr__(self, field.name, getattr(spec, field.name))
 
@@ -183,10 +220,11 @@ class Problem:
         return storage not in SPARSE_STORAGES or self.density is not None
 
     def in_storage(self, storage: str) -> DatasetSpec:
-        """This matrix in ``storage``, with the HDF5 layout when ``storage`` is hdf5."""
-        hdf5 = storage == "hdf5"
+        """This matrix in ``storage``, with the chunked layout when ``storage`` has one."""
+        hdf5 = storage in CHUNKED_STORAGES
         return DatasetSpec(self.shape, self.dtype, self.density, self.seed, storage,
-                           self.chunks if hdf5 else None, self.compression if hdf5 else None)
+                           self.chunks if hdf5 else None, self.compression if hdf5 else None,
+                           self.shards if storage == "zarr" else None)
 
 
 def parse_shape(text: str) -> tuple[int, int]:
@@ -368,7 +406,7 @@ def expected_file_bytes(spec: DatasetSpec) -> int:
     """Bytes the file of ``spec`` is expected to take (uncompressed upper bound for HDF5)."""
     if spec.storage in SPARSE_STORAGES:
         return nbytes_in_memory(spec) + 64 * 1024
-    overhead = 64 * 1024 if spec.storage == "hdf5" else 0
+    overhead = 64 * 1024 if spec.storage in CHUNKED_STORAGES else 0
     return spec.shape[0] * spec.shape[1] * spec.itemsize + overhead
 
 
@@ -378,12 +416,12 @@ def nbytes_on_disk(path_or_spec) -> int:
     if isinstance(path_or_spec, DatasetSpec):
         path = dataset_path(path_or_spec)
         if _manifest_matches(path_or_spec, path):
-            return path.stat().st_size
+            return filetree.size_and_mtime(path)[0]
         return expected_file_bytes(path_or_spec)
     path = Path(path_or_spec)
     if not path.exists():
         raise FileNotFoundError(f"nbytes_on_disk: no such file {path}")
-    return path.stat().st_size
+    return filetree.size_and_mtime(path)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,7 +437,8 @@ def default_root() -> Path:
     return Path(cache) / "harness" / "data"
 
 
-_EXTENSIONS = {"ram": "raw", "raw": "raw", "hdf5": "h5", "npz": "npz", "csr-hdf5": "csr.h5"}
+_EXTENSIONS = {"ram": "raw", "raw": "raw", "hdf5": "h5", "npz": "npz", "csr-hdf5": "csr.h5",
+               "zarr": "zarr"}
 
 
 def _file_spec(spec: DatasetSpec) -> DatasetSpec:
@@ -420,6 +459,8 @@ def dataset_path(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pa
         name += "-c" + ("auto" if spec.chunks == "auto" else "x".join(map(str, spec.chunks)))
     if spec.compression:
         name += f"-{spec.compression}"
+    if spec.shards is not None:
+        name += "-s" + "x".join(map(str, spec.shards))
     return root / f"{name}-{digest}.{_EXTENSIONS[spec.storage]}"
 
 
@@ -432,24 +473,20 @@ def _manifest_matches(spec: DatasetSpec, path: Path) -> bool:
     mpath = manifest_path(path)
     try:
         manifest = json.loads(mpath.read_text())
-        stat = path.stat()
+        size, mtime_ns = filetree.size_and_mtime(path)
     except (OSError, ValueError):
         return False
     return (
         manifest.get("spec") == _file_spec(spec).to_dict()
         and manifest.get("generator_version") == GENERATOR_VERSION
-        and manifest.get("size_bytes") == stat.st_size
-        and manifest.get("mtime_ns") == stat.st_mtime_ns
+        and manifest.get("size_bytes") == size
+        and manifest.get("mtime_ns") == mtime_ns
     )
 
 
 def file_checksum(path: Path) -> str:
-    """blake2b of the whole file (hex)."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(8 * 1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
+    """blake2b of the whole file, or of a directory's names and files (hex)."""
+    return filetree.checksum(path)
 
 
 def verify(spec: DatasetSpec, root: str | os.PathLike | None = None) -> bool:
@@ -493,23 +530,23 @@ def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pat
         if _manifest_matches(spec, path):  # another process finished it while we waited
             return path
         for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+            filetree.remove(stale)
         manifest_path(path).unlink(missing_ok=True)
-        path.unlink(missing_ok=True)
+        filetree.remove(path)
         _check_free_disk(spec, path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             _WRITERS[_file_spec(spec).storage](spec, tmp)
-            _fsync(tmp)
+            filetree.fsync(tmp)
             os.replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
-        stat = path.stat()
+            filetree.remove(tmp)
+        size, mtime_ns = filetree.size_and_mtime(path)
         manifest = {
             "spec": _file_spec(spec).to_dict(),
             "generator_version": GENERATOR_VERSION,
-            "size_bytes": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
+            "size_bytes": size,
+            "mtime_ns": mtime_ns,
             "checksum": file_checksum(path),
             "checksum_algorithm": "blake2b-128",
         }
@@ -643,4 +680,12 @@ def _write_csr_hdf5(spec: DatasetSpec, tmp: Path) -> None:
         f.attrs["harness_spec"] = json.dumps(spec.to_dict())
 
 
-_WRITERS = {"raw": _write_raw, "hdf5": _write_hdf5, "npz": _write_npz, "csr-hdf5": _write_csr_hdf5}
+def _write_zarr(spec: DatasetSpec, tmp: Path) -> None:
+    from harness.measuring import zarr_store
+
+    with _progress(spec, tmp) as bar:
+        zarr_store.write(spec, tmp, iter_dense_blocks(spec), bar.update)
+
+
+_WRITERS = {"raw": _write_raw, "hdf5": _write_hdf5, "npz": _write_npz, "csr-hdf5": _write_csr_hdf5,
+            "zarr": _write_zarr}

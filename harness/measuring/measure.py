@@ -62,6 +62,9 @@ class Measurement:
     ``budget_bytes``: the strategy's declared extra anonymous memory. ``max_abs_error``:
     ``max |y - y_ref|`` against a float64 dense reference (None when not checked).
     ``resident_fraction_before``: largest page-cache fraction of the file just before a pass.
+    ``cluster``: for a strategy on a dask cluster, every process's figures of the worst metered
+    pass (``harness.measuring.cluster_memory.ClusterPeak.to_dict``); the increments above are
+    then the cluster's, summed.
     """
 
     strategy: str
@@ -82,6 +85,7 @@ class Measurement:
     resident_fraction_before: float | None = None
     spec: dict = dataclasses.field(default_factory=dict)
     options: dict = dataclasses.field(default_factory=dict)
+    cluster: dict | None = None
 
     @property
     def gbps(self) -> float:
@@ -217,8 +221,16 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
         with open_operand() as operand:
             return timed(operand)
 
-    seconds, peaks, residency = [], [], []
+    seconds, peaks, residency, cluster_peaks = [], [], [], []
     y = None
+
+    def metered(operand, fn, *args):
+        # An operand on a dask cluster meters every process of it (its own measure_peak).
+        result, peak = getattr(operand, "measure_peak", memory.measure_peak)(fn, *args)
+        if getattr(operand, "last_cluster_peak", None) is not None:
+            cluster_peaks.append(operand.last_cluster_peak)
+        return result, peak
+
     # The meter's sampling thread (and the short GIL switch interval it sets) would slow the
     # product it watches, so memory passes and timed passes are separate passes.
     if cache == "warm":
@@ -231,7 +243,9 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
             (operand, _), first_peak = memory.measure_peak(
                 lambda: (op := stack.enter_context(open_operand()),
                          op.matvec(x)))
-            _, steady_peak = memory.measure_peak(operand.matvec, x)
+            if hasattr(operand, "measure_peak"):  # a cluster: the client's alone says little
+                first_peak = metered(operand, operand.matvec, x)[1]
+            _, steady_peak = metered(operand, operand.matvec, x)
             peaks += [first_peak, steady_peak]
             for _ in range(int(repeat)):
                 y = None
@@ -249,6 +263,10 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
             if index < int(repeat):
                 y, elapsed = open_and_time()
                 seconds.append(elapsed)
+            elif strat.spans_processes:  # a cluster: its operand meters every process
+                with open_operand() as operand:
+                    (y, _), peak = metered(operand, timed, operand)
+                peaks.append(peak)
             else:
                 (y, _), peak = memory.measure_peak(open_and_time)
                 peaks.append(peak)
@@ -275,6 +293,7 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
         resident_fraction_before=max(residency),
         spec=spec.to_dict(),
         options={k: v for k, v in options.items() if v is not None},
+        cluster=max(cluster_peaks, key=lambda c: c.increment).to_dict() if cluster_peaks else None,
     )
 
 

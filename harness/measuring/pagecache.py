@@ -72,13 +72,15 @@ def evict(path: str | os.PathLike[str], *, require_below: float | None = None) -
 
 
 def read_sequentially(path: str | os.PathLike[str], buffer: bytearray | None = None) -> int:
-    """Read the whole file with read(2), in file order, into one reused ``buffer`` (default
-    8 MiB); return the bytes read. Brings the file into the page cache."""
+    """Read the whole file (or every file under a directory) with read(2), in file order, into
+    one reused ``buffer`` (default 8 MiB); return the bytes read. Brings it into the page
+    cache."""
     buffer = buffer if buffer is not None else bytearray(8 * 1024 * 1024)
     total = 0
-    with open(path, "rb", buffering=0) as source:
-        while n := source.readinto(buffer):
-            total += n
+    for file in _files(path, "read"):  # a directory (a zarr store): every file, in name order
+        with open(file, "rb", buffering=0) as source:
+            while n := source.readinto(buffer):
+                total += n
     return total
 
 

@@ -114,7 +114,9 @@ def compare_strategies(
     ``datasets.default_root()``). ``check``: compare every result with a float64 reference.
     ``roofline``: probe this machine's bandwidths first (a few seconds). ``timeout_seconds``
     per measuring process. ``progress`` is called with a line before each measurement.
-    ``options``: strategy options (``block_rows``, ``memory_budget``, ``chunk_cache_bytes``).
+    ``options``: strategy options (``block_rows``, ``memory_budget``, ``chunk_cache_bytes``, and
+    a dask cluster's ``scheduler``, ``workers``, ``threads_per_worker``,
+    ``worker_memory_limit``).
 
     Bad arguments raise before any file is written; every dataset is written before the
     first measurement (never inside a timed process). A failed measurement is listed in

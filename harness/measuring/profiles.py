@@ -12,7 +12,8 @@ that is not part of the profile, or does not fit this machine (RAM, disk, time),
 Parameter values are small strings and ints, because asv stores them as ``repr()`` labels:
 ``shape`` "1000x100000", ``dtype`` "float32", ``strategy`` a harness strategy name,
 ``chunks`` one of :data:`CHUNK_LAYOUTS`, ``chunk_cache`` bytes, ``compression`` "none"/"gzip"/...,
-``density`` a float.
+``density`` a float, ``cluster`` "WORKERSxTHREADS" (a dask cluster's workers and threads per
+worker).
 
 The classes and their parameter names come from ``harness.names``, the strategies of a family
 from ``harness.measuring.strategies``; what a strategy reads, refuses, holds in RAM and how long
@@ -174,9 +175,10 @@ def _grid(benchmark_class: str, problems: dict, sweep: dict, question: str | Non
 
 
 def _profile(name, description, *, dense, hdf5, sparse, densities, hdf5_chunks,
-             cache_sweep_chunks, cache_sweep, compressions, **settings) -> Profile:
+             cache_sweep_chunks, cache_sweep, compressions, zarr_chunks, zarr_codecs, clusters,
+             **settings) -> Profile:
     problems = {"dense": tuple(dense), "memmap": tuple(dense), "hdf5": tuple(hdf5),
-                "sparse": tuple(sparse)}
+                "sparse": tuple(sparse), "zarr": tuple(hdf5), "distributed": tuple(hdf5)}
     default_cache, uncompressed = [HDF5_DEFAULT_CHUNK_CACHE], ["none"]
     # What each class sweeps besides its family's problems, and the question (if any) that
     # picks the strategies it compares.
@@ -191,6 +193,10 @@ def _profile(name, description, *, dense, hdf5, sparse, densities, hdf5_chunks,
         "hdf5.Hdf5Compression": ({"chunks": ["rows"], "chunk_cache": default_cache,
                                   "compression": compressions}, "compression"),
         "sparse.SparseMatvec": ({"density": densities}, None),
+        # Two readers of one zarr store (and a map of its chunk files), per chunk shape and codec.
+        "zarr.ZarrMatvec": ({"chunks": zarr_chunks, "compression": zarr_codecs}, None),
+        # dask over a zarr store: one process's threads against a cluster of worker processes.
+        "distributed.DistributedMatvec": ({"chunks": ["rows"], "cluster": clusters}, None),
     }
     grids = {cls: _grid(cls, problems, *sweeps.get(cls, ({}, None)))
              for cls in names.MATVEC_CLASSES}
@@ -209,6 +215,8 @@ PROFILES: dict[str, Profile] = {
         cache_sweep_chunks=["square"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE],
         compressions=["gzip", "lzf"],
+        zarr_chunks=["rows", "square"], zarr_codecs=["none", "zstd", "blosc-lz4"],
+        clusters=["2x1"],
         track_repeat=1, cold_repeat=1, time_repeat=(4, 10, 1.0), timeout_seconds=60.0,
         setup_cache_timeout_seconds=300.0, max_pass_seconds=1.0, roofline_probe_bytes=64 * MiB,
     ),
@@ -223,6 +231,8 @@ PROFILES: dict[str, Profile] = {
         cache_sweep_chunks=["auto", "rows"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE, 64 * MiB],
         compressions=["lzf"],  # gzip: ~4 s a pass here; in ci (small) and full
+        # zarr's own reads run at ~0.5 GB/s here: one layout, uncompressed, keeps make bench short.
+        zarr_chunks=["rows"], zarr_codecs=["none"], clusters=["2x1"],
         track_repeat=2, cold_repeat=1, time_repeat=(4, 8, 1.5), timeout_seconds=180.0,
         max_pass_seconds=3.0,
     ),
@@ -239,6 +249,9 @@ PROFILES: dict[str, Profile] = {
         cache_sweep_chunks=["auto", "square", "rows"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE, 64 * MiB, 512 * MiB],
         compressions=["lzf", "gzip", "blosc", "zstd"],
+        zarr_chunks=["rows", "square", "auto"],
+        zarr_codecs=["none", "zstd", "blosc-lz4", "blosc-zstd", "gzip-1"],
+        clusters=["1x2", "2x1"],
         track_repeat=3, cold_repeat=3, time_repeat=(4, 10, 30.0), rounds=2,
         timeout_seconds=1800.0,
         setup_cache_timeout_seconds=4 * 3600.0, max_pass_seconds=120.0,
@@ -303,10 +316,15 @@ def problem_for(params: dict) -> datasets.Problem:
 
 
 def options_for(params: dict) -> dict:
-    """Strategy options of a combination (the HDF5 chunk cache, where it is a parameter)."""
+    """Strategy options of a combination (the HDF5 chunk cache, a dask cluster's workers and
+    threads, where they are parameters)."""
+    options = {}
     if "chunk_cache" in params:
-        return {"chunk_cache_bytes": int(params["chunk_cache"])}
-    return {}
+        options["chunk_cache_bytes"] = int(params["chunk_cache"])
+    if "cluster" in params:
+        workers, threads = datasets.parse_shape(params["cluster"])  # "2x1": the same form
+        options.update(workers=workers, threads_per_worker=threads)
+    return options
 
 
 # ------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 ``names(family=None)`` lists them, ``get(name)`` returns a :class:`Strategy`, and
 ``matvec(name, spec, x, **options)`` materializes, opens, multiplies and closes. Families live
-in one module each: ``dense``, ``memmap``, ``hdf5``, ``sparse``; each strategy declares there
+in one module each: ``dense``, ``memmap``, ``hdf5``, ``sparse``, ``zarr``, ``dask`` (the
+"distributed" family); each strategy declares there
 what it reads, what it refuses, its memory and its pass-time estimate (see :class:`Strategy`).
 Options: ``block_rows`` or ``memory_budget`` (bytes, default 64 MiB) and ``chunk_cache_bytes``
 (HDF5's ``rdcc_nbytes``).
@@ -53,3 +54,8 @@ def matvec(name: str, spec: DatasetSpec, x: np.ndarray, root=None, **options) ->
     """Materialize ``spec``, open it with strategy ``name``, return ``A @ x`` (matrix dtype)."""
     with get(name).open(spec, root=root, **options) as operand:
         return operand.matvec(x)
+
+
+# Registered after the four above (names() lists in registration order): zarr, then dask.
+from harness.measuring.strategies import zarr  # noqa: F401, I001
+from harness.measuring.strategies import dask  # noqa: F401

@@ -34,7 +34,10 @@ DEFAULT_MEMORY_BUDGET_BYTES = 64 * MiB
 #: this class of machine. Real figures are measured; estimates only decide what to skip.
 ASSUMED_READ_BYTES_PER_SECOND = 1.5e9
 #: Options every strategy understands (unknown names are refused, to catch typos).
-OPTION_NAMES = ("block_rows", "memory_budget", "chunk_cache_bytes")
+OPTION_NAMES = ("block_rows", "memory_budget", "chunk_cache_bytes", "workers",
+                "threads_per_worker", "worker_memory_limit", "scheduler")
+#: Options whose value is text (an address), not a whole number.
+TEXT_OPTION_NAMES = ("scheduler",)
 
 
 class Operand(Protocol):
@@ -44,11 +47,18 @@ class Operand(Protocol):
 @dataclasses.dataclass(frozen=True)
 class Options:
     """Resolved strategy options: ``block_rows`` (None: from the budget), ``memory_budget``
-    (bytes), ``chunk_cache_bytes`` (HDF5 ``rdcc_nbytes``; None: the library default)."""
+    (bytes), ``chunk_cache_bytes`` (HDF5 ``rdcc_nbytes``; None: the library default).
+    A dask cluster's: ``workers`` and ``threads_per_worker`` (of the cluster the harness
+    starts), ``worker_memory_limit`` (bytes per worker; None: no limit), ``scheduler`` (the
+    address of an existing cluster, e.g. ``tcp://host:8786``; None: start one)."""
 
     block_rows: int | None = None
     memory_budget: int = DEFAULT_MEMORY_BUDGET_BYTES
     chunk_cache_bytes: int | None = None
+    workers: int | None = None
+    threads_per_worker: int | None = None
+    worker_memory_limit: int | None = None
+    scheduler: str | None = None
 
 
 def resolve_options(options: dict) -> Options:
@@ -57,6 +67,9 @@ def resolve_options(options: dict) -> Options:
         raise TypeError(f"unknown strategy option(s) {unknown}; known options: {list(OPTION_NAMES)}")
     values = {k: v for k, v in options.items() if v is not None}
     for name, value in values.items():
+        if name in TEXT_OPTION_NAMES:
+            values[name] = str(value)
+            continue
         minimum = 0 if name == "chunk_cache_bytes" else 1  # 0: no HDF5 chunk cache
         if int(value) != value or int(value) < minimum:
             raise ValueError(f"option {name} must be an integer >= {minimum}, got {value!r}")
@@ -179,6 +192,9 @@ class Strategy:
     accepts_fn: Callable[[DatasetSpec], bool] | None = dataclasses.field(default=None, repr=False)
     refusal: str = ""
     questions: tuple[str, ...] = ()
+    #: The product runs in other processes (a dask cluster): the operand meters all of them
+    #: itself (``operand.measure_peak``), since this process's meter would see the client only.
+    spans_processes: bool = False
 
     def accepts(self, spec: DatasetSpec) -> bool:
         """True when ``spec``'s storage and density fit this strategy."""

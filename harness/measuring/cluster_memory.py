@@ -1,0 +1,208 @@
+"""The exact memory of every process of a dask cluster during one call, and the bytes each
+read.
+
+In every worker process (through ``Client.run``) and in the client, before the call: return
+freed heap to the kernel, start a sampler of the anonymous/file-backed split, and reset the
+kernel's high-water mark (``/proc/self/clear_refs``, as ``harness.measuring.memory`` does for
+one process); after it: read each one's ``VmHWM``, the split's peaks and its I/O counters
+(``/proc/self/io``). The figures are per process and summed, in bytes, with the same meaning
+as :class:`harness.measuring.memory.PeakMemory` (the peak over the start). Beside them, the
+peak of dask's own ``distributed.diagnostics.MemorySampler`` (the workers' memory as their
+heartbeats report it, every ``sampler_interval_seconds``) over the same call, as it is: it
+shows what such a sampler misses of a short product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from harness.measuring import memory
+
+#: Sampling period of each process's anonymous/file split (seconds).
+SPLIT_INTERVAL_SECONDS = 0.001
+#: dask's MemorySampler default period (seconds).
+SAMPLER_INTERVAL_SECONDS = 0.5
+
+
+def _io_counters() -> tuple[int, int]:
+    """(bytes read from storage, bytes read through read calls) of this process so far;
+    (0, 0) where /proc/self/io is not readable."""
+    try:
+        with open("/proc/self/io") as io:
+            fields = dict(line.split(":", 1) for line in io.read().splitlines())
+        return int(fields["read_bytes"]), int(fields["rchar"])
+    except (OSError, KeyError, ValueError):
+        return 0, 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessPeak:
+    """One process's figures over a call (bytes): ``increment`` (exact: VmHWM after a reset
+    minus RSS at the start), ``anon_increment`` / ``file_increment`` (sampled split),
+    ``baseline`` (RSS at the start), ``read_bytes`` (read from storage: the kernel's
+    ``read_bytes``), ``read_call_bytes`` (read through read calls, page cache included:
+    ``rchar``); ``name`` (the worker's address, or "client") and ``pid``."""
+
+    name: str
+    pid: int
+    increment: int
+    anon_increment: int
+    file_increment: int
+    baseline: int
+    read_bytes: int
+    read_call_bytes: int
+    method: str
+
+
+class ProcessMeter:
+    """Started and stopped by two calls (``start``, ``stop``) in the process it measures."""
+
+    def __init__(self, interval_seconds: float = SPLIT_INTERVAL_SECONDS) -> None:
+        self.meter = memory.PeakMeter(interval_seconds)
+        self.statm = memory._StatmReader()
+        self.sampler = memory._Sampler(self.statm.read, lambda: (None,), interval_seconds)
+        self.method = self.meter._method()
+
+    def start(self) -> None:
+        memory.trim_malloc_heap()
+        self.sampler.start_and_wait()  # its stack is touched before the baseline is taken
+        if self.method == "clear_refs":
+            self.meter._reset_high_water_mark()
+        self.io_start = _io_counters()
+        self.start_snapshot = self.sampler.sample()
+
+    def stop(self, name: str) -> ProcessPeak:
+        try:
+            self.sampler.sample()
+            hwm = memory._read_status().hwm if self.method == "clear_refs" else 0
+            io_end = _io_counters()
+        finally:
+            self.sampler.stop()
+            self.statm.close()
+        start = self.start_snapshot
+        return ProcessPeak(
+            name=name, pid=os.getpid(),
+            increment=max(0, max(hwm, self.sampler.peak_rss) - start.rss),
+            anon_increment=max(0, self.sampler.peak_anon - start.anon),
+            file_increment=max(0, self.sampler.peak_file - start.file),
+            baseline=start.rss,
+            read_bytes=io_end[0] - self.io_start[0],
+            read_call_bytes=io_end[1] - self.io_start[1],
+            method=self.method)
+
+
+# Meters running in this process (a worker), by the token of the measurement.
+_RUNNING: dict[str, ProcessMeter] = {}
+
+
+def _start_in_worker(token: str) -> int:
+    meter = ProcessMeter()
+    _RUNNING[token] = meter
+    meter.start()
+    return os.getpid()
+
+
+def _stop_in_worker(token: str, dask_worker=None) -> dict:
+    name = dask_worker.address if dask_worker is not None else "worker"
+    return dataclasses.asdict(_RUNNING.pop(token).stop(name))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterPeak:
+    """Every process's :class:`ProcessPeak` over one call, the summed figures (bytes), and
+    dask's ``MemorySampler`` over the same call: ``sampled_peak_bytes`` (its largest summed
+    reading) and ``sampled_increment_bytes`` (that minus its first reading); 0 when it took no
+    sample."""
+
+    workers: tuple[ProcessPeak, ...]
+    client: ProcessPeak
+    sampled_peak_bytes: int
+    sampled_increment_bytes: int
+    sampled_count: int
+
+    @property
+    def processes(self) -> tuple[ProcessPeak, ...]:
+        return (*self.workers, self.client)
+
+    @property
+    def increment(self) -> int:
+        """Summed exact peaks of every process: the cluster's memory if every process peaked
+        at once (an upper bound of the joint peak, exact per process)."""
+        return sum(p.increment for p in self.processes)
+
+    @property
+    def anon_increment(self) -> int:
+        return sum(p.anon_increment for p in self.processes)
+
+    @property
+    def file_increment(self) -> int:
+        return sum(p.file_increment for p in self.processes)
+
+    @property
+    def worker_read_bytes(self) -> int:
+        return sum(p.read_bytes for p in self.workers)
+
+    @property
+    def worker_read_call_bytes(self) -> int:
+        return sum(p.read_call_bytes for p in self.workers)
+
+    @property
+    def method(self) -> str:
+        methods = sorted({p.method for p in self.processes})
+        return "cluster-" + "+".join(methods)
+
+    def peak_memory(self) -> memory.PeakMemory:
+        """The summed figures as a :class:`PeakMemory` (what one-machine figures hold)."""
+        return memory.PeakMemory(
+            increment=self.increment, anon_increment=self.anon_increment,
+            file_increment=self.file_increment,
+            baseline=sum(p.baseline for p in self.processes), method=self.method)
+
+    def to_dict(self) -> dict:
+        """JSON-safe: the per-process records and the summed figures, units in the names."""
+        return {
+            "workers": [dataclasses.asdict(p) for p in self.workers],
+            "client": dataclasses.asdict(self.client),
+            "increment_bytes": self.increment,
+            "anon_increment_bytes": self.anon_increment,
+            "file_increment_bytes": self.file_increment,
+            "worker_read_bytes": self.worker_read_bytes,
+            "worker_read_call_bytes": self.worker_read_call_bytes,
+            "sampled_peak_bytes": self.sampled_peak_bytes,
+            "sampled_increment_bytes": self.sampled_increment_bytes,
+            "sampled_count": self.sampled_count,
+            "method": self.method,
+        }
+
+
+def measure_cluster(client, fn: Callable[..., Any], /, *args: Any,
+                    sampler_interval_seconds: float = SAMPLER_INTERVAL_SECONDS,
+                    **kwargs: Any) -> tuple[Any, ClusterPeak]:
+    """Run ``fn(*args, **kwargs)`` (which uses ``client``'s cluster) once; return its result
+    and the :class:`ClusterPeak` of every worker process and of this one."""
+    from distributed.diagnostics import MemorySampler
+
+    token = uuid.uuid4().hex
+    client.run(_start_in_worker, token)
+    own = ProcessMeter()
+    sampler = MemorySampler()
+    try:
+        own.start()
+        with sampler.sample(token, client=client, measure="process",
+                            interval=sampler_interval_seconds):
+            result = fn(*args, **kwargs)
+    finally:
+        own_peak = own.stop("client")
+        workers = client.run(_stop_in_worker, token)
+    samples = [value for _, value in sampler.samples.get(token, [])]
+    peak = ClusterPeak(
+        workers=tuple(ProcessPeak(**workers[address]) for address in sorted(workers)),
+        client=own_peak,
+        sampled_peak_bytes=int(max(samples)) if samples else 0,
+        sampled_increment_bytes=int(max(samples) - samples[0]) if samples else 0,
+        sampled_count=len(samples))
+    return result, peak

@@ -1,0 +1,203 @@
+"""zarr stores (zarr-python 3, format 3): two readers of the same bytes into one reused
+buffer, and a zero-copy map of uncompressed chunk files.
+
+- ``zarr-blocked``: row slabs of whole chunk-rows, read with zarr's own API
+  (``get_basic_selection(out=...)``) into one buffer made at opening, multiplied in place.
+- ``tensorstore-blocked``: the same slabs read by tensorstore (its chunk cache off) into the
+  same kind of buffer, so that the suite compares two readers of one store.
+- ``zarr-mmap``: every chunk file of an uncompressed, unsharded store mapped read-only, each
+  chunk multiplied where it lies (the way ``hdf5-mmap`` maps HDF5 chunks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import mmap
+from pathlib import Path
+
+import numpy as np
+
+from harness.measuring import zarr_store
+from harness.measuring.datasets import DatasetSpec
+from harness.measuring.strategies.base import (
+    Options,
+    Strategy,
+    as_vector,
+    block_rows,
+    one_block_bytes,
+    read_buffer,
+    register,
+    streaming_seconds,
+)
+
+#: Chunks zarr reads at once while it fills one slab (zarr's ``async.concurrency`` is 10 by
+#: default): each holds a chunk's encoded bytes until it is decoded into the slab.
+ZARR_READS_IN_FLIGHT = 4
+#: Decompression rate assumed for the pass-time estimate (bytes of output per second).
+ASSUMED_DECOMPRESS_BYTES_PER_SECOND = 500e6
+
+
+def _slab_rows(spec: DatasetSpec, opts: Options) -> int:
+    return block_rows(spec, opts, align_rows=zarr_store.chunk_shape(spec)[0])
+
+
+def _slab_bytes(spec: DatasetSpec, opts: Options) -> int:
+    return _slab_rows(spec, opts) * spec.shape[1] * spec.itemsize
+
+
+def _reader_bytes(spec: DatasetSpec) -> int:
+    """Transient bytes a reader holds besides the slab: encoded chunks in flight (a shard is
+    read whole when the store is sharded)."""
+    unit = zarr_store.chunk_bytes(spec)
+    if spec.shards is not None:
+        unit = spec.shards[0] * spec.shards[1] * spec.itemsize
+    return ZARR_READS_IN_FLIGHT * 2 * unit
+
+
+def _pass_seconds(spec: DatasetSpec, opts: Options) -> float:
+    decode = 0.0 if spec.compression in (None, "none") else (
+        spec.dense_bytes / ASSUMED_DECOMPRESS_BYTES_PER_SECOND)
+    return streaming_seconds(spec, opts) + decode
+
+
+class SlabOperand:
+    """Row slabs read by ``read(r0, r1, out)`` into one reused buffer, multiplied in place."""
+
+    def __init__(self, spec: DatasetSpec, rows_per_slab: int, read):
+        self.spec, self.read = spec, read
+        self.buffer = read_buffer((rows_per_slab, spec.shape[1]), spec.dtype)
+        self.slabs = [(r0, min(r0 + rows_per_slab, spec.shape[0]))
+                      for r0 in range(0, spec.shape[0], rows_per_slab)]
+
+    def matvec(self, x):
+        x = as_vector(x, self.spec)
+        y = np.empty(self.spec.shape[0], dtype=self.spec.dtype)
+        for r0, r1 in self.slabs:
+            slab = self.buffer[:r1 - r0]
+            self.read(r0, r1, slab)
+            np.dot(slab, x, out=y[r0:r1])
+        return y
+
+
+@contextlib.contextmanager
+def _open_zarr_blocked(spec: DatasetSpec, path: Path, opts: Options):
+    import zarr
+    from zarr.core.buffer import cpu
+
+    array = zarr_store.open_array(path)
+    ncols = spec.shape[1]
+
+    def read(r0, r1, out):
+        array.get_basic_selection((slice(r0, r1), slice(0, ncols)),
+                                  out=cpu.NDBuffer.from_numpy_array(out))
+
+    with zarr.config.set({"async.concurrency": ZARR_READS_IN_FLIGHT}):
+        yield SlabOperand(spec, _slab_rows(spec, opts), read)
+
+
+@contextlib.contextmanager
+def _open_tensorstore_blocked(spec: DatasetSpec, path: Path, opts: Options):
+    import tensorstore as ts
+
+    context = ts.Context({"cache_pool": {"total_bytes_limit": 0},
+                          "data_copy_concurrency": {"limit": 2}})
+    store = ts.open({"driver": "zarr3",
+                     "kvstore": {"driver": "file", "path": str(Path(path) / zarr_store.ARRAY_NAME)}},
+                    open=True, read=True, context=context).result()
+    operand = SlabOperand(spec, _slab_rows(spec, opts), None)
+    target = ts.array(operand.buffer, copy=False, write=True)
+
+    def read(r0, r1, out):
+        target[:r1 - r0].write(store[r0:r1]).result()  # copies the slab into the buffer
+
+    operand.read = read
+    yield operand
+
+
+def _chunk_files(spec: DatasetSpec, path: Path) -> list[tuple[int, int, Path]]:
+    """``(row, col, file)`` of every chunk of the store, in row-major chunk order."""
+    ch, cw = zarr_store.chunk_shape(spec)
+    base = Path(path) / zarr_store.ARRAY_NAME / "c"
+    return [(i * ch, j * cw, base / str(i) / str(j))
+            for i in range(math.ceil(spec.shape[0] / ch))
+            for j in range(math.ceil(spec.shape[1] / cw))]
+
+
+class MappedChunkFilesOperand:
+    """Every chunk file mapped read-only; each chunk multiplied where it lies. A chunk file
+    that is missing holds only the fill value (0) and adds nothing."""
+
+    def __init__(self, spec: DatasetSpec, chunks: list[tuple[int, int, np.ndarray]]):
+        self.spec, self.chunks = spec, chunks
+
+    def matvec(self, x):
+        x = as_vector(x, self.spec)
+        nrows, ncols = self.spec.shape
+        y = np.zeros(nrows, dtype=self.spec.dtype)
+        for r0, c0, block in self.chunks:
+            h, w = min(block.shape[0], nrows - r0), min(block.shape[1], ncols - c0)
+            # Edge chunks are stored whole (padded); use their valid corner only.
+            y[r0:r0 + h] += block[:h, :w] @ x[c0:c0 + w]
+        return y
+
+
+@contextlib.contextmanager
+def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
+    array = zarr_store.open_array(path)
+    codecs = [type(c).__name__ for c in array.metadata.codecs]
+    if codecs != ["BytesCodec"] or np.dtype(spec.dtype).byteorder not in ("=", "<", "|") \
+            or array.metadata.codecs[0].endian.value != "little":
+        raise ValueError(f"zarr-mmap cannot map {Path(path).name}: its chunks are encoded "
+                         f"({', '.join(codecs)}), not raw little-endian bytes")
+    shape = zarr_store.chunk_shape(spec)
+    maps, chunks = [], []
+    try:
+        for r0, c0, file in _chunk_files(spec, path):
+            if not file.exists():
+                continue
+            with open(file, "rb") as fh:
+                maps.append(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+            chunks.append((r0, c0, np.frombuffer(maps[-1], dtype=spec.dtype).reshape(shape)))
+        yield MappedChunkFilesOperand(spec, chunks)
+    finally:
+        chunks.clear()
+        for m in maps:
+            with contextlib.suppress(BufferError):
+                m.close()
+
+
+def _accepts_codec(spec: DatasetSpec) -> bool:
+    return zarr_store.accepts_compression(spec.compression)
+
+
+_CODEC_REFUSAL = ("its compression is not a zarr codec; zarr stores take "
+                  "none, zstd, blosc-lz4, blosc-zstd, gzip-1, gzip-4")
+
+register(Strategy(
+    name="zarr-blocked", family="zarr", storage=("zarr",), out_of_core=True,
+    description="row slabs (whole chunk-rows) read by zarr into one reused buffer (out=)",
+    opener=_open_zarr_blocked,
+    budget=lambda spec, opts: _slab_bytes(spec, opts) + _reader_bytes(spec),
+    resident=one_block_bytes, pass_seconds=_pass_seconds,
+    accepts_fn=_accepts_codec, refusal=_CODEC_REFUSAL,
+    questions=("compression",),
+))
+register(Strategy(
+    name="tensorstore-blocked", family="zarr", storage=("zarr",), out_of_core=True,
+    description="the same row slabs read by tensorstore (no chunk cache) into one reused buffer",
+    opener=_open_tensorstore_blocked,
+    budget=lambda spec, opts: _slab_bytes(spec, opts) + _reader_bytes(spec),
+    resident=one_block_bytes, pass_seconds=_pass_seconds,
+    accepts_fn=_accepts_codec, refusal=_CODEC_REFUSAL,
+    questions=("compression",),
+))
+register(Strategy(
+    name="zarr-mmap", family="zarr", storage=("zarr",), out_of_core=True,
+    description="zero-copy: every uncompressed chunk file mapped, multiplied in place",
+    opener=_open_mmap, budget=lambda spec, opts: 0,
+    resident=one_block_bytes, pass_seconds=_pass_seconds,
+    accepts_fn=lambda spec: spec.compression in (None, "none") and spec.shards is None,
+    refusal="only uncompressed, unsharded chunk files are the array's bytes; "
+            "use zarr-blocked or tensorstore-blocked",
+))

@@ -1,0 +1,127 @@
+"""zarr stores (zarr-python 3, format 3): chunk shape, codecs and sharding of a
+``DatasetSpec(storage="zarr")``, and the writer ``datasets.materialize`` calls.
+
+Codec names are the ones HDF5 shares (``datasets.ZARR_COMPRESSIONS``), with the same settings:
+``zstd`` plain zstd level 3; ``blosc-lz4`` / ``blosc-zstd`` blosc with byte shuffle, clevel 5;
+``gzip-1`` / ``gzip-4`` deflate level 1 / 4. Other names are refused with the list.
+
+The array is stored as ``<store>/A`` (one array node, like HDF5's dataset ``A``); chunk files
+use zarr's default key encoding (``A/c/<row>/<col>``). Values come from the same generation
+blocks as every storage; they are re-blocked into whole chunk-rows (whole shard-rows when
+sharded), so that every chunk is encoded once, never read back and rewritten.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+#: The array's name inside the store.
+ARRAY_NAME = "A"
+#: Target bytes of one default chunk (full-width rows), as HDF5's "rows" layout.
+DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
+#: Bytes of rows the writer gathers before it writes them (at least one chunk- or shard-row).
+WRITE_BLOCK_BYTES = 64 * 1024 * 1024
+
+
+def compressors(name: str | None) -> tuple:
+    """zarr 3 compressor codecs for a codec name; ValueError naming the known ones."""
+    from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
+
+    table = {
+        None: (), "none": (),
+        "zstd": (ZstdCodec(level=3),),
+        "blosc-lz4": (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),),
+        "blosc-zstd": (BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"),),
+        "gzip-1": (GzipCodec(level=1),),
+        "gzip-4": (GzipCodec(level=4),),
+    }
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError(refusal(name)) from None
+
+
+def accepts_compression(name: str | None) -> bool:
+    from harness.measuring.datasets import ZARR_COMPRESSIONS
+
+    return name in ZARR_COMPRESSIONS or name == "none"
+
+
+def refusal(name: str | None) -> str:
+    from harness.measuring.datasets import ZARR_COMPRESSIONS
+
+    return (f"zarr stores take the codecs {list(ZARR_COMPRESSIONS)}, not {name!r} "
+            "(an HDF5-only filter)")
+
+
+def chunk_shape(spec) -> tuple[int, int]:
+    """The chunk shape of the store of ``spec`` (rows, cols), clipped to the matrix.
+
+    (rows, cols): as given; "auto": h5py's guess for the same shape and dtype, so that an HDF5
+    file and a zarr store of one spec have the same chunks; None: full-width rows of about
+    ``DEFAULT_CHUNK_BYTES``.
+    """
+    rows, cols = spec.shape
+    if spec.chunks == "auto":
+        from h5py._hl.filters import guess_chunk
+
+        return tuple(int(n) for n in guess_chunk(spec.shape, None, spec.itemsize))
+    if spec.chunks is None:
+        return (max(1, min(rows, DEFAULT_CHUNK_BYTES // (cols * spec.itemsize))), cols)
+    return (min(spec.chunks[0], rows), min(spec.chunks[1], cols))
+
+
+def chunk_bytes(spec) -> int:
+    rows, cols = chunk_shape(spec)
+    return rows * cols * spec.itemsize
+
+
+def _write_rows(spec) -> int:
+    """Rows the writer gathers per write: whole chunk- (or shard-) rows, about
+    ``WRITE_BLOCK_BYTES``."""
+    unit = spec.shards[0] if spec.shards is not None else chunk_shape(spec)[0]
+    row_bytes = spec.shape[1] * spec.itemsize
+    return min(spec.shape[0], max(1, WRITE_BLOCK_BYTES // (unit * row_bytes)) * unit)
+
+
+def write(spec, directory: Path, blocks: Iterable[tuple[int, np.ndarray]],
+          advance: Callable[[int], object] = lambda n: None) -> None:
+    """Write the store of ``spec`` into ``directory`` from ``(row_start, block)`` pairs in row
+    order; ``advance(nbytes)`` after every write (a progress bar)."""
+    import zarr
+
+    codecs = compressors(spec.compression)
+    group = zarr.open_group(store=str(directory), mode="w", zarr_format=3)
+    group.attrs["harness_spec"] = spec.to_dict()
+    array = group.create_array(
+        ARRAY_NAME, shape=spec.shape, dtype=spec.dtype, chunks=chunk_shape(spec),
+        shards=spec.shards, compressors=codecs, filters=(), fill_value=0)
+    step = _write_rows(spec)
+    pending = np.empty((step, spec.shape[1]), dtype=spec.dtype)
+    filled = start = 0
+    for r0, block in blocks:
+        at = 0
+        while at < block.shape[0]:
+            n = min(step - filled, block.shape[0] - at)
+            pending[filled:filled + n] = block[at:at + n]
+            filled, at = filled + n, at + n
+            if filled == step or start + filled == spec.shape[0]:
+                array[start:start + filled] = pending[:filled]
+                advance(pending[:filled].nbytes)
+                start, filled = start + filled, 0
+
+
+def open_array(path: Path, mode: str = "r"):
+    """The zarr array of a store written by :func:`write`."""
+    import zarr
+
+    return zarr.open_array(store=str(path), path=ARRAY_NAME, mode=mode, zarr_format=3)
+
+
+def chunk_count(spec) -> int:
+    rows, cols = chunk_shape(spec)
+    return math.ceil(spec.shape[0] / rows) * math.ceil(spec.shape[1] / cols)

@@ -1,0 +1,207 @@
+"""dask.distributed: the cluster meter on known allocations, dask-distributed against the dense
+reference, and a real scheduler and workers started with the ``dask`` command line on
+127.0.0.1, used from the CLI and from the suite, one of them killed during a product."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from conftest import requires_clear_refs
+
+from harness.measuring import cluster, cluster_memory, datasets, strategies
+from harness.measuring.measure import measure_in_process, reference_result
+
+REPO = Path(__file__).resolve().parents[1]
+ALLOCATED = 100_000_000
+MiB = 1 << 20
+
+
+def _allocate_and_touch(nbytes: int) -> int:
+    block = np.ones(nbytes, dtype=np.uint8)  # every page written
+    return int(block[::4096].sum())
+
+
+@pytest.fixture(scope="module")
+def local_client():
+    """The harness's own LocalCluster (2 workers x 1 thread), shut down after the module."""
+    client = cluster.client(cluster.ClusterSpec())
+    yield client
+    cluster_processes = _cluster_processes()
+    assert len(cluster_processes) >= 2  # two workers (under their nannies)
+    cluster.shutdown()
+    _gone, alive = psutil.wait_procs(cluster_processes, timeout=30)
+    assert not alive, f"worker processes outlived the cluster: {alive}"
+
+
+def _cluster_processes() -> list[psutil.Process]:
+    """This process's descendants but multiprocessing's resource tracker (which lives as long
+    as this process, whatever the cluster does)."""
+    return [p for p in psutil.Process().children(recursive=True)
+            if "resource_tracker" not in " ".join(p.cmdline())]
+
+
+@requires_clear_refs
+@pytest.mark.slow
+def test_cluster_meter_is_exact_on_known_allocations(local_client):
+    workers = sorted(local_client.ncores())
+    assert len(workers) == 2
+    for worker in workers:  # the task thread and its first allocations, once
+        local_client.submit(_allocate_and_touch, 4096, workers=[worker], pure=False).result()
+
+    def allocate_on_each_worker():
+        futures = [local_client.submit(_allocate_and_touch, ALLOCATED, workers=[w], pure=False)
+                   for w in workers]
+        return [f.result() for f in futures]
+
+    tolerance = max(MiB, 0.02 * ALLOCATED)
+    for _ in range(10):
+        _, peak = cluster_memory.measure_cluster(local_client, allocate_on_each_worker)
+        assert [w.name for w in peak.workers] == workers
+        for worker in peak.workers:
+            assert abs(worker.increment - ALLOCATED) <= tolerance, worker
+            # The split is sampled (every millisecond): at most the exact figure.
+            assert 0 < worker.anon_increment <= worker.increment + tolerance, worker
+        worker_sum = sum(w.increment for w in peak.workers)
+        assert abs(worker_sum - 2 * ALLOCATED) <= 2 * tolerance
+        assert peak.increment == worker_sum + peak.client.increment
+        assert peak.method == "cluster-clear_refs"
+        # dask's sampler is reported as it is: a number, whatever it saw.
+        record = peak.to_dict()
+        assert record["sampled_peak_bytes"] >= 0 and record["sampled_count"] >= 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage,chunks,compression", [
+    ("zarr", (7, 33), "blosc-lz4"), ("zarr", (500, 500), None), ("hdf5", (7, 33), "gzip"),
+    ("hdf5", None, None)])
+def test_dask_distributed_equals_the_dense_reference(local_client, tmp_path, storage, chunks,
+                                                     compression):
+    for shape, dtype, x_dtype in (((45, 97), "float32", "float64"), ((1, 50), "float64", "float32"),
+                                  ((50, 1), "float32", "float64")):
+        spec = datasets.DatasetSpec(shape, dtype, storage=storage, chunks=chunks,
+                                    compression=compression)
+        x = datasets.vector(shape[1], x_dtype)
+        y = strategies.matvec("dask-distributed", spec, x, root=tmp_path, block_rows=2)
+        assert y.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(y, reference_result(spec, x, tmp_path), rtol=1e-4, atol=1e-4)
+
+
+@requires_clear_refs
+@pytest.mark.slow
+def test_measure_reports_the_clusters_summed_memory(local_client, tmp_path):
+    spec = datasets.DatasetSpec((64, 20000), storage="zarr", chunks=(8, 20000))
+    m = measure_in_process("dask-distributed", spec, repeat=1, root=tmp_path, block_rows=16)
+    assert m.max_abs_error < 1e-3
+    assert len(m.cluster["workers"]) == 2
+    assert m.increment_bytes == m.cluster["increment_bytes"]  # the worst pass, summed
+    assert m.memory_method.startswith("cluster-")
+    assert m.anon_increment_bytes <= m.budget_bytes + 8 * MiB
+    assert m.cluster["worker_read_call_bytes"] >= spec.dense_bytes  # the workers read it all
+
+
+# ------------------------------------------------------------------ a cluster started by hand
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask_command() -> str:
+    return str(Path(sys.executable).parent / "dask")
+
+
+@contextlib.contextmanager
+def _command_line_cluster(workers: int = 2):
+    """``dask scheduler`` and ``dask worker``s on 127.0.0.1, each in its own process group,
+    always killed (group and all) on the way out; yields (address, worker processes)."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+             "start_new_session": True, "env": env}
+    procs = [subprocess.Popen([_dask_command(), "scheduler", "--host", "127.0.0.1", "--port",
+                               str(port), "--no-dashboard"], **quiet)]
+    try:
+        for _ in range(workers):
+            procs.append(subprocess.Popen(
+                [_dask_command(), "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                 "--no-nanny", "--no-dashboard", "--memory-limit", "0"], **quiet))
+        from distributed import Client
+
+        with Client(address, timeout=60, set_as_default=False) as client:
+            client.wait_for_workers(workers, timeout=60)
+        yield address, procs[1:]
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_command_line_cluster_from_the_cli_and_the_suite(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), HARNESS_DATA_DIR=str(tmp_path),
+               HARNESS_PROFILE="ci")
+    with _command_line_cluster() as (address, _):
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", "measure", "--shape", "40x3000",
+             "--strategies", "dask-distributed", "--scheduler", address, "--repeat", "1",
+             "--no-roofline", "--format", "json", "--timeout", "120"],
+            check=False, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        records = {r["strategy"]: r for r in json.loads(done.stdout)}
+        cluster_record = records["dask-distributed"]["cluster"]
+        assert len(cluster_record["workers"]) == 2
+        assert records["dask-distributed"]["max_abs_error"] < 1e-3
+        # The suite, pointed at the cluster by $HARNESS_DASK_SCHEDULER.
+        suite = (
+            "from benchmarks.distributed import DistributedMatvec as S\n"
+            "s = S(); params = ['200x5000', 'float32', 'dask-distributed', 'rows', '2x1']\n"
+            f"cache = {{'data_root': {str(tmp_path)!r}, 'memo_dir': {str(tmp_path)!r}}}\n"
+            "s.setup(cache, *params); s.time_matvec(cache, *params)\n"
+            "print(s.track_peak_increment(cache, *params), s.track_sampled_peak(cache, *params),"
+            " s.track_read_bytes(cache, *params))\n"
+            "s.teardown(cache, *params)\n")
+        done = subprocess.run([sys.executable, "-c", suite], check=False, capture_output=True,
+                              text=True,
+                              timeout=300, env=dict(env, HARNESS_DASK_SCHEDULER=address),
+                              cwd=REPO)
+        assert done.returncode == 0, done.stderr[-3000:]
+        peak, sampled, read = (float(v) for v in done.stdout.split()[-3:])
+        assert peak > 0 and sampled >= 0 and read >= 200 * 5000 * 4
+
+
+@pytest.mark.slow
+def test_a_worker_killed_during_a_product_is_a_clear_error(tmp_path):
+    spec = datasets.DatasetSpec((200, 2000), storage="zarr", chunks=(1, 2000))
+    x = datasets.vector(2000)
+    with _command_line_cluster() as (address, workers):
+        strategy = strategies.get("dask-distributed")
+        with strategy.open(spec, root=tmp_path, scheduler=address, block_rows=1) as operand:
+            operand.matvec(x)  # one full product first: the cluster works
+            started = time.monotonic()
+            killer = subprocess.Popen(
+                [sys.executable, "-c", (f"import os,signal,time; time.sleep(0.3); "
+                                       f"os.killpg({workers[0].pid}, signal.SIGKILL)")])
+            try:
+                with pytest.raises(cluster.ClusterError, match="left the dask cluster|failed"):
+                    for _ in range(20):  # the kill lands during one of these products
+                        operand.matvec(x)
+            finally:
+                killer.wait(timeout=30)
+            assert time.monotonic() - started < 120
+    assert all(worker.poll() is not None for worker in workers)  # none left behind
