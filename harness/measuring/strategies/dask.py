@@ -17,6 +17,7 @@ graph pickles and any worker that sees the path can run it) and multiplies it by
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from harness.measuring.strategies.base import (
     Strategy,
     as_vector,
     block_rows,
+    hdf5_dataset,
     one_block_bytes,
     register,
     streaming_seconds,
@@ -79,7 +81,11 @@ class SlabReader:
     not shared between processes)."""
 
     def __init__(self, spec: DatasetSpec, path: Path):
-        self.storage, self.path = spec.storage, str(path)
+        from harness.measuring.strategies.hdf5 import DATASET_NAME
+
+        # A path or a FileLocation (a user's HDF5 file names its own dataset).
+        self.storage, self.path = spec.storage, os.fspath(path)
+        self.dataset = hdf5_dataset(path, DATASET_NAME)
         self.shape, self.dtype, self.ndim = spec.shape, np.dtype(spec.dtype), 2
 
     def __getitem__(self, key):
@@ -89,10 +95,8 @@ class SlabReader:
             return zarr_store.open_array(self.path)[key]
         import h5py
 
-        from harness.measuring.strategies.hdf5 import DATASET_NAME
-
         with h5py.File(self.path, "r") as f:
-            return f[DATASET_NAME][key]
+            return f[self.dataset][key]
 
 
 def _product(spec: DatasetSpec, path: Path, opts: Options, x: np.ndarray):
