@@ -30,30 +30,16 @@ from harness.names import (
     STRATEGY_PARAM,
     benchmark_class,
 )
+from harness.reporting.answer import latest_ok as latest_results
+from harness.reporting.answer import param_columns as _param_columns
 from harness.units import KB, MB, binary_bytes, human_gbps, human_value
 
 MAX_FIGURES = 6  # per kind: a report stays readable
 MAX_BARS = 40  # configurations per roofline chart
 
 
-def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
-    """The newest ok result per benchmark combination, machine and environment."""
-    ok = frame[frame["status"] == "ok"]
-    if ok.empty:
-        return ok
-    ok = ok.sort_values(["date", "commit"], kind="stable")
-    return ok.drop_duplicates(["entry_name", "machine", "env_name"], keep="last")
-
-
 def _method(frame: pd.DataFrame, method: str) -> pd.DataFrame:
     return frame[frame["benchmark"].map(names.method) == method]
-
-
-def _param_columns(frame: pd.DataFrame) -> list[str]:
-    """Parameter columns, the most telling first (strategy leads every label)."""
-    columns = [c for c in frame.columns if c.startswith("param_") and c != "raw_params"]
-    rank = {f"param_{name}": k for k, name in enumerate(names.LABEL_ORDER)}
-    return sorted(columns, key=lambda c: (rank.get(c, len(rank)), c))
 
 
 def _describe(row: pd.Series, columns: list[str]) -> str:
