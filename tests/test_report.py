@@ -6,16 +6,23 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from report_fixture import our_suite, write_suite
+from report_fixture import known_suite, our_suite, write_suite
 
 from harness.cli import main
 from harness.reporting import history
+from harness.reporting.answer import (
+    answer_rows,
+    answers,
+    combinations,
+    fraction_text,
+    short_names,
+)
 from harness.reporting.compare import regressions
+from harness.reporting.interactive import interactive_figures, plot_text
 from harness.reporting.plots import (
     chunk_heatmap_table,
     pareto_front,
@@ -75,8 +82,8 @@ def test_suite_figures_appear_only_when_their_columns_exist(suite_frame, tmp_pat
     only_time = suite_frame[suite_frame["benchmark"].str.endswith("time_matvec")
                             & ~suite_frame["benchmark"].str.startswith("hdf5")]
     assert suite_figures(only_time) == []
-    page = render(suite_frame, "html")
-    assert page.count('<img alt="') == 3 and page.count('src="data:image/png;base64,') == 3
+    page = _without_own_scripts(render(suite_frame, "html"))  # plotly.js holds such text
+    assert page.count('<img alt="') == 3 and page.count("data:image/png;base64,") == 3
 
 
 def test_markdown_carries_the_numbers_behind_the_figures(suite_frame):
@@ -95,7 +102,7 @@ def test_script_in_names_and_values_never_reaches_the_html_unescaped(tmp_path):
     })
     frame = load(tmp_path / "results")
     page = render(frame, "html")
-    assert "<script" not in page.lower()
+    assert "<script" not in _without_own_scripts(page).lower()
     assert "&lt;script&gt;" in page
     text = render(frame, "md")
     assert "<script" not in text.lower() and "a\\|b" in text
@@ -106,7 +113,7 @@ def test_script_in_names_and_values_never_reaches_the_html_unescaped(tmp_path):
 def test_report_of_real_results_escapes_and_has_no_suite_figures(asv_project):
     frame = load(asv_project.results_dir)
     page = render(frame, "html")
-    assert "<script" not in page.lower() and "<img" not in page
+    assert "<script" not in _without_own_scripts(page).lower() and "<img" not in page
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 9
     text = render(frame, "md")
     assert f"{len(regressions(frame))} regressions" in text
@@ -227,3 +234,104 @@ def test_format_table_is_text_or_markdown():
     assert format_table("text", ["a", "bb"], [["10", "x"]]) == "a   bb\n--  --\n10  x"
     with pytest.raises(ValueError, match="unknown table format 'json'"):
         format_table("json", ["a"], [])
+
+
+def _without_own_scripts(page: str) -> str:
+    """The page without the script elements the report writes (marked data-harness)."""
+    return re.sub(r'<script data-harness="[a-z]+"[^>]*>.*?</script>', "", page, flags=re.DOTALL)
+
+
+def test_the_answer_names_fastest_leanest_and_fastest_within_budgets(suite_frame):
+    (answer,) = answers(combinations(suite_frame))
+    assert answer.problem == "100x1000 float32"
+    assert answer_rows(answer) == [
+        ["fastest", "dense", "10.0 ms", "1 x", "390.6 KiB", "-", "-", "80%"],
+        ["within 1/2 of the matrix (195.3 KiB)", "memmap-blocked", "30.0 ms", "3 x",
+         "97.7 KiB", "-", "-", "28%"],
+        ["within 1/10 of the matrix (39.1 KiB), least memory", "memmap-rows", "500.0 ms",
+         "50 x", "1000 B", "-", "-", "2%"]]
+    assert answer.reading == ("Fastest: dense (10.0 ms). memmap-rows costs 50 x RAM at 1/400 "
+                              "of its memory (500.0 ms, 1000 B).")
+
+
+def test_the_answer_finds_a_strategy_faster_than_ram(tmp_path):
+    write_suite(tmp_path / "results", known_suite())
+    by_problem = {a.problem: a for a in answers(combinations(load(tmp_path / "results")))}
+    assert sorted(by_problem) == ["100x1000 float32", "200x1000 float32"]
+    second = by_problem["200x1000 float32"]
+    assert second.picks["label"].tolist() == ["memmap-blocked", "memmap-rows"]
+    assert second.picks["ratio_to_dense"].iloc[0] == pytest.approx(0.8)
+    assert second.reading.startswith("Fastest: memmap-blocked (12.0 ms, 0.8 x RAM).")
+
+
+def test_ratios_and_names_read_as_a_person_writes_them():
+    assert [fraction_text(r) for r in (0.025, 0.5, 1 / 3.38, 1 / 412, 1.3, float("nan"))] == \
+        ["1/40", "1/2", "1/3.4", "1/410", "1.3 x", "-"]
+    assert short_names(["existing-py_tmp_a_bin_python", "existing-py_tmp_b_bin_python"]) == {
+        "existing-py_tmp_a_bin_python": "a", "existing-py_tmp_b_bin_python": "b"}
+    assert short_names(["only-one"]) == {"only-one": "only-one"}
+    assert plot_text("<b>$x$</b>") == "&lt;b&gt;&#36;x&#36;&lt;/b&gt;"
+
+
+def test_interactive_figures_keep_one_colour_per_strategy(suite_frame):
+    figures = interactive_figures(suite_frame)
+    titles = [title for title, _ in figures]
+    assert titles == ["Time against memory, 100x1000 float32",
+                      "Time as a multiple of the in-RAM product (dense), best per strategy",
+                      ("HDF5 chunk shape x chunk cache, shape=100x1000, dtype=float32, "
+                      "strategy=hdf5-blocked, compression=none"),
+                      "Bandwidth against the roofline, box"]
+    colours: dict[str, set] = {}
+    for _, figure in figures:
+        for trace in figure.data:
+            if trace.type not in ("scatter", "bar") or trace.name == "Pareto front":
+                continue
+            colour = trace.marker.color
+            if colour:
+                colours.setdefault(trace.name, set()).add(colour)
+    assert set(colours) == {"dense", "memmap", "memmap-rows", "memmap-blocked", "hdf5-blocked"}
+    assert all(len(c) == 1 for c in colours.values()), colours
+    front = next(t for t in figures[0][1].data if t.name == "Pareto front")
+    # MiB; memmap-rows's 1000 B sits on the axis's 1 KiB floor.
+    assert list(front.x) == pytest.approx([1 / 1024, 1e5 / 2**20, 4e5 / 2**20])
+    assert list(front.y) == pytest.approx([500.0, 30.0, 10.0])  # ms
+
+
+def test_html_puts_the_answer_first_and_embeds_plotly_once(suite_frame):
+    page = render(suite_frame, "html")
+    answer, figures, details = (page.index(mark) for mark in (
+        'id="answer"', 'id="figures"', 'id="details"'))
+    assert answer < figures < details
+    assert page.count('<table class="answer">') == 1
+    assert page.count('data-harness="plotly"') == 1 and page.count('class="plot"') == 4
+    assert page.count('data-harness="figure" type="application/json"') == 4
+    assert 'src="http' not in page and "<link" not in page  # nothing to fetch
+    assert 'id="results-table"' in page and 'data-sort="0.01"' in page
+    assert 'download="results.csv" ' not in page and 'href="data:text/csv;base64,' in page
+    without_plots = render(suite_frame, "html", plots=False)
+    assert 'data-harness="plotly"' not in without_plots and '<img' not in without_plots
+
+
+def test_skipped_and_failed_rows_are_counted_behind_a_fold(tmp_path):
+    write_suite(tmp_path / "results", {"s.T.time_x": (["n"], [[1, 2, 3]], [0.1, None,
+                                                                           float("nan")])})
+    page = render(load(tmp_path / "results"), "html")
+    assert "1 measured" in page and "2 skipped or failed" in page
+    assert "<details><summary>2 skipped or failed</summary>" in page
+    table = page[page.index('id="results-table"'):page.index("</table>",
+                                                              page.index('id="results-table"'))]
+    assert table.count("<tr>") == 2  # the header and the one measured row
+
+
+def test_figure_data_cannot_close_its_script_element(tmp_path):
+    evil = "</script><script>alert(1)</script>"
+    suite = our_suite()
+    for key in [k for k in suite if k.startswith("memmap.")]:
+        names, values, result = suite[key]
+        suite[key] = (names, [*values[:2], ["memmap", "memmap-rows", evil]], result)
+    write_suite(tmp_path / "results", suite)
+    page = render(load(tmp_path / "results"), "html")
+    assert "<script" not in _without_own_scripts(page).lower()
+    assert "</script><script>alert" not in page
+    # In the figures' JSON: HTML-escaped for Plotly, then '&' as a JSON escape.
+    assert "\\u0026lt;\\u002fscript\\u0026gt;" in page
