@@ -65,7 +65,7 @@ def _present(value) -> bool:
     return value is not None and not (pd.api.types.is_scalar(value) and pd.isna(value))
 
 
-def way_text(row: pd.Series, columns: list[str]) -> str:
+def way_text(row: pd.Series, columns: list[str], separator: str = " ") -> str:
     """'chunks=rows cache=8 MiB' (compression=none left out: the default)."""
     parts = []
     for column in columns:
@@ -78,7 +78,7 @@ def way_text(row: pd.Series, columns: list[str]) -> str:
         if name in names.BYTES_PARAMS:
             name, value = name.replace("chunk_", ""), binary_bytes(float(value))
         parts.append(f"{name}={value}")
-    return " ".join(parts)
+    return separator.join(parts)
 
 
 def problem_text(row: pd.Series, several_machines: bool, several_envs: bool) -> str:

@@ -46,19 +46,62 @@ def strategy_colours(strategies) -> dict[str, str]:
     return {s: PALETTE[k % len(PALETTE)] for k, s in enumerate(ordered)}
 
 
+def ticks_125(values) -> dict:
+    """A log axis's ticks at 1, 2 and 5 times powers of ten over ``values``' range, labelled
+    in plain numbers ('0.2', '50', '1000'); {} without positive values."""
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v) and v > 0])
+    if values.size == 0:
+        return {}
+    low, high = np.floor(np.log10(values.min())), np.ceil(np.log10(values.max()))
+    ticks = [m * 10.0 ** e for e in np.arange(low, high + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if values.min() / 2.5 <= t <= values.max() * 2.5]
+    return {"tickmode": "array", "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+
+
 def _layout(figure: go.Figure, title: str, x: str, y: str, log_x: bool = False,
-            log_y: bool = False, height: int = HEIGHT) -> go.Figure:
+            log_y: bool = False, height: int = HEIGHT, wide: bool = False) -> go.Figure:
     figure.update_layout(
         title={"text": plot_text(title), "font": {"size": 14}}, template="plotly_white",
         height=height, margin={"l": 70, "r": 20, "t": 50, "b": 60}, hovermode="closest",
         legend={"title": {"text": "click to hide or show"}, "itemsizing": "constant"},
         hoverlabel={"align": "left"})
-    # Log axes ticked 1-2-5 in plain numbers, never '8.024 x 10^2'.
+    # Log axes ticked 1-2-5 in plain numbers, never '8.024 x 10^2'; linear over a range too
+    # narrow to hold two such ticks.
+    log_x = log_x and _spread(_values(figure, "x")) >= LOG_SPREAD
+    log_y = log_y and _spread(_values(figure, "y")) >= LOG_SPREAD
+    x, y = (x if log_x else x.replace(", log)", ")"), y if log_y else y.replace(", log)", ")"))
     figure.update_xaxes(title_text=x, type="log" if log_x else "-", exponentformat="none",
-                        dtick="D2" if log_x else None, showgrid=True)
+                        showgrid=True, **(ticks_125(_values(figure, "x")) if log_x else {}))
     figure.update_yaxes(title_text=y, type="log" if log_y else "-", exponentformat="none",
-                        dtick="D2" if log_y else None, showgrid=True)
+                        showgrid=True, **(ticks_125(_values(figure, "y")) if log_y else {}))
+    if wide:
+        figure.update_layout(meta=WIDE)
     return figure
+
+
+LOG_SPREAD = 3.0  # max / min of an axis's values below which it stays linear
+
+
+def _spread(values: list[float]) -> float:
+    positive = [v for v in values if v > 0]
+    return max(positive) / min(positive) if positive else 1.0
+
+
+WIDE = "wide"  # layout.meta of a figure that wants the page's whole width
+
+
+def is_wide(figure: go.Figure) -> bool:
+    return figure.layout.meta == WIDE
+
+
+def _values(figure: go.Figure, axis: str) -> list[float]:
+    """Every number the figure's traces put on ``axis`` ('x' or 'y')."""
+    out: list[float] = []
+    for trace in figure.data:
+        values = getattr(trace, axis, None)
+        if values is not None:
+            out += [float(v) for v in values if isinstance(v, (int, float, np.number))]
+    return out
 
 
 def _hover(group: pd.DataFrame) -> list[str]:
@@ -135,7 +178,7 @@ def ratio_figures(combos: pd.DataFrame, colours: dict[str, str]) -> list[tuple[s
     title = f"Time as a multiple of the in-RAM product ({names.REFERENCE_FAMILY}), best per " \
         "strategy"
     return [(title, _layout(figure, title, "problem", f"x {names.REFERENCE_FAMILY} time (log)",
-                            log_y=True).update_layout(barmode="group"))]
+                            log_y=True, wide=True).update_layout(barmode="group"))]
 
 
 def heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, go.Figure]]:
@@ -219,13 +262,15 @@ def roofline_figures(combos: pd.DataFrame, frame: pd.DataFrame, colours: dict[st
                                         (names.DISK_ROOF, "disk read roof", "#2ca02c")):
             roof = latest[(latest["benchmark"] == benchmark) & (latest["machine"] == machine)]
             if not roof.empty:
+                # A line trace, not an annotation: named in the legend, hidden by a click.
                 value = float(roof["value"].median())
-                figure.add_vline(x=value, line={"color": colour, "dash": "dash", "width": 1.5},
-                                 annotation_text=f"{what} {value:.3g} GB/s",
-                                 annotation_position="top")
+                figure.add_trace(go.Scatter(
+                    x=[value, value], y=[labels[0], labels[-1]], mode="lines",
+                    name=f"{what} {value:.3g} GB/s", hoverinfo="name",
+                    line={"color": colour, "dash": "dash", "width": 2}))
         title = f"Bandwidth against the roofline, {machine}"
         figure = _layout(figure, title, "achieved bandwidth (GB/s)", "",
-                         height=max(HEIGHT, 18 * len(group) + 160))
+                         height=max(HEIGHT, 18 * len(group) + 160), wide=True)
         figure.update_yaxes(categoryorder="array", categoryarray=labels, automargin=True,
                             tickfont={"size": 10})
         out.append((title, figure.update_layout(barmode="overlay")))

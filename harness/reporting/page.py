@@ -37,7 +37,7 @@ table.answer td:first-child { color: #555; }
 .note { color: #666; font-size: 0.85em; }
 .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(600px, 1fr));
            gap: 1em; }
-figure { margin: 0; } figcaption { color: #555; font-size: 0.85em; }
+figure { margin: 0; } figure.wide { grid-column: 1 / -1; } figcaption { color: #555; font-size: 0.85em; }
 .plot { min-height: 300px; border: 1px solid #eee; }
 img { max-width: 100%; }
 nav { margin-bottom: 0.5em; } nav a { margin-right: 1.5em; }
@@ -46,6 +46,7 @@ summary h2 { display: inline; border: none; font-size: 1.2em; }
 #results-table th { cursor: pointer; user-select: none; }
 #results-table th[aria-sort=ascending]::after { content: " \\25B2"; }
 #results-table th[aria-sort=descending]::after { content: " \\25BC"; }
+#results-table td:nth-child(n+3) { white-space: nowrap; }
 #results-filter { padding: 0.3em; width: 28em; }
 """
 
@@ -173,8 +174,9 @@ def _figures_part(report: Report) -> list[str]:
              ('<p class="note">Hover a point for its full combination; drag to zoom, '
              "double-click to zoom out; click a legend entry to hide or show a strategy "
              "(double-click: only that one).</p>"), '<div class="figures">']
-    for k, (figure_title, spec) in enumerate(report.interactive):
-        parts.append(f'<figure><div class="plot" id="plot-{k}" role="img" '
+    for k, (figure_title, spec, wide) in enumerate(report.interactive):
+        parts.append(('<figure class="wide">' if wide else "<figure>")
+                     + f'<div class="plot" id="plot-{k}" role="img" '
                      f'aria-label="{html.escape(figure_title)}"></div>'
                      + _script("figure", spec, f' type="application/json" id="plot-{k}-data"')
                      + f"<figcaption>{html.escape(figure_title)}</figcaption></figure>")

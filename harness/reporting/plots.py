@@ -25,7 +25,6 @@ from harness.names import (
     COMPRESSION_PARAM,
     DISK_ROOF,
     MEMORY_ROOF,
-    NO_COMPRESSION,
     PROBLEM_PARAMS,
     ROOFLINE_CLASS,
     STRATEGY_PARAM,
@@ -33,6 +32,7 @@ from harness.names import (
 )
 from harness.reporting.answer import latest_ok as latest_results
 from harness.reporting.answer import param_columns as _param_columns
+from harness.reporting.answer import way_text
 from harness.units import KiB, MiB, binary_bytes, human_gbps, human_value
 
 MAX_FIGURES = 6  # per kind: a report stays readable
@@ -45,17 +45,7 @@ def _method(frame: pd.DataFrame, method: str) -> pd.DataFrame:
 
 def _describe(row: pd.Series, columns: list[str]) -> str:
     """'strategy=hdf5-rows, chunks=rows, cache=1 MiB' (compression=none left out: the default)."""
-    parts = []
-    for column in columns:
-        if column not in row.index or pd.isna(row[column]):
-            continue
-        name, value = column[6:], row[column]
-        if name == COMPRESSION_PARAM and value == NO_COMPRESSION:
-            continue
-        if name in names.BYTES_PARAMS:
-            name, value = name.replace("chunk_", ""), binary_bytes(float(value))
-        parts.append(f"{name}={value}")
-    return ", ".join(parts)
+    return way_text(row, columns, separator=", ")
 
 
 def pareto_front(time_seconds: np.ndarray, peak_bytes: np.ndarray) -> np.ndarray:

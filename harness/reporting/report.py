@@ -67,8 +67,9 @@ class Report:
     sections: list[Section]
     figures: list[tuple[str, bytes]]  # (title, PNG bytes)
     answers: list[Answer] = field(default_factory=list)
-    #: Interactive figures: (title, Plotly JSON, see ``interactive.figure_json``).
-    interactive: list[tuple[str, str]] = field(default_factory=list)
+    #: Interactive figures: (title, Plotly JSON (``interactive.figure_json``), whether it
+    #: takes the page's whole width).
+    interactive: list[tuple[str, str, bool]] = field(default_factory=list)
     #: One-paragraph overview: what the results hold, this machine's limits.
     lead: list[str] = field(default_factory=list)
 
@@ -107,9 +108,9 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
     combos = combinations(frame) if not frame.empty else pd.DataFrame()
     figures, interactive = [], []
     if plots and not frame.empty:
-        from harness.reporting.interactive import figure_json, interactive_figures
+        from harness.reporting.interactive import figure_json, interactive_figures, is_wide
 
-        interactive = [(figure_title, figure_json(figure))
+        interactive = [(figure_title, figure_json(figure), is_wide(figure))
                        for figure_title, figure in interactive_figures(frame, combos)]
         import matplotlib.pyplot as plt
 
@@ -224,7 +225,18 @@ def _latest_table(rows: pd.DataFrame, envs: dict[str, str]
     body = [[r["benchmark"], _params_text(r["params"]), _value_text(r), str(r["machine"]),
              _env(envs, r["env_name"]), str(r["commit"])[:8], _date_text(r["date"])]
             for _, r in rows.sort_values(["benchmark", "entry_name"]).iterrows()]
-    return headers, body
+    return _without_single_environment(headers, body, envs)
+
+
+def _without_single_environment(headers: list[str], body: list[list[str]],
+                                envs: dict[str, str]) -> tuple[list[str], list[list[str]]]:
+    """The table without its environment column when every row has the same one (the full
+    name, a temporary path as often as not, is given once under the full results)."""
+    if len(envs) > 1 or "environment" not in headers:
+        return headers, body
+    column = headers.index("environment")
+    return (headers[:column] + headers[column + 1:],
+            [row[:column] + row[column + 1:] for row in body])
 
 
 FULL_HEADERS = ["benchmark", "parameters", "value", "unit", "status", "machine", "environment",
@@ -241,7 +253,11 @@ def _full_section(frame: pd.DataFrame, envs: dict[str, str]) -> Section:
              _date_text(r["date"])] for _, r in ok.iterrows()]
     keys = [[None, None, float(r["value"]), None, None, None, None, None,
              None if pd.isna(r["date"]) else r["date"].timestamp()] for _, r in ok.iterrows()]
-    section = Section("Full results", tables=[(f"{len(ok)} measured", FULL_HEADERS, body)],
+    headers, body = _without_single_environment(FULL_HEADERS, body, envs)
+    if len(headers) < len(FULL_HEADERS):
+        column = FULL_HEADERS.index("environment")
+        keys = [key[:column] + key[column + 1:] for key in keys]
+    section = Section("Full results", tables=[(f"{len(ok)} measured", headers, body)],
                       open=True, sort_keys=keys)
     missing = ordered[ordered["status"] != "ok"]
     if not missing.empty:
@@ -254,6 +270,8 @@ def _full_section(frame: pd.DataFrame, envs: dict[str, str]) -> Section:
     if len(envs) > 1:
         section.notes.append("Environments: " + "; ".join(
             f"{short} = {name}" for name, short in sorted(envs.items())))
+    elif envs:
+        section.notes.append(f"Environment of every result: {next(iter(envs))}.")
     return section
 
 
@@ -369,7 +387,7 @@ def to_markdown(report: Report) -> str:
     if report.figures or report.interactive:
         parts.append("## Figures")
         parts += [f"- {markdown_cell(title)} (in the HTML report)"
-                  for title, _ in report.interactive or report.figures]
+                  for title, *_ in report.interactive or report.figures]
     return "\n\n".join(parts) + "\n"
 
 
