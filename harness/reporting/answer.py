@@ -270,6 +270,13 @@ def _two_digits(number: float) -> str:
     return f"{float(f'{number:.2g}'):.0f}" if number >= 10 else f"{number:.2g}"
 
 
+def percent_text(fraction) -> str:
+    """0.8 -> '80%', 0.003 -> '<1%', NaN -> '-'."""
+    if not _present(fraction):
+        return "-"
+    return "<1%" if 0 < fraction < 0.005 else f"{fraction:.0%}"
+
+
 def ratio_text(ratio) -> str:
     """A ratio to the in-RAM product: 2.6 -> '2.6 x', 0.0059 -> '0.0059 x', 412 -> '410 x',
     NaN -> '-'."""
@@ -309,6 +316,6 @@ def answer_rows(answer: Answer) -> list[list[str]]:
     return [[r["role"], r["label"], human_seconds(r["time_seconds"]),
              ratio_text(r["ratio_to_dense"]), human_bytes(r["peak_bytes"]),
              human_bytes(r["anon_bytes"]), human_bytes(r["file_bytes"]),
-             "-" if not _present(r["fraction_of_roof"]) else f"{r['fraction_of_roof']:.0%}"]
+             percent_text(r["fraction_of_roof"])]
             for _, r in answer.picks.iterrows()]
 

@@ -133,8 +133,9 @@ def _lead(frame: pd.DataFrame) -> list[str]:
     from harness.reporting.answer import latest_ok
 
     counts = frame["status"].value_counts()
+    commits = frame["commit"].nunique()
     text = (f"{counts.get('ok', 0)} figures measured ({counts.get('skipped', 0)} skipped, "
-            f"{counts.get('failed', 0)} failed) in {frame['commit'].nunique()} commits")
+            f"{counts.get('failed', 0)} failed) in {commits} commit{'s' if commits > 1 else ''}")
     dates = frame["date"].dropna()
     if not dates.empty:
         text += f", newest {str(frame.loc[dates.idxmax(), 'commit'])[:8]} of {dates.max():%Y-%m-%d}"
