@@ -335,3 +335,21 @@ def test_figure_data_cannot_close_its_script_element(tmp_path):
     assert "</script><script>alert" not in page
     # In the figures' JSON: HTML-escaped for Plotly, then '&' as a JSON escape.
     assert "\\u0026lt;\\u002fscript\\u0026gt;" in page
+
+
+def test_history_figure_appears_with_a_second_commit(tmp_path):
+    write_suite(tmp_path / "results", our_suite())
+    assert not any(t.startswith("History") for t, _ in interactive_figures(
+        load(tmp_path / "results")))
+    slower = our_suite()
+    names, values, _ = slower["dense.DenseMatvec.time_matvec"]
+    slower["dense.DenseMatvec.time_matvec"] = (names, values, [0.02])
+    write_suite(tmp_path / "results", slower, commit="beef000011",
+                date_ms=1704110400000 + 86_400_000)
+    title, figure = interactive_figures(load(tmp_path / "results"))[-1]
+    assert title == "History over commits (menu: which figure)"
+    assert [b["label"] for b in figure.layout.updatemenus[0].buttons] == [
+        "time_matvec", "track_peak_increment", "track_gbps"]
+    dense = next(t for t in figure.data if t.name.startswith("dense.DenseMatvec.time_matvec"))
+    assert list(dense.y) == pytest.approx([10.0, 20.0])  # ms, oldest commit first
+    assert dense.visible and not figure.data[-1].visible  # time shown, GB/s behind the menu

@@ -323,8 +323,9 @@ def history_figures(frame: pd.DataFrame, colours: dict[str, str]
             continue
         newest = rows.sort_values("date").drop_duplicates(
             ["entry_name", "machine", "env_name"], keep="last")
-        newest = newest.sort_values("value", ascending=method == names.TIME or method not in (
-            names.TRACK_GBPS,)).head(HISTORY_SERIES)
+        # The best ones: least time or memory, most GB/s.
+        newest = newest.sort_values("value", ascending=method != names.TRACK_GBPS) \
+            .head(HISTORY_SERIES)
         first = len(figure.data)
         for _, entry in newest.iterrows():
             series = rows[(rows["entry_name"] == entry["entry_name"])
