@@ -6,11 +6,17 @@ that would leave 127.0.0.1 is aborted and counted, so a page that needs a CDN fa
 would on an air-gapped cluster. Screenshots go to each test's temporary directory, and also to
 $HARNESS_SCREENSHOT_DIR when set (the README's picture comes from there).
 
+The report's own tests: every interactive figure draws and answers a hover of the mouse, the
+results table sorts and filters, and on a fixture with known figures (tests/report_fixture.py)
+the answer table names the right fastest strategy. The report's size and load time are
+printed (pytest -s), never asserted.
+
 Without Chromium the module is skipped with the reason; `.ci/run` installs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -23,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from report_fixture import known_suite, write_suite
 from suite_asv import FAMILIES
 
 CHROMIUM = os.environ.get("HARNESS_CHROMIUM") or shutil.which("chromium") \
@@ -52,6 +59,25 @@ PAINTED_PIXELS = """() => {
 }"""
 
 
+# JavaScript: the centre (viewport pixels) of a figure's first visible mark a mouse can hover:
+# a marker or a bar (.point) or a heatmap cell's label; null when there is none.
+HOVER_TARGET = """div => {
+    const area = div.querySelector('.nsewdrag').getBoundingClientRect();  // the plot area
+    const marks = div.querySelectorAll('.scatterlayer .point, .barlayer .point, '
+                                       + '.heatmaplayer text');
+    for (const mark of marks) {
+        if (mark.tagName === 'text' && !mark.textContent.trim()) continue;  // an empty cell
+        // A bar on a log axis reaches far below the area: only its visible part counts.
+        const box = mark.getBoundingClientRect();
+        const left = Math.max(box.left, area.left), right = Math.min(box.right, area.right);
+        const top = Math.max(box.top, area.top), bottom = Math.min(box.bottom, area.bottom);
+        if (right - left >= 1 && bottom - top >= 1)
+            return [(left + right) / 2, (top + bottom) / 2];
+    }
+    return null;
+}"""
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # the test's output is for failures
         pass
@@ -69,15 +95,24 @@ def site(suite_ci_run) -> Path:
     return run_dir / "html"
 
 
-@pytest.fixture(scope="module")
-def base_url(site):
+@contextlib.contextmanager
+def _served(directory: Path):
+    """A static server of ``directory`` on 127.0.0.1; yields its base URL."""
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def base_url(site):
+    with _served(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +175,17 @@ def page(browser):
 def _screenshot(browser_page, tmp_path: Path, name: str, full_page: bool = False) -> Path:
     path = tmp_path / f"{name}.png"
     browser_page.screenshot(path=str(path), full_page=full_page)
+    _keep(path)
+    assert path.stat().st_size > 10_000  # a rendered page, not an empty image
+    return path
+
+
+def _keep(path: Path) -> None:
+    """Copy a screenshot to $HARNESS_SCREENSHOT_DIR when set."""
     keep = os.environ.get("HARNESS_SCREENSHOT_DIR")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(keep) / path.name)
-    assert path.stat().st_size > 10_000  # a rendered page, not an empty image
-    return path
 
 
 def _open_explore(browser_page, base_url: str) -> None:
@@ -207,6 +247,112 @@ def test_report_shows_its_tables_and_its_plots_load(page, base_url, tmp_path):
         "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth])")
     assert len(images) >= 2, images
     assert all(complete and width > 100 for _, complete, width in images), images
+    watch.assert_clean()
+
+
+def _hover_every_figure(browser_page) -> list[str]:
+    """Scroll to each figure, wait until it is drawn, move the mouse onto its first mark and
+    wait for Plotly's hover label; the figures' titles, in page order."""
+    titles = []
+    plots = browser_page.locator("div.plot")
+    for k in range(plots.count()):
+        plot = plots.nth(k)
+        plot.scroll_into_view_if_needed()
+        browser_page.wait_for_selector(f"#{plot.get_attribute('id')}[data-drawn=yes]",
+                                       timeout=30_000)
+        assert plot.locator(".main-svg").count() >= 1
+        target = plot.evaluate(HOVER_TARGET)
+        assert target is not None, plot.get_attribute("aria-label")
+        browser_page.mouse.move(*target)
+        plot.locator(".hoverlayer .hovertext").first.wait_for(timeout=10_000)
+        assert plot.locator(".hoverlayer .hovertext").first.text_content().strip()
+        titles.append(plot.get_attribute("aria-label"))
+        browser_page.mouse.move(0, 0)
+    return titles
+
+
+def _load_report(browser_page, url: str) -> dict:
+    browser_page.goto(url)
+    browser_page.wait_for_load_state("load")
+    return browser_page.evaluate("""() => {
+        const n = performance.getEntriesByType('navigation')[0];
+        const paint = performance.getEntriesByName('first-contentful-paint')[0];
+        return {bytes: n.transferSize || n.encodedBodySize, load_ms: n.loadEventEnd,
+                first_paint_ms: paint ? paint.startTime : null};
+    }""")
+
+
+def test_every_report_figure_draws_and_answers_hover(page, base_url, site, tmp_path):
+    browser_page, watch = page
+    timing = _load_report(browser_page, base_url + "report/index.html")
+    size = (site / "report" / "index.html").stat().st_size
+    print(f"\nreport: {size} bytes, load event after {timing['load_ms']:.0f} ms, first "
+          f"paint after {timing['first_paint_ms']} ms")
+    titles = _hover_every_figure(browser_page)
+    # The ci results hold every kind but history (one commit): Pareto, ratio, heatmap, cold
+    # against warm, roofline, memory split.
+    for kind in ("Time against memory", "Time as a multiple of the in-RAM product",
+                 "HDF5 chunk shape x chunk cache", "Cold page cache against warm",
+                 "Bandwidth against the roofline", "Memory split"):
+        assert any(title.startswith(kind) for title in titles), (kind, titles)
+    plot = browser_page.locator("div.plot").first
+    plot.scroll_into_view_if_needed()
+    browser_page.mouse.move(*plot.evaluate(HOVER_TARGET))
+    plot.locator(".hoverlayer .hovertext").first.wait_for()
+    path = tmp_path / "report-figure.png"
+    plot.screenshot(path=str(path))
+    _keep(path)
+    watch.assert_clean()
+
+
+def test_the_results_table_sorts_and_filters(page, base_url):
+    browser_page, watch = page
+    _load_report(browser_page, base_url + "report/index.html")
+    rows = browser_page.locator("#results-table tbody tr")
+    total = rows.count()
+    assert total > 50
+    value_header = browser_page.locator("#results-table th", has_text="value").first
+    column = "#results-table tbody tr td:nth-child(3)"
+    keys = "els => els.map(e => parseFloat(e.getAttribute('data-sort')))"
+    value_header.click()
+    ascending = browser_page.eval_on_selector_all(column, keys)
+    assert ascending == sorted(ascending) and ascending[0] < ascending[-1]
+    value_header.click()
+    assert browser_page.eval_on_selector_all(column, keys) == sorted(ascending, reverse=True)
+    assert value_header.get_attribute("aria-sort") == "descending"
+
+    browser_page.fill("#results-filter", "hdf5 time_matvec")
+    visible = browser_page.eval_on_selector_all(
+        "#results-table tbody tr:not([hidden])", "els => els.map(e => e.textContent)")
+    assert 0 < len(visible) < total
+    assert all("hdf5" in text and "time_matvec" in text for text in visible)
+    assert browser_page.inner_text("#results-count") == f"{len(visible)} of {total} rows"
+    browser_page.fill("#results-filter", "")
+    assert browser_page.locator("#results-table tbody tr:not([hidden])").count() == total
+    watch.assert_clean()
+
+
+def test_the_answer_names_the_known_fastest_strategy(page, tmp_path):
+    from harness.reporting.report import write_report
+    from harness.reporting.results import load
+
+    browser_page, watch = page
+    write_suite(tmp_path / "results", known_suite())
+    write_report(load(tmp_path / "results"), tmp_path / "html" / "index.html")
+    with _served(tmp_path / "html") as url:
+        _load_report(browser_page, url + "index.html")
+        fastest = browser_page.eval_on_selector_all("#answer ~ .answers section", """
+            sections => Object.fromEntries(sections.map(s => [
+                s.querySelector('h3').textContent,
+                Array.from(s.querySelectorAll('tbody tr')).map(
+                    r => [r.cells[0].textContent, r.cells[1].textContent])]))""")
+        assert fastest["100x1000 float32"][0] == ["fastest", "dense"]
+        assert fastest["200x1000 float32"] == [
+            ["fastest", "memmap-blocked"],
+            ["within 1/10 of the matrix (78.1 KiB), least memory", "memmap-rows"]]
+        reading = browser_page.locator(".answers .reading").nth(1).inner_text()
+        assert reading.startswith("Fastest: memmap-blocked (12.0 ms, 0.8 x RAM).")
+        assert len(_hover_every_figure(browser_page)) == 5
     watch.assert_clean()
 
 

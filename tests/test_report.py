@@ -6,16 +6,23 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from asv_fixture.make_asv_results import RESULT_COLUMNS
+from report_fixture import known_suite, our_suite, write_suite
 
 from harness.cli import main
 from harness.reporting import history
+from harness.reporting.answer import (
+    answer_rows,
+    answers,
+    combinations,
+    fraction_text,
+    short_names,
+)
 from harness.reporting.compare import regressions
+from harness.reporting.interactive import interactive_figures, plot_text
 from harness.reporting.plots import (
     chunk_heatmap_table,
     pareto_front,
@@ -31,56 +38,6 @@ from harness.reporting.report import (
     write_atomically,
 )
 from harness.reporting.results import load
-
-
-def write_suite(results: Path, benchmarks: dict[str, tuple[list[str], list[list], list]],
-                commit: str = "c0ffee0123", date_ms: int = 1704110400000) -> Path:
-    """Write asv files for benchmarks {name: (param_names, param values, results)}."""
-    machine_dir = results / "box"
-    machine_dir.mkdir(parents=True, exist_ok=True)
-    (machine_dir / "machine.json").write_text(json.dumps({"machine": "box", "version": 1}))
-    listed, rows = {}, {}
-    for name, (names, values, result) in benchmarks.items():
-        method = name.rsplit(".", 1)[-1]
-        kind = {"time": "time", "trac": "track", "peak": "peakmemory"}[method[:4]]
-        unit = "GB/s" if method.endswith("gbps") else "seconds" if kind == "time" else "bytes"
-        reprs = [[repr(v) for v in vs] for vs in values]
-        listed[name] = {"name": name, "param_names": names, "params": reprs, "type": kind,
-                        "unit": unit, "version": "1"}
-        rows[name] = [result, reprs, "1"]
-    (results / "benchmarks.json").write_text(json.dumps({**listed, "version": 2}))
-    document = {"commit_hash": commit, "env_name": "env", "date": date_ms,
-                "params": {"machine": "box"}, "python": "3.11", "requirements": {},
-                "env_vars": {}, "result_columns": RESULT_COLUMNS, "results": rows, "version": 2}
-    path = machine_dir / f"{commit[:8]}-env.json"
-    path.write_text(json.dumps(document))
-    return path
-
-
-PROBLEM = (["shape", "dtype", "strategy"], [["100x1000"], ["float32"]])
-
-
-def our_suite() -> dict:
-    """A miniature of our suite's results, with a known Pareto front and roofline."""
-    names, problem = PROBLEM
-    strategies = ["memmap", "memmap-rows", "memmap-blocked"]
-    hdf5_names = ["shape", "dtype", "strategy", "chunks", "chunk_cache", "compression"]
-    hdf5_values = [["100x1000"], ["float32"], ["hdf5-blocked"], ["rows", "columns"],
-                   [1048576, 8388608], ["none"]]
-    hdf5_times = [0.05, 0.04, 0.8, 0.2]  # rows x (1 MiB, 8 MiB), columns x (1 MiB, 8 MiB)
-    return {
-        "dense.DenseMatvec.time_matvec": (names, problem + [["dense"]], [0.01]),
-        "dense.DenseMatvec.track_peak_increment": (names, problem + [["dense"]], [4e5]),
-        "dense.DenseMatvec.track_gbps": (names, problem + [["dense"]], [20.0]),
-        "memmap.MemmapMatvec.time_matvec": (names, problem + [strategies], [0.02, 0.5, 0.03]),
-        "memmap.MemmapMatvec.track_peak_increment": (names, problem + [strategies],
-                                                     [8e6, 1e3, 1e5]),
-        "memmap.MemmapMatvec.track_gbps": (names, problem + [strategies], [10.0, 0.4, 7.0]),
-        "hdf5.Hdf5Matvec.time_matvec": (hdf5_names, hdf5_values, hdf5_times),
-        "hdf5.Hdf5Matvec.track_peak_increment": (hdf5_names, hdf5_values, [1e7] * 4),
-        "machine.Roofline.track_memory_read_gbps": ([], [], [25.0]),
-        "machine.Roofline.track_disk_read_gbps": ([], [], [2.0]),
-    }
 
 
 @pytest.fixture
@@ -125,7 +82,7 @@ def test_suite_figures_appear_only_when_their_columns_exist(suite_frame, tmp_pat
     only_time = suite_frame[suite_frame["benchmark"].str.endswith("time_matvec")
                             & ~suite_frame["benchmark"].str.startswith("hdf5")]
     assert suite_figures(only_time) == []
-    page = render(suite_frame, "html")
+    page = _without_own_scripts(render(suite_frame, "html"))  # plotly.js holds such text
     assert page.count('<img alt="') == 3 and page.count("data:image/png;base64,") == 3
 
 
@@ -145,7 +102,7 @@ def test_script_in_names_and_values_never_reaches_the_html_unescaped(tmp_path):
     })
     frame = load(tmp_path / "results")
     page = render(frame, "html")
-    assert "<script" not in page.lower()
+    assert "<script" not in _without_own_scripts(page).lower()
     assert "&lt;script&gt;" in page
     text = render(frame, "md")
     assert "<script" not in text.lower() and "a\\|b" in text
@@ -156,7 +113,7 @@ def test_script_in_names_and_values_never_reaches_the_html_unescaped(tmp_path):
 def test_report_of_real_results_escapes_and_has_no_suite_figures(asv_project):
     frame = load(asv_project.results_dir)
     page = render(frame, "html")
-    assert "<script" not in page.lower() and "<img" not in page
+    assert "<script" not in _without_own_scripts(page).lower() and "<img" not in page
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 9
     text = render(frame, "md")
     assert f"{len(regressions(frame))} regressions" in text
@@ -277,3 +234,122 @@ def test_format_table_is_text_or_markdown():
     assert format_table("text", ["a", "bb"], [["10", "x"]]) == "a   bb\n--  --\n10  x"
     with pytest.raises(ValueError, match="unknown table format 'json'"):
         format_table("json", ["a"], [])
+
+
+def _without_own_scripts(page: str) -> str:
+    """The page without the script elements the report writes (marked data-harness)."""
+    return re.sub(r'<script data-harness="[a-z]+"[^>]*>.*?</script>', "", page, flags=re.DOTALL)
+
+
+def test_the_answer_names_fastest_leanest_and_fastest_within_budgets(suite_frame):
+    (answer,) = answers(combinations(suite_frame))
+    assert answer.problem == "100x1000 float32"
+    assert answer_rows(answer) == [
+        ["fastest", "dense", "10.0 ms", "1 x", "390.6 KiB", "-", "-", "80%"],
+        ["within 1/2 of the matrix (195.3 KiB)", "memmap-blocked", "30.0 ms", "3 x",
+         "97.7 KiB", "-", "-", "28%"],
+        ["within 1/10 of the matrix (39.1 KiB), least memory", "memmap-rows", "500.0 ms",
+         "50 x", "1000 B", "-", "-", "2%"]]
+    assert answer.reading == ("Fastest: dense (10.0 ms). memmap-rows costs 50 x RAM at 1/400 "
+                              "of its memory (500.0 ms, 1000 B).")
+
+
+def test_the_answer_finds_a_strategy_faster_than_ram(tmp_path):
+    write_suite(tmp_path / "results", known_suite())
+    by_problem = {a.problem: a for a in answers(combinations(load(tmp_path / "results")))}
+    assert sorted(by_problem) == ["100x1000 float32", "200x1000 float32"]
+    second = by_problem["200x1000 float32"]
+    assert second.picks["label"].tolist() == ["memmap-blocked", "memmap-rows"]
+    assert second.picks["ratio_to_dense"].iloc[0] == pytest.approx(0.8)
+    assert second.reading.startswith("Fastest: memmap-blocked (12.0 ms, 0.8 x RAM).")
+
+
+def test_ratios_and_names_read_as_a_person_writes_them():
+    assert [fraction_text(r) for r in (0.025, 0.5, 1 / 3.38, 1 / 412, 1.3, float("nan"))] == \
+        ["1/40", "1/2", "1/3.4", "1/410", "1.3 x", "-"]
+    assert short_names(["existing-py_tmp_a_bin_python", "existing-py_tmp_b_bin_python"]) == {
+        "existing-py_tmp_a_bin_python": "a", "existing-py_tmp_b_bin_python": "b"}
+    assert short_names(["only-one"]) == {"only-one": "only-one"}
+    assert plot_text("<b>$x$</b>") == "&lt;b&gt;&#36;x&#36;&lt;/b&gt;"
+
+
+def test_interactive_figures_keep_one_colour_per_strategy(suite_frame):
+    figures = interactive_figures(suite_frame)
+    titles = [title for title, _ in figures]
+    assert titles == ["Time against memory, 100x1000 float32",
+                      "Time as a multiple of the in-RAM product (dense), best per strategy",
+                      ("HDF5 chunk shape x chunk cache, shape=100x1000, dtype=float32, "
+                      "strategy=hdf5-blocked, compression=none"),
+                      "Bandwidth against the roofline, box"]
+    colours: dict[str, set] = {}
+    for _, figure in figures:
+        for trace in figure.data:
+            if trace.type not in ("scatter", "bar") or trace.name == "Pareto front":
+                continue
+            colour = trace.marker.color
+            if colour:
+                colours.setdefault(trace.name, set()).add(colour)
+    assert set(colours) == {"dense", "memmap", "memmap-rows", "memmap-blocked", "hdf5-blocked"}
+    assert all(len(c) == 1 for c in colours.values()), colours
+    front = next(t for t in figures[0][1].data if t.name == "Pareto front")
+    # MiB; memmap-rows's 1000 B sits on the axis's 1 KiB floor.
+    assert list(front.x) == pytest.approx([1 / 1024, 1e5 / 2**20, 4e5 / 2**20])
+    assert list(front.y) == pytest.approx([500.0, 30.0, 10.0])  # ms
+
+
+def test_html_puts_the_answer_first_and_embeds_plotly_once(suite_frame):
+    page = render(suite_frame, "html")
+    answer, figures, details = (page.index(mark) for mark in (
+        'id="answer"', 'id="figures"', 'id="details"'))
+    assert answer < figures < details
+    assert page.count('<table class="answer">') == 1
+    assert page.count('data-harness="plotly"') == 1 and page.count('class="plot"') == 4
+    assert page.count('data-harness="figure" type="application/json"') == 4
+    assert 'src="http' not in page and "<link" not in page  # nothing to fetch
+    assert 'id="results-table"' in page and 'data-sort="0.01"' in page
+    assert 'download="results.csv" ' not in page and 'href="data:text/csv;base64,' in page
+    without_plots = render(suite_frame, "html", plots=False)
+    assert 'data-harness="plotly"' not in without_plots and '<img' not in without_plots
+
+
+def test_skipped_and_failed_rows_are_counted_behind_a_fold(tmp_path):
+    write_suite(tmp_path / "results", {"s.T.time_x": (["n"], [[1, 2, 3]], [0.1, None,
+                                                                           float("nan")])})
+    page = render(load(tmp_path / "results"), "html")
+    assert "1 measured" in page and "2 skipped or failed" in page
+    assert "<details><summary>2 skipped or failed</summary>" in page
+    table = page[page.index('id="results-table"'):page.index("</table>",
+                                                              page.index('id="results-table"'))]
+    assert table.count("<tr>") == 2  # the header and the one measured row
+
+
+def test_figure_data_cannot_close_its_script_element(tmp_path):
+    evil = "</script><script>alert(1)</script>"
+    suite = our_suite()
+    for key in [k for k in suite if k.startswith("memmap.")]:
+        names, values, result = suite[key]
+        suite[key] = (names, [*values[:2], ["memmap", "memmap-rows", evil]], result)
+    write_suite(tmp_path / "results", suite)
+    page = render(load(tmp_path / "results"), "html")
+    assert "<script" not in _without_own_scripts(page).lower()
+    assert "</script><script>alert" not in page
+    # In the figures' JSON: HTML-escaped for Plotly, then '&' as a JSON escape.
+    assert "\\u0026lt;\\u002fscript\\u0026gt;" in page
+
+
+def test_history_figure_appears_with_a_second_commit(tmp_path):
+    write_suite(tmp_path / "results", our_suite())
+    assert not any(t.startswith("History") for t, _ in interactive_figures(
+        load(tmp_path / "results")))
+    slower = our_suite()
+    names, values, _ = slower["dense.DenseMatvec.time_matvec"]
+    slower["dense.DenseMatvec.time_matvec"] = (names, values, [0.02])
+    write_suite(tmp_path / "results", slower, commit="beef000011",
+                date_ms=1704110400000 + 86_400_000)
+    title, figure = interactive_figures(load(tmp_path / "results"))[-1]
+    assert title == "History over commits (menu: which figure)"
+    assert [b["label"] for b in figure.layout.updatemenus[0].buttons] == [
+        "time_matvec", "track_peak_increment", "track_gbps"]
+    dense = next(t for t in figure.data if t.name.startswith("dense.DenseMatvec.time_matvec"))
+    assert list(dense.y) == pytest.approx([10.0, 20.0])  # ms, oldest commit first
+    assert dense.visible and not figure.data[-1].visible  # time shown, GB/s behind the menu

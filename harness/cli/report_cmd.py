@@ -10,11 +10,15 @@ from harness.cli.results_args import add_paths_argument, error_exit, load_result
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "report", help="render asv results: summary per family, figures, full tables",
-        description="Load asv results (any project, api version 2) and render a report: a "
-                    "summary per benchmark family, the figures our suite allows (time vs peak "
-                    "increment with Pareto fronts, HDF5 chunk x cache heatmaps, bandwidth vs "
-                    "roofline), the regressions asv publish would list and the full tables.")
+        "report", help="render asv results: the answer per problem, figures, full tables",
+        description="Load asv results (any project, api version 2) and render a report: first "
+                    "the answer per problem (fastest strategy, fastest within memory budgets, "
+                    "least memory, with their costs), then the figures our suite allows "
+                    "(interactive in HTML, with plotly.js embedded: time vs memory with Pareto "
+                    "fronts, ratio to the in-RAM product, HDF5 chunk x cache heatmaps, cold vs "
+                    "warm, roofline, memory split, history), then a summary per benchmark "
+                    "family, the regressions asv publish would list and the full tables "
+                    "(sortable and filterable in HTML).")
     add_paths_argument(parser)
     parser.add_argument("--format", "-f", choices=("md", "html", "csv", "parquet", "json"),
                         default=None, help="output format (default: from -o's extension, "

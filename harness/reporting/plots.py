@@ -15,6 +15,7 @@ matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from harness import names
@@ -24,51 +25,27 @@ from harness.names import (
     COMPRESSION_PARAM,
     DISK_ROOF,
     MEMORY_ROOF,
-    NO_COMPRESSION,
     PROBLEM_PARAMS,
     ROOFLINE_CLASS,
     STRATEGY_PARAM,
     benchmark_class,
 )
-from harness.units import KB, MB, binary_bytes, human_gbps, human_value
+from harness.reporting.answer import latest_ok as latest_results
+from harness.reporting.answer import param_columns as _param_columns
+from harness.reporting.answer import way_text
+from harness.units import KiB, MiB, binary_bytes, human_gbps, human_value
 
 MAX_FIGURES = 6  # per kind: a report stays readable
 MAX_BARS = 40  # configurations per roofline chart
-
-
-def latest_results(frame: pd.DataFrame) -> pd.DataFrame:
-    """The newest ok result per benchmark combination, machine and environment."""
-    ok = frame[frame["status"] == "ok"]
-    if ok.empty:
-        return ok
-    ok = ok.sort_values(["date", "commit"], kind="stable")
-    return ok.drop_duplicates(["entry_name", "machine", "env_name"], keep="last")
 
 
 def _method(frame: pd.DataFrame, method: str) -> pd.DataFrame:
     return frame[frame["benchmark"].map(names.method) == method]
 
 
-def _param_columns(frame: pd.DataFrame) -> list[str]:
-    """Parameter columns, the most telling first (strategy leads every label)."""
-    columns = [c for c in frame.columns if c.startswith("param_") and c != "raw_params"]
-    rank = {f"param_{name}": k for k, name in enumerate(names.LABEL_ORDER)}
-    return sorted(columns, key=lambda c: (rank.get(c, len(rank)), c))
-
-
 def _describe(row: pd.Series, columns: list[str]) -> str:
     """'strategy=hdf5-rows, chunks=rows, cache=1 MiB' (compression=none left out: the default)."""
-    parts = []
-    for column in columns:
-        if column not in row.index or pd.isna(row[column]):
-            continue
-        name, value = column[6:], row[column]
-        if name == COMPRESSION_PARAM and value == NO_COMPRESSION:
-            continue
-        if name in names.BYTES_PARAMS:
-            name, value = name.replace("chunk_", ""), binary_bytes(float(value))
-        parts.append(f"{name}={value}")
-    return ", ".join(parts)
+    return way_text(row, columns, separator=", ")
 
 
 def pareto_front(time_seconds: np.ndarray, peak_bytes: np.ndarray) -> np.ndarray:
@@ -117,30 +94,52 @@ def pareto_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def pareto_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
+    """Per problem: time (ms) against peak increment (MiB); the front's points numbered, their
+    configurations in the legend (labels beside the points overlapped one another)."""
     table = pareto_table(frame)
     figures = []
     for problem, group in list(table.groupby("problem", sort=True))[:MAX_FIGURES] \
             if not table.empty else []:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = plt.subplots(figsize=(9, 4.5))
         rest, front = group[~group["on_front"]], group[group["on_front"]]
-        # Log axes: increments span bytes to GB; clip at 1 kB so a zero increment still shows.
-        megabytes = group["peak_increment_bytes"].clip(lower=KB) / MB
-        ax.scatter(rest["time_seconds"], megabytes[rest.index], color="0.6", s=14,
+        # Increments span bytes to GB; clip at 1 KiB so a zero increment still shows.
+        mebibytes = group["peak_increment_bytes"].clip(lower=KiB) / MiB
+        milliseconds = group["time_seconds"] * 1e3
+        ax.scatter(milliseconds[rest.index], mebibytes[rest.index], color="0.6", s=14,
                    label="dominated")
-        ax.step(front["time_seconds"], megabytes[front.index], where="post",
-                color="C3", marker="o", label="Pareto front")
-        for k, (index, row) in enumerate(front.iterrows()):
-            ax.annotate(row["configuration"], (row["time_seconds"], megabytes[index]),
-                        fontsize=7, xytext=(6, 6 + 9 * (k % 3)), textcoords="offset points")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("time per matvec (seconds, log)")
-        ax.set_ylabel("peak memory increment (MB, log)")
-        ax.set_title(f"time vs peak increment: {problem}", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.step(milliseconds[front.index], mebibytes[front.index], where="post", color="C3",
+                marker="o", label="Pareto front")
+        for k, (index, row) in enumerate(front.iterrows(), start=1):
+            ax.annotate(str(k), (milliseconds[index], mebibytes[index]), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+            ax.plot([], [], " ", label=_literal(f"{k}: {row['configuration']}"))
+        _readable_scale(ax, "x", milliseconds)
+        _readable_scale(ax, "y", mebibytes)
+        ax.set_xlabel("time per matvec (ms)")
+        ax.set_ylabel("peak memory increment (MiB)")
+        ax.set_title(_literal(f"time vs peak increment: {problem}"), fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         fig.tight_layout()
         figures.append((f"Time vs peak increment, {problem}", fig))
     return figures
+
+
+def _literal(text: str) -> str:
+    """Text matplotlib shows as written: a '$' would start mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _readable_scale(ax, which: str, values: pd.Series) -> None:
+    """Axis ``which`` ('x' or 'y'): log scale ticked 1-2-5 in plain numbers when the values
+    span a factor of 3 or more; else linear, so a narrow range never reads '8.024 x 10^2'."""
+    axis = getattr(ax, f"{which}axis")
+    values = values[values > 0]
+    spread = values.max() / values.min() if len(values) else 1.0
+    if spread >= 3:
+        getattr(ax, f"set_{which}scale")("log")
+        axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(ticker.NullFormatter())
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def chunk_heatmap_table(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:

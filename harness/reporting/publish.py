@@ -4,8 +4,9 @@ report beside them.
 ``publish(config)`` runs ``asv publish`` into a fresh staging directory, installs
 ``asv-tachyon``'s self-contained UI over it (asv's own ``index.html`` loads jQuery, flot and
 Bootstrap from CDNs and shows only an error without network; tachyon keeps it as
-``index.legacy.html``), writes the reporter's HTML report to ``report/index.html``, links the
-two pages both ways, and only then swaps the staging directory in for ``html_dir``: a killed
+``index.legacy.html``), writes the reporter's HTML report to ``report/index.html`` (the
+tidy frame it shows beside it, ``report/results.csv`` and ``.parquet``), links the two pages
+both ways, and only then swaps the staging directory in for ``html_dir``: a killed
 publish leaves the previous site whole, never a half-written one.
 
 The pages fetch their JSON, so they need to be served over HTTP (``asv preview``, or any static
@@ -30,6 +31,7 @@ from pathlib import Path
 from harness.reporting.asvconfig import AsvConfigError, load_project
 
 REPORT_DIR = "report"
+DATA_FORMATS = ("csv", "parquet")  # written beside the report, linked from it
 REPORT_LINK_ID = "harness-report-link"
 COMMAND_TIMEOUT = 600  # seconds for `asv publish` on a large history
 
@@ -91,9 +93,13 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
             if (site / page).exists():
                 add_report_link(site / page, f"{REPORT_DIR}/index.html")
         log(f"rendering the report ({len(frame)} results)")
+        downloads = [(f"results.{fmt}", f"results.{fmt}") for fmt in DATA_FORMATS]
+        for name, _ in downloads:  # the report links the tidy frame beside it
+            write_atomically(site / REPORT_DIR / name, render(frame, name.split(".")[-1]))
         content = render(frame, "html", title=title, plots=plots, links=[
             ("Benchmark graphs (asv site)", "../index.html"),
-            ("asv's classic pages (need network)", "../index.legacy.html")])
+            ("asv's classic pages (need network)", "../index.legacy.html")],
+            downloads=downloads)
         write_atomically(site / REPORT_DIR / "index.html", content)
         _swap_in(site, target, staging)
     return Site(target, target / "index.html", target / REPORT_DIR / "index.html", len(frame),

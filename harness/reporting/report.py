@@ -2,11 +2,17 @@
 
 ``render(frame, fmt)`` returns the report as text (or bytes for Parquet); ``write_report`` writes
 it atomically (temporary file + rename) so a killed run never leaves a half-written report.
-The summary has one section per benchmark family (the first part of asv's benchmark name), the
-figures our suite allows (see ``harness.reporting.plots``), the regressions asv publish would list, and
-the full table. Every name and value from the results is escaped: in HTML with ``html.escape``
-(figures are PNG images, so no result text reaches the page unescaped), in Markdown cells with
-HTML entities and backslashes.
+The report opens with the answer (``harness.reporting.answer``: per problem, the fastest
+strategy, the leanest, the fastest within a few memory budgets, and a one-line reading), then
+the figures (interactive in HTML, ``harness.reporting.interactive``; PNG from
+``harness.reporting.plots`` for papers), then the details: one section per benchmark family
+(the first part of asv's benchmark name), the numbers behind the figures, the regressions asv
+publish would list and the full table (sortable and filterable in HTML, skipped and failed
+combinations counted with their reasons). ``harness.reporting.page`` lays out the HTML page.
+
+Every name and value from the results is escaped: in HTML with ``html.escape`` (in figures,
+``interactive.plot_text``; figure data sits in JSON script elements with '<', '>' and '&'
+escaped), in Markdown cells with HTML entities and backslashes.
 """
 
 from __future__ import annotations
@@ -25,12 +31,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.names import family
+from harness.names import REFERENCE_FAMILY, family
+from harness.reporting.answer import ANSWER_HEADERS, Answer, answer_rows, answers, short_names
 from harness.reporting.compare import geomean_summary, regressions
-from harness.units import binary_bytes, gbps_number, human_difference, human_value
+from harness.units import binary_bytes, gbps_number, human_difference, human_gbps, human_value
 
 FORMATS = ("md", "html", "csv", "parquet", "json")
 TEXT_COLUMNS = ["params", "requirements", "samples", "raw_params"]  # nested: JSON text on export
+
+
+#: Why a combination has no figure, as far as asv's result files tell (asv keeps no message).
+STATUS_REASONS = {
+    "skipped": "declared by the benchmark (its setup raised NotImplementedError: outside the "
+               "profile, refused by the strategy, or too large for this machine); asv run "
+               "prints the reason",
+    "failed": "the benchmark raised an error or timed out; asv run --show-stderr prints it",
+}
 
 
 @dataclass
@@ -38,6 +54,11 @@ class Section:
     title: str
     tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: HTML: shown unfolded (the others fold behind their title).
+    open: bool = False
+    #: Per row of the first table, a number to sort each column by (None: by its text); set
+    #: on the full results, which the HTML page makes sortable and filterable.
+    sort_keys: list[list[float | None]] | None = None
 
 
 @dataclass
@@ -45,13 +66,22 @@ class Report:
     title: str
     sections: list[Section]
     figures: list[tuple[str, bytes]]  # (title, PNG bytes)
+    answers: list[Answer] = field(default_factory=list)
+    #: Interactive figures: (title, Plotly JSON (``interactive.figure_json``), whether it
+    #: takes the page's whole width).
+    interactive: list[tuple[str, str, bool]] = field(default_factory=list)
+    #: One-paragraph overview: what the results hold, this machine's limits.
+    lead: list[str] = field(default_factory=list)
 
 
 def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bool = True,
                  threshold: float = 0.05) -> Report:
-    """The report's content (tables as strings, figures as PNG) from a results frame."""
+    """The report's content (tables as strings, figures as PNG and Plotly JSON) from a results
+    frame; ``plots=False`` leaves both kinds of figure out."""
+    from harness.reporting.answer import combinations
     from harness.reporting.plots import latest_results
 
+    envs = short_names(frame["env_name"].dropna()) if not frame.empty else {}
     latest_all = frame.sort_values(["date", "commit"], kind="stable").drop_duplicates(
         ["entry_name", "machine", "env_name"], keep="last")
     sections = [_overview(frame)]
@@ -67,16 +97,21 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
                 ["benchmark", "unit", "results", "geometric mean"],
                 [[r["benchmark"], r["unit"], str(r["count"]),
                   human_value(r["geomean_value"], r["unit"])] for _, r in summary.iterrows()]))
-        section.tables.append(("Latest results", *_latest_table(rows)))
+        section.tables.append(("Latest results", *_latest_table(rows, envs)))
         sections.append(section)
     suite = _suite_section(frame)
     if suite.tables:
         sections.insert(1, suite)
     if frame["commit"].nunique() > 1:
-        sections.append(_regressions_section(frame, threshold))
-    sections.append(Section("Full results", tables=[("All rows", *_full_table(frame))]))
-    figures = []
+        sections.insert(0, _regressions_section(frame, threshold))
+    sections.append(_full_section(frame, envs))
+    combos = combinations(frame) if not frame.empty else pd.DataFrame()
+    figures, interactive = [], []
     if plots and not frame.empty:
+        from harness.reporting.interactive import figure_json, interactive_figures, is_wide
+
+        interactive = [(figure_title, figure_json(figure), is_wide(figure))
+                       for figure_title, figure in interactive_figures(frame, combos)]
         import matplotlib.pyplot as plt
 
         from harness.reporting.plots import suite_figures
@@ -86,7 +121,33 @@ def build_report(frame: pd.DataFrame, title: str = "Benchmark report", plots: bo
             figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")  # long labels
             plt.close(figure)
             figures.append((figure_title, buffer.getvalue()))
-    return Report(title, sections, figures)
+    return Report(title, sections, figures, answers=answers(combos), interactive=interactive,
+                  lead=_lead(frame))
+
+
+def _lead(frame: pd.DataFrame) -> list[str]:
+    """What the results hold and this machine's limits, in two sentences."""
+    if frame.empty:
+        return ["No results found."]
+    from harness.names import DISK_ROOF, MEMORY_ROOF
+    from harness.reporting.answer import latest_ok
+
+    counts = frame["status"].value_counts()
+    commits = frame["commit"].nunique()
+    text = (f"{counts.get('ok', 0)} figures measured ({counts.get('skipped', 0)} skipped, "
+            f"{counts.get('failed', 0)} failed) in {commits} commit{'s' if commits > 1 else ''}")
+    dates = frame["date"].dropna()
+    if not dates.empty:
+        text += f", newest {str(frame.loc[dates.idxmax(), 'commit'])[:8]} of {dates.max():%Y-%m-%d}"
+    lines = [text + "."]
+    latest = latest_ok(frame)
+    for machine, rows in latest.groupby("machine", sort=True):
+        roofs = [human_gbps(rows.loc[rows["benchmark"] == name, "value"].median(), decimals=1)
+                 for name in (MEMORY_ROOF, DISK_ROOF)]
+        if roofs != ["-", "-"]:
+            lines.append(f"Machine {machine}: memory read {roofs[0]}, cold disk read "
+                         f"{roofs[1]}.")
+    return lines
 
 
 def _suite_section(frame: pd.DataFrame) -> Section:
@@ -155,22 +216,64 @@ def _value_text(row) -> str:
     return human_value(row["value"], row["unit"], err=err)
 
 
-def _latest_table(rows: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+def _env(envs: dict[str, str], name) -> str:
+    return envs.get(str(name), str(name))
+
+
+def _latest_table(rows: pd.DataFrame, envs: dict[str, str]
+                  ) -> tuple[list[str], list[list[str]]]:
     headers = ["benchmark", "parameters", "value", "machine", "environment", "commit", "date"]
     body = [[r["benchmark"], _params_text(r["params"]), _value_text(r), str(r["machine"]),
-             str(r["env_name"]), str(r["commit"])[:8], _date_text(r["date"])]
+             _env(envs, r["env_name"]), str(r["commit"])[:8], _date_text(r["date"])]
             for _, r in rows.sort_values(["benchmark", "entry_name"]).iterrows()]
-    return headers, body
+    return _without_single_environment(headers, body, envs)
 
 
-def _full_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    headers = ["benchmark", "parameters", "value", "unit", "status", "machine", "environment",
-               "commit", "date"]
+def _without_single_environment(headers: list[str], body: list[list[str]],
+                                envs: dict[str, str]) -> tuple[list[str], list[list[str]]]:
+    """The table without its environment column when every row has the same one (the full
+    name, a temporary path as often as not, is given once under the full results)."""
+    if len(envs) > 1 or "environment" not in headers:
+        return headers, body
+    column = headers.index("environment")
+    return (headers[:column] + headers[column + 1:],
+            [row[:column] + row[column + 1:] for row in body])
+
+
+FULL_HEADERS = ["benchmark", "parameters", "value", "unit", "status", "machine", "environment",
+                "commit", "date"]
+
+
+def _full_section(frame: pd.DataFrame, envs: dict[str, str]) -> Section:
+    """Measured rows (sortable: value and date sort as numbers), then the skipped and failed
+    ones counted per benchmark with their reason."""
     ordered = frame.sort_values(["benchmark", "entry_name", "date"], kind="stable")
+    ok = ordered[ordered["status"] == "ok"]
     body = [[r["benchmark"], _params_text(r["params"]), _value_text(r), str(r["unit"]),
-             r["status"], str(r["machine"]), str(r["env_name"]), str(r["commit"])[:8],
-             _date_text(r["date"])] for _, r in ordered.iterrows()]
-    return headers, body
+             r["status"], str(r["machine"]), _env(envs, r["env_name"]), str(r["commit"])[:8],
+             _date_text(r["date"])] for _, r in ok.iterrows()]
+    keys = [[None, None, float(r["value"]), None, None, None, None, None,
+             None if pd.isna(r["date"]) else r["date"].timestamp()] for _, r in ok.iterrows()]
+    headers, body = _without_single_environment(FULL_HEADERS, body, envs)
+    if len(headers) < len(FULL_HEADERS):
+        column = FULL_HEADERS.index("environment")
+        keys = [key[:column] + key[column + 1:] for key in keys]
+    section = Section("Full results", tables=[(f"{len(ok)} measured", headers, body)],
+                      open=True, sort_keys=keys)
+    missing = ordered[ordered["status"] != "ok"]
+    if not missing.empty:
+        counts = missing.groupby(["status", "benchmark"], sort=True).size()
+        section.tables.append((
+            f"{len(missing)} skipped or failed",
+            ["status", "benchmark", "combinations", "reason"],
+            [[status, benchmark, str(count), STATUS_REASONS.get(status, status)]
+             for (status, benchmark), count in counts.items()]))
+    if len(envs) > 1:
+        section.notes.append("Environments: " + "; ".join(
+            f"{short} = {name}" for name, short in sorted(envs.items())))
+    elif envs:
+        section.notes.append(f"Environment of every result: {next(iter(envs))}.")
+    return section
 
 
 def _date_text(date) -> str:
@@ -195,6 +298,7 @@ def _regressions_section(frame: pd.DataFrame, threshold: float) -> Section:
     if found.empty:
         section.notes.append("No lasting regressions.")
     else:
+        section.open = True
         section.tables.append((f"{len(found)} regressions", *regression_rows(found)))
     return section
 
@@ -238,61 +342,64 @@ def _printable(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
 
 
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
+               css_class: str = "", table_id: str = "",
+               sort_keys: Sequence[Sequence[float | None]] | None = None) -> str:
+    """An escaped HTML table; ``sort_keys``: per row and column, a number written as the
+    cell's ``data-sort`` (None: no attribute)."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                     for row in rows)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    attributes = (f' id="{html.escape(table_id)}"' if table_id else "") + \
+        (f' class="{html.escape(css_class)}"' if css_class else "")
+
+    def cell(value: object, key: float | None) -> str:
+        sort = "" if key is None or math.isnan(key) else f' data-sort="{key!r}" class="num"'
+        return f"<td{sort}>{html.escape(str(value))}</td>"
+
+    body = "\n".join(
+        "<tr>" + "".join(cell(c, sort_keys[r][k] if sort_keys else None)
+                         for k, c in enumerate(row)) + "</tr>"
+        for r, row in enumerate(rows))
+    return (f"<table{attributes}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n"
+            "</tbody>\n</table>")
+
+
+ANSWER_TITLE = "The answer: per problem, which strategy, at what cost"
+ANSWER_NOTE = (f"x {REFERENCE_FAMILY}: time as a multiple of the in-RAM product on the same "
+               "matrix; peak memory: the product's peak increment (anon: heap, which the kernel "
+               "cannot drop; file-backed: mapped pages, which it can); within 1/N: fastest "
+               "whose peak stays under that share of the matrix's size; of memory roof: "
+               "achieved GB/s over this machine's memory read bandwidth.")
 
 
 def to_markdown(report: Report) -> str:
     parts = [f"# {markdown_cell(report.title)}"]
+    parts += [markdown_cell(line) for line in report.lead]
+    if report.answers:
+        parts.append(f"## {markdown_cell(ANSWER_TITLE)}")
+        for answer in report.answers:
+            parts.append(f"**{markdown_cell(answer.problem)}**: {markdown_cell(answer.reading)}"
+                         f"\n\n{markdown_table(ANSWER_HEADERS, answer_rows(answer))}")
+        parts.append(markdown_cell(ANSWER_NOTE))
     for section in report.sections:
         parts.append(f"## {markdown_cell(section.title)}")
         parts += [markdown_cell(note) for note in section.notes]
         for caption, headers, rows in section.tables:
             parts.append(f"**{markdown_cell(caption)}**\n\n{markdown_table(headers, rows)}")
-    if report.figures:
+    if report.figures or report.interactive:
         parts.append("## Figures")
-        parts += [f"- {markdown_cell(title)} (in the HTML report)" for title, _ in report.figures]
+        parts += [f"- {markdown_cell(title)} (in the HTML report)"
+                  for title, *_ in report.interactive or report.figures]
     return "\n\n".join(parts) + "\n"
 
 
-HTML_STYLE = """
-body { font-family: sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; }
-th { background: #f0f0f0; }
-figure { margin: 1em 0; } img { max-width: 100%; }
-nav { margin-bottom: 1em; } nav a { margin-right: 1.5em; }
-"""
+def to_html(report: Report, links: Sequence[tuple[str, str]] = (),
+            downloads: Sequence[tuple[str, str]] = ()) -> str:
+    """One self-contained page (``harness.reporting.page``); ``links``: (text, href) pairs shown
+    above the title, e.g. the way back to a published asv site; ``downloads``: (text, href) of
+    the data behind the page."""
+    from harness.reporting.page import render_page
 
-
-def to_html(report: Report, links: Sequence[tuple[str, str]] = ()) -> str:
-    """One self-contained page; ``links``: (text, href) pairs shown above the title, e.g. the
-    way back to a published asv site."""
-    title = html.escape(report.title)
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{title}</title><style>{HTML_STYLE}</style></head><body>"]
-    if links:
-        parts.append("<nav>" + "".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
-                                       for text, href in links) + "</nav>")
-    parts.append(f"<h1>{title}</h1>")
-    for section in report.sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        parts += [f"<p>{html.escape(note)}</p>" for note in section.notes]
-        for caption, headers, rows in section.tables:
-            parts.append(f"<h3>{html.escape(caption)}</h3>")
-            parts.append(html_table(headers, rows))
-        if section.title == "Overview" and report.figures:
-            parts.append("<h2>Figures</h2>")
-            for figure_title, png in report.figures:
-                data = base64.b64encode(png).decode("ascii")
-                parts.append(f'<figure><img alt="{html.escape(figure_title)}" '
-                             f'src="data:image/png;base64,{data}"><figcaption>'
-                             f"{html.escape(figure_title)}</figcaption></figure>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return render_page(report, links=links, downloads=downloads)
 
 
 # ----------------------------------------------------------------------------- data exports
@@ -332,22 +439,43 @@ def to_json(frame: pd.DataFrame) -> str:
 
 
 def render(frame: pd.DataFrame, fmt: str, title: str = "Benchmark report",
-           plots: bool = True, links: Sequence[tuple[str, str]] = ()) -> str | bytes:
+           plots: bool = True, links: Sequence[tuple[str, str]] = (),
+           downloads: Sequence[tuple[str, str]] | None = None) -> str | bytes:
     """The report (md, html) or the data (csv, parquet, json) as text, bytes for parquet;
-    ``links`` (text, href) go at the top of the HTML report."""
+    ``links`` (text, href) go at the top of the HTML report; ``downloads`` (text, href) link
+    the data from it (default: ``embedded_downloads``, the data inside the page)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # matplotlib layout chatter is not the reader's concern
-        return _render(frame, fmt, title, plots, links)
+        return _render(frame, fmt, title, plots, links, downloads)
+
+
+#: Data larger than this is linked only when written beside the page (publish does).
+EMBEDDED_DOWNLOAD_LIMIT = 2_000_000  # bytes
+
+
+def embedded_downloads(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """CSV and Parquet of the tidy frame as data: links, each while under
+    ``EMBEDDED_DOWNLOAD_LIMIT`` bytes."""
+    out = []
+    for fmt, mime in (("csv", "text/csv"), ("parquet", "application/vnd.apache.parquet")):
+        data = _render(frame, fmt, "", False, (), ())
+        data = data.encode("utf-8") if isinstance(data, str) else data
+        if len(data) <= EMBEDDED_DOWNLOAD_LIMIT:
+            out.append((f"results.{fmt}", (f"data:{mime};base64,"
+                                          f"{base64.b64encode(data).decode('ascii')}")))
+    return out
 
 
 def _render(frame: pd.DataFrame, fmt: str, title: str, plots: bool,
-            links: Sequence[tuple[str, str]]) -> str | bytes:
+            links: Sequence[tuple[str, str]],
+            downloads: Sequence[tuple[str, str]] | None) -> str | bytes:
     if fmt == "md":
         return to_markdown(build_report(frame, title, plots=False))
     if fmt == "html":
-        return to_html(build_report(frame, title, plots=plots), links=links)
+        return to_html(build_report(frame, title, plots=plots), links=links,
+                       downloads=embedded_downloads(frame) if downloads is None else downloads)
     if fmt == "csv":
         return flat_frame(frame).to_csv(index=False)
     if fmt == "json":
