@@ -208,9 +208,10 @@ def test_errors_are_one_line_naming_the_problem_and_the_fix(files, tmp_path, cap
     (tmp_path / "store.zarr").mkdir()
     (tmp_path / "store.zarr" / "zarr.json").write_text("{}")
     err = _one_line_error(capsys, ["--file", str(tmp_path / "store.zarr")])
-    assert "zarr" in err and "not read yet" in err
-    err = _one_line_error(capsys, ["--file", str(tmp_path / "a.npy"), "--also-as", "zarr"])
-    assert "not supported yet" in err
+    assert "cannot be opened as a zarr store" in err and "whole zarr store" in err
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "a.npy"), "--also-as", "hdf5,zarr",
+                                   "--compression", "lzf"])
+    assert "--compression lzf" in err and "blosc-lz4" in err and "separate run" in err
     err = _one_line_error(capsys, ["--file", str(tmp_path / "missing.npy")])
     assert "no such file" in err
 

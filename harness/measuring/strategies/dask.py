@@ -17,6 +17,7 @@ graph pickles and any worker that sees the path can run it) and multiplies it by
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -25,10 +26,12 @@ import numpy as np
 from harness.measuring import cluster
 from harness.measuring.datasets import DatasetSpec
 from harness.measuring.strategies.base import (
+    FileLocation,
     Options,
     Strategy,
     as_vector,
     block_rows,
+    hdf5_dataset,
     one_block_bytes,
     register,
     streaming_seconds,
@@ -79,20 +82,23 @@ class SlabReader:
     not shared between processes)."""
 
     def __init__(self, spec: DatasetSpec, path: Path):
-        self.storage, self.path = spec.storage, str(path)
+        # A FileLocation (a user's file) names its dataset or array: keep it, picklable.
+        self.storage, self.path = spec.storage, os.fspath(path)
+        self.dataset = getattr(path, "dataset", None)
         self.shape, self.dtype, self.ndim = spec.shape, np.dtype(spec.dtype), 2
 
     def __getitem__(self, key):
+        location = FileLocation(Path(self.path), dataset=self.dataset)
         if self.storage == "zarr":
             from harness.measuring import zarr_store
 
-            return zarr_store.open_array(self.path)[key]
+            return zarr_store.open_array(location)[key]
         import h5py
 
         from harness.measuring.strategies.hdf5 import DATASET_NAME
 
         with h5py.File(self.path, "r") as f:
-            return f[DATASET_NAME][key]
+            return f[hdf5_dataset(location, DATASET_NAME)][key]
 
 
 def _product(spec: DatasetSpec, path: Path, opts: Options, x: np.ndarray):
@@ -200,8 +206,6 @@ def _distributed_seconds(spec: DatasetSpec, opts: Options) -> float:
 
 
 def _threads(opts: Options) -> int:
-    import os
-
     return os.cpu_count() or 1
 
 
