@@ -208,6 +208,9 @@ def test_errors_are_one_line_naming_the_problem_and_the_fix(files, tmp_path, cap
     (tmp_path / "store.zarr").mkdir()
     (tmp_path / "store.zarr" / "zarr.json").write_text("{}")
     err = _one_line_error(capsys, ["--file", str(tmp_path / "store.zarr")])
+    assert "zarr store without a 2-D array" in err and "holds the matrix" in err
+    (tmp_path / "store.zarr" / "zarr.json").write_text("{damaged")
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "store.zarr")])
     assert "cannot be opened as a zarr store" in err and "whole zarr store" in err
     err = _one_line_error(capsys, ["--file", str(tmp_path / "a.npy"), "--also-as", "hdf5,zarr",
                                    "--compression", "lzf"])

@@ -417,6 +417,9 @@ class ZarrReader:
         if dataset is None and isinstance(node, zarr.Array):
             dataset, array = "", node
         elif dataset is None:
+            if not arrays:
+                raise UserFileError(f"{path} is a zarr store without a 2-D array; give the store "
+                                    "(or store.zarr:/path/to/array) that holds the matrix")
             if len(arrays) != 1:
                 raise UserFileError(f"{path} holds {len(arrays)} 2-D arrays ({listed}); name one "
                                     f"as {path.name}:/path/to/array")
