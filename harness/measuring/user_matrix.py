@@ -406,7 +406,7 @@ class ZarrReader:
 
         try:
             node = zarr.open(store=os.fspath(path), mode="r")
-        except Exception as exc:  # zarr raises many kinds for a damaged or foreign store
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # damaged or foreign metadata
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
             raise UserFileError(f"{path} cannot be opened as a zarr store ({reason}); check "
                                 "that it is a whole zarr store (format 2 or 3)") from None

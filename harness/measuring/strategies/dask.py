@@ -26,12 +26,10 @@ import numpy as np
 from harness.measuring import cluster
 from harness.measuring.datasets import DatasetSpec
 from harness.measuring.strategies.base import (
-    FileLocation,
     Options,
     Strategy,
     as_vector,
     block_rows,
-    hdf5_dataset,
     one_block_bytes,
     register,
     streaming_seconds,
@@ -82,23 +80,22 @@ class SlabReader:
     not shared between processes)."""
 
     def __init__(self, spec: DatasetSpec, path: Path):
-        # A FileLocation (a user's file) names its dataset or array: keep it, picklable.
-        self.storage, self.path = spec.storage, os.fspath(path)
-        self.dataset = getattr(path, "dataset", None)
+        # A path, or a FileLocation (a user's file: it names the dataset or array); both pickle.
+        self.storage, self.location = spec.storage, path
         self.shape, self.dtype, self.ndim = spec.shape, np.dtype(spec.dtype), 2
 
     def __getitem__(self, key):
-        location = FileLocation(Path(self.path), dataset=self.dataset)
         if self.storage == "zarr":
             from harness.measuring import zarr_store
 
-            return zarr_store.open_array(location)[key]
+            return zarr_store.open_array(self.location)[key]
         import h5py
 
+        from harness.measuring.strategies.base import hdf5_dataset
         from harness.measuring.strategies.hdf5 import DATASET_NAME
 
-        with h5py.File(self.path, "r") as f:
-            return f[hdf5_dataset(location, DATASET_NAME)][key]
+        with h5py.File(os.fspath(self.location), "r") as f:
+            return f[hdf5_dataset(self.location, DATASET_NAME)][key]
 
 
 def _product(spec: DatasetSpec, path: Path, opts: Options, x: np.ndarray):
