@@ -3,14 +3,15 @@ every strategy that accepts its storage, in place.
 
 One reader per format (``READERS``): ``.npy``; a raw binary file (shape and dtype given); an
 HDF5 dataset (``file.h5:/group/dataset``); a scipy.sparse ``.npz``; a zarr store, format 3 or 2
-(``store.zarr``, or ``store.zarr:/group/array`` for one array of several). Each reader checks that the file holds a float32 or float64 matrix and
-turns it into a :class:`UserMatrix`: a ``DatasetSpec`` (shape, dtype, storage, HDF5 layout,
-density) and a ``FileLocation`` (the file, the byte offset of a ``.npy``'s array, the HDF5
-dataset or the zarr array's path in its store) that the strategies open where it is, without copying it into the data directory.
+(``store.zarr``, or ``store.zarr:/group/array`` for one array of several). Each reader checks
+that the file holds a float32 or float64 matrix and turns it into a :class:`UserMatrix`: a
+``DatasetSpec`` (shape, dtype, storage, HDF5 or zarr layout, density) and a ``FileLocation``
+(the file, the byte offset of a ``.npy``'s array, the HDF5 dataset or the zarr array's path in
+its store) that the strategies open where it is, without copying it into the data directory.
 
 The file is only ever opened for reading (``open(path, "rb")``, ``h5py.File(path, "r")``,
-zarr's read-only mode, read-only maps); a cold measurement evicts its pages from the page cache, which changes
-neither its bytes nor its times. Every problem is a :class:`UserFileError`: one sentence that
+zarr's mode "r", read-only maps); a cold measurement evicts its pages from the page cache,
+which changes neither its bytes nor its times. Every problem is a :class:`UserFileError`: one sentence that
 names the problem and the fix.
 """
 
@@ -44,9 +45,9 @@ class UserFileError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class UserMatrix:
-    """A user's matrix, as found: ``format`` (npy, raw, hdf5, npz, zarr), ``spec`` (its shape, dtype,
-    storage and layout; a density for a sparse one), ``location`` (where the strategies read
-    it)."""
+    """A user's matrix, as found: ``format`` (npy, raw, hdf5, npz, zarr), ``spec`` (its shape,
+    dtype, storage and layout; a density for a sparse one), ``location`` (where the strategies
+    read it)."""
 
     format: str
     spec: DatasetSpec
@@ -615,7 +616,8 @@ def compare_file(user: UserMatrix, also_as=(), names=None, *, chunks=None, compr
     (``plan.Comparison``; each record's ``storage`` names the copy it read).
 
     ``also_as``: storages to copy the matrix into first (``convert.TARGETS``; ``chunks`` and
-    ``compression`` for the HDF5 and zarr copies), written block by block into the data directory ``root``.
+    ``compression`` for the HDF5 and zarr copies), written block by block into the data
+    directory ``root``.
     The rest as in ``plan.compare_strategies``.
     """
     from harness.measuring import convert, datasets, plan

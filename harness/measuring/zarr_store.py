@@ -6,17 +6,21 @@ Codec names are the ones HDF5 shares (``datasets.ZARR_COMPRESSIONS``), with the 
 ``gzip-1`` / ``gzip-4`` deflate level 1 / 4. Other names are refused with the list.
 
 The array is stored as ``<store>/A`` (one array node, like HDF5's dataset ``A``); chunk files
-use zarr's default key encoding (``A/c/<row>/<col>``). A store the harness did not write (a
-user's, format 2 or 3) is opened read-only where its array is: a path with a ``dataset`` (a
-``FileLocation``) names the array's path in the store, ``""`` for an array at the root. Values come from the same generation
-blocks as every storage; they are re-blocked into whole chunk-rows (whole shard-rows when
-sharded), so that every chunk is encoded once, never read back and rewritten.
+use zarr's default key encoding (``A/c/<row>/<col>``). Values come from the same generation
+blocks as every storage, or from any ``(row, block)`` source (a user's matrix being copied);
+they are re-blocked into whole chunk-rows (whole shard-rows when sharded), so that every chunk
+is encoded once, never read back and rewritten.
+
+A store the harness did not write (a user's, format 2 or 3) is opened read-only where its array
+is: a path with a ``dataset`` (a ``FileLocation``) names the array's path in the store, ``""``
+for an array at the root; its codecs get the nearest of the names above (``codec_name``).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -155,7 +159,8 @@ def codec_name(array) -> str | None:
         if "crc32" in kind:
             continue
         if "blosc" in kind:
-            cname = str(getattr(getattr(codec, "cname", ""), "value", getattr(codec, "cname", "")))
+            cname = getattr(codec, "cname", "")
+            cname = getattr(cname, "value", cname)  # zarr 3's enum, numcodecs' text
             names.append("blosc-zstd" if cname == "zstd" else "blosc-lz4")
         elif "zstd" in kind:
             names.append("zstd")
@@ -172,7 +177,7 @@ def raw_chunks_refusal(array) -> str:
     serializer = array.serializer
     endian = getattr(getattr(serializer, "endian", None), "value", None)
     if serializer is None:  # format 2: the layout lives in the metadata
-        endian = {"<": "little", "=": "little", "|": "little", ">": "big"}[array.dtype.byteorder]
+        endian = {"<": "little", ">": "big"}.get(array.dtype.byteorder, sys.byteorder)
         if array.metadata.order != "C":
             return "its chunks are in Fortran order"
     elif type(serializer).__name__ != "BytesCodec":
