@@ -18,7 +18,7 @@ import pytest
 import scipy.sparse as sp
 
 from harness.cli import main
-from harness.measuring import convert, datasets, strategies
+from harness.measuring import convert, datasets, strategies, zarr_store
 from harness.measuring.user_matrix import (
     UserFileError,
     measure_file_in_process,
@@ -136,22 +136,22 @@ def test_the_users_file_is_unchanged_after_a_run(files, tmp_path, capsys):
             assert advice[state]["line"].startswith(f"{state}: fastest within 1.0 MiB")
 
 
-def test_a_conversion_killed_half_way_leaves_nothing_trusted(files, tmp_path):
-    text, matrix, _kwargs = files["npy"]
-    root = tmp_path / "data"
-    # A child converts slowly (a pause per block of 4 rows) and is killed mid-way.
+def _kill_a_slow_conversion(text: str, rows_per_block: int, call: str, setup: str = "") -> None:
+    """Run ``call`` (a conversion of the matrix in ``text``, as ``user``) in a child that reads
+    ``rows_per_block`` rows at a time with a pause after each, and kill it after 3 blocks."""
     child = f"""
 import sys, time
-from harness.measuring import convert, user_matrix
+from harness.measuring import convert, user_matrix, zarr_store
+{setup}
 user = user_matrix.open_user_matrix({text!r})
 blocks = user_matrix.UserMatrix.row_blocks
 def slow(self, max_bytes=0):
-    for item in blocks(self, 4 * {SHAPE[1]} * 4):
+    for item in blocks(self, {rows_per_block} * {SHAPE[1]} * 4):
         print("block", flush=True)
         time.sleep(0.2)
         yield item
 user_matrix.UserMatrix.row_blocks = slow
-convert.convert(user, "raw", root={str(root)!r})
+{call}
 """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, env=env)
@@ -159,6 +159,13 @@ convert.convert(user, "raw", root={str(root)!r})
         assert proc.stdout.readline().startswith(b"block")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def test_a_conversion_killed_half_way_leaves_nothing_trusted(files, tmp_path):
+    text, matrix, _kwargs = files["npy"]
+    root = tmp_path / "data"
+    # A child converts slowly (a pause per block of 4 rows) and is killed mid-way.
+    _kill_a_slow_conversion(text, 4, f"convert.convert(user, 'raw', root={str(root)!r})")
     user = open_user_matrix(text)
     final = convert.converted_path(user, "raw", root=root)
     assert list(root.glob(f".{final.name}.*.tmp")), "the killed child left its temporary file"
@@ -173,6 +180,35 @@ convert.convert(user, "raw", root={str(root)!r})
     time.sleep(0.01)
     np.save(text, matrix * 2)
     assert convert.trusted_copy(open_user_matrix(text), "raw", root=root) is None
+
+
+def test_a_zarr_conversion_killed_half_way_leaves_nothing_trusted(tmp_path):
+    matrix = _matrix("float32")
+    text = str(tmp_path / "a.npy")
+    np.save(text, matrix)
+    root = tmp_path / "data"
+    # A child converts slowly, and zarr_store writes one chunk-row (5 rows) at a time.
+    _kill_a_slow_conversion(
+        text, 5, f"convert.convert(user, 'zarr', chunks=(5, 700), root={str(root)!r})",
+        setup="zarr_store.WRITE_BLOCK_BYTES = 1")
+    user = open_user_matrix(text)
+    final = convert.converted_path(user, "zarr", chunks=(5, 700), root=root)
+    partial = list(root.glob(f".{final.name}.*.tmp"))
+    assert partial and partial[0].is_dir(), "the killed child left its temporary store"
+    assert len(list((partial[0] / "A" / "c").iterdir())) < SHAPE[0] // 5  # half-written
+    assert not final.exists()
+    assert convert.trusted_copy(user, "zarr", chunks=(5, 700), root=root) is None
+    # A store in place without its manifest is not trusted either; the next run writes it again.
+    final.mkdir()
+    (final / "zarr.json").write_text("{}")
+    assert convert.trusted_copy(user, "zarr", chunks=(5, 700), root=root) is None
+    copy = convert.convert(user, "zarr", chunks=(5, 700), root=root)
+    assert not list(root.glob(f".{final.name}.*.tmp"))
+    np.testing.assert_array_equal(zarr_store.open_array(copy.location)[...], matrix)
+    # A chunk file rewritten since the copy was sealed: the copy is no longer trusted.
+    chunk = final / "A" / "c" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes())
+    assert convert.trusted_copy(user, "zarr", chunks=(5, 700), root=root) is None
 
 
 def _one_line_error(capsys, argv: list[str]) -> str:
@@ -208,9 +244,13 @@ def test_errors_are_one_line_naming_the_problem_and_the_fix(files, tmp_path, cap
     (tmp_path / "store.zarr").mkdir()
     (tmp_path / "store.zarr" / "zarr.json").write_text("{}")
     err = _one_line_error(capsys, ["--file", str(tmp_path / "store.zarr")])
-    assert "zarr" in err and "not read yet" in err
-    err = _one_line_error(capsys, ["--file", str(tmp_path / "a.npy"), "--also-as", "zarr"])
-    assert "not supported yet" in err
+    assert "zarr store without a 2-D array" in err and "holds the matrix" in err
+    (tmp_path / "store.zarr" / "zarr.json").write_text("{damaged")
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "store.zarr")])
+    assert "cannot be opened as a zarr store" in err and "whole zarr store" in err
+    err = _one_line_error(capsys, ["--file", str(tmp_path / "a.npy"), "--also-as", "hdf5,zarr",
+                                   "--compression", "lzf"])
+    assert "--compression lzf" in err and "blosc-lz4" in err and "separate run" in err
     err = _one_line_error(capsys, ["--file", str(tmp_path / "missing.npy")])
     assert "no such file" in err
 

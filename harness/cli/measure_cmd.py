@@ -6,10 +6,12 @@ measured in the same run (memory bandwidth when warm, disk bandwidth when cold).
 ``harness.measuring.plan.compare_strategies``; this module parses and prints.
 
 With ``--file PATH`` the matrix is yours: a .npy, a raw binary file (``--shape``, ``--dtype``),
-an HDF5 dataset (``file.h5:/group/dataset``) or a scipy.sparse .npz, opened read-only and never
-modified (cold runs evict its pages from the page cache, nothing more). Every strategy that
-accepts its storage runs on it in place; ``--also-as hdf5,raw,csr-hdf5`` first copies it, block
-by block, into the data directory (``--chunks`` and ``--compression`` shape the HDF5 copy).
+an HDF5 dataset (``file.h5:/group/dataset``), a scipy.sparse .npz or a zarr store (format 3 or
+2; ``store.zarr:/group/array`` for one of several arrays), opened read-only and never modified
+(cold runs evict its pages from the page cache, nothing more). Every strategy that accepts its
+storage runs on it in place; ``--also-as hdf5,zarr,raw,csr-hdf5`` first copies it, block by
+block, into the data directory (``--chunks`` and ``--compression`` shape the HDF5 and zarr
+copies).
 
 After the table: the Pareto front of time against anonymous memory and the fastest strategy
 within ``--memory-budget`` (default: the RAM available now), per cache state.
@@ -43,10 +45,11 @@ def register(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--file", default=None,
                    help="your own matrix: file.npy, a raw binary file (with --shape and --dtype), "
-                        "file.h5:/path/to/dataset, or a scipy.sparse file.npz; read-only")
+                        "file.h5:/path/to/dataset, a scipy.sparse file.npz, or a zarr store "
+                        "(store.zarr, store.zarr:/path/to/array); read-only")
     p.add_argument("--also-as", default=None,
                    help="with --file: copy it first into these storages, comma-separated "
-                        "(hdf5, raw, csr-hdf5), block by block into the data directory")
+                        "(hdf5, zarr, raw, csr-hdf5), block by block into the data directory")
     p.add_argument("--shape", type=_argument_type(parse_shape), default=None,
                    help="ROWSxCOLS (default 1000x100000; a raw --file needs it)")
     p.add_argument("--dtype", default=None, help=f"one of {', '.join(DTYPES)} (default float32)")
@@ -152,12 +155,13 @@ def _compare_generated(args: argparse.Namespace):
 
 
 def _compare_file(args: argparse.Namespace):
-    from harness.measuring.convert import parse_targets
+    from harness.measuring.convert import check_layout, parse_targets
     from harness.measuring.user_matrix import compare_file, open_user_matrix
 
     if args.density is not None:
         raise ValueError("--density describes a generated matrix; your --file has its own")
     targets = parse_targets(args.also_as) if args.also_as else []  # before any file is read
+    check_layout(targets, args.compression)
     user = open_user_matrix(args.file, shape=args.shape, dtype=args.dtype)
     return compare_file(user, targets, _names(args), chunks=args.chunks,
                         compression=args.compression, **_common(args), **_strategy_options(args))

@@ -9,7 +9,9 @@ checksum). A copy without a matching manifest (a conversion killed half-way, a s
 since) is never trusted: it is written again. The user's file is only read.
 
 One writer per storage: ``raw`` (flat binary, C order), ``hdf5`` (dataset ``A``, with the
-chunks and compression asked for), ``csr-hdf5`` (the CSR arrays as three HDF5 datasets).
+chunks and compression asked for), ``csr-hdf5`` (the CSR arrays as three HDF5 datasets), ``zarr``
+(a format 3 store, a directory, written by ``zarr_store.write`` as a generated store is, with
+the chunks and one of its codec names asked for).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import datasets
+from harness.measuring import datasets, filetree, zarr_store
 from harness.measuring.datasets import DatasetSpec, hdf5_filter_kwargs
 
 # The cache's own lock and fsync: a copy is written exactly like a generated file.
@@ -37,10 +39,11 @@ from harness.measuring.user_matrix import UserFileError, UserMatrix
 CONVERTER_VERSION = 1
 #: Rows a block aims at this many bytes of dense values (the memory a conversion needs).
 BLOCK_BYTES = 16 * 1024 * 1024
-#: Storages a copy can be written in, and the zarr store that is not written yet.
-TARGETS = ("hdf5", "raw", "csr-hdf5")
-NOT_YET = ("zarr",)
-_EXTENSIONS = {"raw": "raw", "hdf5": "h5", "csr-hdf5": "csr.h5"}
+#: Storages a copy can be written in.
+TARGETS = ("hdf5", "raw", "csr-hdf5", "zarr")
+#: Storages whose copy takes ``chunks`` and ``compression``.
+LAYOUT_TARGETS = ("hdf5", "zarr")
+_EXTENSIONS = {"raw": "raw", "hdf5": "h5", "csr-hdf5": "csr.h5", "zarr": "zarr"}
 #: Elements per chunk of the growing CSR datasets (1 Mi: 4-8 MiB).
 _CSR_CHUNK_ELEMENTS = 1 << 20
 
@@ -56,8 +59,10 @@ class Converted:
     def label(self) -> str:
         """How tables name its storage: the storage and its layout, marked as a copy."""
         layout = ""
-        if self.spec.storage == "hdf5":
+        if self.spec.storage in LAYOUT_TARGETS:
             chunks = self.spec.chunks
+            if chunks is None and self.spec.storage == "zarr":
+                chunks = zarr_store.chunk_shape(self.spec)  # its default: say what it is
             layout = " " + ("contiguous" if chunks is None else
                             "chunks=" + ("auto" if chunks == "auto" else "x".join(map(str, chunks))))
             layout += f" {self.spec.compression}" if self.spec.compression else ""
@@ -65,16 +70,27 @@ class Converted:
 
 
 def parse_targets(text: str) -> list[str]:
-    """``'hdf5,raw'`` -> ['hdf5', 'raw']; a UserFileError for an unknown or unwritten storage."""
+    """``'hdf5,raw'`` -> ['hdf5', 'raw']; a UserFileError for an unknown storage."""
     targets = [t.strip() for t in str(text).split(",") if t.strip()]
     for target in targets:
-        if target in NOT_YET:
-            raise UserFileError(f"--also-as {target}: conversion to a {target} store is not "
-                                f"supported yet; choose among {', '.join(TARGETS)}")
         if target not in TARGETS:
             raise UserFileError(f"--also-as {target}: unknown storage; choose among "
                                 f"{', '.join(TARGETS)}")
     return list(dict.fromkeys(targets))
+
+
+def check_layout(targets, compression) -> None:
+    """A UserFileError when ``compression`` is not a name every layout target among
+    ``targets`` takes (HDF5 filters and zarr codecs share only some names)."""
+    if compression is None:
+        return
+    if "zarr" in targets and not zarr_store.accepts_compression(compression):
+        raise UserFileError(f"--compression {compression}: {zarr_store.refusal(compression)}; "
+                            "choose one of those, or copy to zarr in a separate run")
+    if "hdf5" in targets and compression not in datasets.COMPRESSIONS:
+        raise UserFileError(f"--compression {compression}: HDF5 copies take the filters "
+                            f"{list(datasets.COMPRESSIONS[1:])}, not a zarr codec name; choose "
+                            "one of those, or copy to hdf5 in a separate run")
 
 
 def converted_path(user: UserMatrix, target: str, chunks=None, compression=None,
@@ -98,13 +114,13 @@ def trusted_copy(user: UserMatrix, target: str, chunks=None, compression=None,
     path = converted_path(user, target, chunks, compression, root)
     try:
         manifest = json.loads(datasets.manifest_path(path).read_text())
-        stat = path.stat()
+        size, mtime_ns = filetree.size_and_mtime(path)
     except (OSError, ValueError):
         return None
     if (manifest.get("source") != user.identity()
             or manifest.get("converter_version") != CONVERTER_VERSION
-            or manifest.get("size_bytes") != stat.st_size
-            or manifest.get("mtime_ns") != stat.st_mtime_ns):
+            or manifest.get("size_bytes") != size
+            or manifest.get("mtime_ns") != mtime_ns):
         return None
     return Converted(DatasetSpec.from_dict(manifest["spec"]), FileLocation(path))
 
@@ -113,13 +129,14 @@ def convert(user: UserMatrix, target: str, *, chunks=None, compression=None, roo
             progress: bool = True) -> Converted:
     """A trusted copy of ``user`` in storage ``target`` (written now unless one exists).
 
-    ``chunks`` and ``compression`` apply to ``hdf5`` (as in ``DatasetSpec``). Raises
-    ``datasets.InsufficientDiskSpaceError`` before writing when the data directory lacks
-    room, and UserFileError for a target it cannot write.
+    ``chunks`` and ``compression`` apply to ``hdf5`` and ``zarr`` (as in ``DatasetSpec``; a zarr
+    codec name for zarr). Raises ``datasets.InsufficientDiskSpaceError`` before writing when the
+    data directory lacks room, and UserFileError for a target it cannot write.
     """
     parse_targets(target)
-    if target != "hdf5" and (chunks is not None or compression is not None):
-        chunks = compression = None  # only HDF5 has a layout to choose
+    if target not in LAYOUT_TARGETS:
+        chunks = compression = None  # only HDF5 and zarr have a layout to choose
+    check_layout([target], compression)
     spec = _target_spec(user, target, chunks, compression, density=None)
     path = converted_path(user, target, chunks, compression, root)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,18 +148,18 @@ def convert(user: UserMatrix, target: str, *, chunks=None, compression=None, roo
         if found is not None:
             return found
         for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a conversion that was killed
+            filetree.remove(stale)  # left by a conversion that was killed
         datasets.manifest_path(path).unlink(missing_ok=True)
-        path.unlink(missing_ok=True)
+        filetree.remove(path)
         _check_free_disk(user, target, path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with _progress_bar(user, path, progress) as bar:
                 density = _WRITERS[target](user, spec, tmp, bar)
-            fsync(tmp)
+            filetree.fsync(tmp)
             os.replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
+            filetree.remove(tmp)
         spec = _target_spec(user, target, chunks, compression, density)
         _seal(user, spec, path)
     return Converted(spec, FileLocation(path))
@@ -152,16 +169,17 @@ def _target_spec(user: UserMatrix, target: str, chunks, compression, density) ->
     if target == "csr-hdf5":
         return DatasetSpec(user.spec.shape, user.spec.dtype, density=density if density is not None
                            else (user.spec.density or 0.0), storage="csr-hdf5")
+    layout = target in LAYOUT_TARGETS
     return DatasetSpec(user.spec.shape, user.spec.dtype, storage=target,
-                       chunks=chunks if target == "hdf5" else None,
-                       compression=compression if target == "hdf5" else None)
+                       chunks=chunks if layout else None,
+                       compression=compression if layout else None)
 
 
 def _seal(user: UserMatrix, spec: DatasetSpec, path: Path) -> None:
-    stat = path.stat()
+    size, mtime_ns = filetree.size_and_mtime(path)
     manifest = {
         "source": user.identity(), "converter_version": CONVERTER_VERSION,
-        "spec": spec.to_dict(), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+        "spec": spec.to_dict(), "size_bytes": size, "mtime_ns": mtime_ns,
         "checksum": datasets.file_checksum(path), "checksum_algorithm": "blake2b-128",
     }
     mpath = datasets.manifest_path(path)
@@ -255,4 +273,10 @@ def _write_csr_hdf5(user: UserMatrix, spec: DatasetSpec, tmp: Path, bar) -> floa
     return at / (rows * cols)
 
 
-_WRITERS = {"raw": _write_raw, "hdf5": _write_hdf5, "csr-hdf5": _write_csr_hdf5}
+def _write_zarr(user: UserMatrix, spec: DatasetSpec, tmp: Path, bar) -> None:
+    # zarr_store re-blocks the rows into whole chunk- (shard-) rows: each chunk encoded once.
+    zarr_store.write(spec, tmp, user.row_blocks(BLOCK_BYTES), bar.update)
+
+
+_WRITERS = {"raw": _write_raw, "hdf5": _write_hdf5, "csr-hdf5": _write_csr_hdf5,
+            "zarr": _write_zarr}

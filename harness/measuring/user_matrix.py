@@ -2,15 +2,16 @@
 every strategy that accepts its storage, in place.
 
 One reader per format (``READERS``): ``.npy``; a raw binary file (shape and dtype given); an
-HDF5 dataset (``file.h5:/group/dataset``); a scipy.sparse ``.npz``; a zarr store (refused for
-now, with the reason). Each reader checks that the file holds a float32 or float64 matrix and
-turns it into a :class:`UserMatrix`: a ``DatasetSpec`` (shape, dtype, storage, HDF5 layout,
-density) and a ``FileLocation`` (the file, the byte offset of a ``.npy``'s array, the HDF5
-dataset) that the strategies open where it is, without copying it into the data directory.
+HDF5 dataset (``file.h5:/group/dataset``); a scipy.sparse ``.npz``; a zarr store, format 3 or 2
+(``store.zarr``, or ``store.zarr:/group/array`` for one array of several). Each reader checks
+that the file holds a float32 or float64 matrix and turns it into a :class:`UserMatrix`: a
+``DatasetSpec`` (shape, dtype, storage, HDF5 or zarr layout, density) and a ``FileLocation``
+(the file, the byte offset of a ``.npy``'s array, the HDF5 dataset or the zarr array's path in
+its store) that the strategies open where it is, without copying it into the data directory.
 
 The file is only ever opened for reading (``open(path, "rb")``, ``h5py.File(path, "r")``,
-read-only maps); a cold measurement evicts its pages from the page cache, which changes
-neither its bytes nor its times. Every problem is a :class:`UserFileError`: one sentence that
+zarr's mode "r", read-only maps); a cold measurement evicts its pages from the page cache,
+which changes neither its bytes nor its times. Every problem is a :class:`UserFileError`: one sentence that
 names the problem and the fix.
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.measuring import filetree, zarr_store
 from harness.measuring.datasets import COMPRESSIONS, DTYPES, DatasetSpec
 from harness.measuring.strategies.base import FileLocation
 
@@ -43,9 +45,9 @@ class UserFileError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class UserMatrix:
-    """A user's matrix, as found: ``format`` (npy, raw, hdf5, npz), ``spec`` (its shape, dtype,
-    storage and layout; a density for a sparse one), ``location`` (where the strategies read
-    it)."""
+    """A user's matrix, as found: ``format`` (npy, raw, hdf5, npz, zarr), ``spec`` (its shape,
+    dtype, storage and layout; a density for a sparse one), ``location`` (where the strategies
+    read it)."""
 
     format: str
     spec: DatasetSpec
@@ -63,15 +65,16 @@ class UserMatrix:
     def describe(self) -> dict:
         """JSON-safe arguments of :func:`open_user_matrix` that find this matrix again."""
         text = os.fspath(self.path)
-        if self.format == "hdf5":
-            text += ":" + self.location.dataset
+        if self.format in ("hdf5", "zarr") and self.location.dataset:
+            text += ":/" + self.location.dataset.lstrip("/")
         return {"file": text, "shape": list(self.spec.shape), "dtype": self.spec.dtype}
 
     def identity(self) -> dict:
-        """What a copy of it depends on: the file, its size and mtime, the dataset."""
-        stat = self.path.stat()
+        """What a copy of it depends on: the file (a store: all its files), its size and
+        mtime, the dataset."""
+        size, mtime_ns = filetree.size_and_mtime(self.path)
         return {"path": os.fspath(self.path), "dataset": self.location.dataset,
-                "format": self.format, "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                "format": self.format, "size_bytes": size, "mtime_ns": mtime_ns,
                 "shape": list(self.spec.shape), "dtype": self.spec.dtype}
 
     def block_rows(self, max_bytes: int = BLOCK_BYTES) -> int:
@@ -128,17 +131,12 @@ def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None =
     if not path.exists():
         raise UserFileError(f"{path}: no such file or directory; check the path")
     kind = detect_format(path)
-    if dataset is not None and kind != "hdf5":
-        raise UserFileError(f"{path} is not an HDF5 file, so ':{dataset}' names nothing in it; "
-                            "drop the ':/dataset' part")
-    if kind == "zarr":
-        raise UserFileError(
-            f"{path} is a zarr store, which --file does not read yet; convert it to .npy or "
-            "HDF5 first (for example zarr.open(path)[...] saved with np.save, block by block "
-            "for a large one)")
-    if path.is_dir():
-        raise UserFileError(f"{path} is a directory, not a matrix file; give a .npy, raw, "
-                            "HDF5 (file.h5:/dataset) or scipy .npz file")
+    if dataset is not None and kind not in ("hdf5", "zarr"):
+        raise UserFileError(f"{path} is not an HDF5 file or a zarr store, so ':{dataset}' names "
+                            "nothing in it; drop the ':/dataset' part")
+    if kind == "directory":
+        raise UserFileError(f"{path} is a directory, not a matrix file or a zarr store; give a "
+                            ".npy, raw, HDF5 (file.h5:/dataset), scipy .npz file or zarr store")
     return READERS[kind].open(path.resolve(), dataset=dataset, shape=shape, dtype=dtype)
 
 
@@ -399,8 +397,77 @@ def _load_csr(path: Path):
                             "with scipy.sparse.save_npz") from None
 
 
+class ZarrReader:
+    """A zarr store (format 3, or 2): its array at the root, the only 2-D array in its groups,
+    or the one named as ``store.zarr:/group/array``; opened read-only (zarr's mode "r")."""
+
+    @staticmethod
+    def open(path: Path, *, dataset=None, shape=None, dtype=None) -> UserMatrix:
+        import zarr
+
+        try:
+            node = zarr.open(store=os.fspath(path), mode="r")
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # damaged or foreign metadata
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+            raise UserFileError(f"{path} cannot be opened as a zarr store ({reason}); check "
+                                "that it is a whole zarr store (format 2 or 3)") from None
+        arrays = [] if isinstance(node, zarr.Array) else \
+            ["/" + name for name, member in node.members(max_depth=None)
+             if isinstance(member, zarr.Array) and member.ndim == 2]
+        listed = ", ".join(arrays[:8]) or "none"
+        if dataset is None and isinstance(node, zarr.Array):
+            dataset, array = "", node
+        elif dataset is None:
+            if not arrays:
+                raise UserFileError(f"{path} is a zarr store without a 2-D array; give the store "
+                                    "(or store.zarr:/path/to/array) that holds the matrix")
+            if len(arrays) != 1:
+                raise UserFileError(f"{path} holds {len(arrays)} 2-D arrays ({listed}); name one "
+                                    f"as {path.name}:/path/to/array")
+            dataset, array = arrays[0], node[arrays[0].lstrip("/")]
+        else:
+            array = _zarr_member(node, dataset)
+            if array is None:
+                raise UserFileError(f"{path} has no array {dataset} (its 2-D arrays: {listed}); "
+                                    f"name an existing one as {path.name}:/path")
+        where = f"{path.name}:{dataset}" if dataset else path.name
+        rows, cols = _check_matrix_shape(array.shape, where, "name a 2-D array")
+        name = check_dtype(array.dtype, where, "store it as float32 or float64 "
+                           "(zarr.create_array(..., dtype='float32') filled block by block)")
+        shards = tuple(array.shards) if array.shards is not None else None
+        spec = DatasetSpec((rows, cols), name, storage="zarr", chunks=tuple(array.chunks),
+                           compression=zarr_store.codec_name(array), shards=shards)
+        return UserMatrix("zarr", spec, FileLocation(path, dataset=dataset.strip("/")))
+
+    @staticmethod
+    def row_blocks(matrix: UserMatrix, step: int) -> Iterator[tuple[int, np.ndarray]]:
+        unit = (matrix.spec.shards or matrix.spec.chunks)[0]  # each chunk is decoded once
+        step = max(unit, step // unit * unit)
+        array = zarr_store.open_array(matrix.location)
+        for r0 in range(0, matrix.spec.shape[0], step):
+            yield r0, np.asarray(array[r0:r0 + step], dtype=matrix.spec.dtype)
+
+
+def _zarr_member(node, dataset: str):
+    """The array at ``dataset`` in an opened store (a group or an array), None if there is
+    none."""
+    import zarr
+
+    key = dataset.strip("/")
+    if not key:
+        return node if isinstance(node, zarr.Array) else None
+    if isinstance(node, zarr.Array):
+        return None
+    try:
+        member = node[key]
+    except KeyError:
+        return None
+    return member if isinstance(member, zarr.Array) else None
+
+
 #: Format -> its reader (``open(path, dataset=, shape=, dtype=)`` and ``row_blocks``).
-READERS = {"npy": NpyReader, "raw": RawReader, "hdf5": Hdf5Reader, "npz": NpzReader}
+READERS = {"npy": NpyReader, "raw": RawReader, "hdf5": Hdf5Reader, "npz": NpzReader,
+           "zarr": ZarrReader}
 
 
 # ------------------------------------------------------------------------- measuring it in place
@@ -471,7 +538,7 @@ def plan_for_file(user: UserMatrix, copies=(), names=None, *, repeat: int = 5,
     return runs, skipped
 
 
-_COPYABLE = ("raw", "hdf5", "csr-hdf5")
+_COPYABLE = ("raw", "hdf5", "csr-hdf5", "zarr")
 
 
 def _too_costly(strat, spec: DatasetSpec, repeat: int, timeout_seconds: float,
@@ -549,13 +616,15 @@ def compare_file(user: UserMatrix, also_as=(), names=None, *, chunks=None, compr
     (``plan.Comparison``; each record's ``storage`` names the copy it read).
 
     ``also_as``: storages to copy the matrix into first (``convert.TARGETS``; ``chunks`` and
-    ``compression`` for the HDF5 copy), written block by block into the data directory ``root``.
+    ``compression`` for the HDF5 and zarr copies), written block by block into the data
+    directory ``root``.
     The rest as in ``plan.compare_strategies``.
     """
     from harness.measuring import convert, datasets, plan
 
     options = plan.check_run_arguments(cache, rounds, repeat, timeout_seconds, options)
     targets = convert.parse_targets(",".join(also_as)) if also_as else []
+    convert.check_layout(targets, compression)
     root = root if root is not None else datasets.default_root()
     copies = [convert.convert(user, target, chunks=chunks, compression=compression, root=root)
               for target in targets]

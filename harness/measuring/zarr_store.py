@@ -7,13 +7,20 @@ Codec names are the ones HDF5 shares (``datasets.ZARR_COMPRESSIONS``), with the 
 
 The array is stored as ``<store>/A`` (one array node, like HDF5's dataset ``A``); chunk files
 use zarr's default key encoding (``A/c/<row>/<col>``). Values come from the same generation
-blocks as every storage; they are re-blocked into whole chunk-rows (whole shard-rows when
-sharded), so that every chunk is encoded once, never read back and rewritten.
+blocks as every storage, or from any ``(row, block)`` source (a user's matrix being copied);
+they are re-blocked into whole chunk-rows (whole shard-rows when sharded), so that every chunk
+is encoded once, never read back and rewritten.
+
+A store the harness did not write (a user's, format 2 or 3) is opened read-only where its array
+is: a path with a ``dataset`` (a ``FileLocation``) names the array's path in the store, ``""``
+for an array at the root; its codecs get the nearest of the names above (``codec_name``).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -115,11 +122,77 @@ def write(spec, directory: Path, blocks: Iterable[tuple[int, np.ndarray]],
                 start, filled = start + filled, 0
 
 
-def open_array(path: Path, mode: str = "r"):
-    """The zarr array of a store written by :func:`write`."""
+def array_path(location) -> str:
+    """The array's path inside the store: a location's ``dataset`` (``""``: the root), else
+    ``ARRAY_NAME``."""
+    dataset = getattr(location, "dataset", None)
+    return ARRAY_NAME if dataset is None else dataset.strip("/")
+
+
+def array_directory(location) -> Path:
+    """The directory of the array's metadata and chunk files."""
+    return Path(os.fspath(location)) / array_path(location)
+
+
+def open_array(path, mode: str = "r"):
+    """The zarr array of a store written by :func:`write`, or of a user's store where a
+    location's ``dataset`` says (any zarr format, read-only whatever ``mode`` says)."""
     import zarr
 
-    return zarr.open_array(store=str(path), path=ARRAY_NAME, mode=mode, zarr_format=3)
+    if getattr(path, "dataset", None) is None:
+        return zarr.open_array(store=os.fspath(path), path=ARRAY_NAME, mode=mode, zarr_format=3)
+    return zarr.open_array(store=os.fspath(path), path=array_path(path), mode="r")
+
+
+def is_format_3(location) -> bool:
+    """True when the array's metadata is zarr format 3 (``zarr.json``), False for format 2."""
+    return (array_directory(location) / "zarr.json").exists()
+
+
+def codec_name(array) -> str | None:
+    """The harness's codec name for an array's compressor (None: uncompressed). A checksum
+    compresses nothing; a compressor without a name here gets the slowest one's (``gzip-4``),
+    so that pass-time estimates stay pessimistic."""
+    names = []
+    for codec in array.compressors:
+        kind = type(codec).__name__.lower()
+        if "crc32" in kind:
+            continue
+        if "blosc" in kind:
+            cname = getattr(codec, "cname", "")
+            cname = getattr(cname, "value", cname)  # zarr 3's enum, numcodecs' text
+            names.append("blosc-zstd" if cname == "zstd" else "blosc-lz4")
+        elif "zstd" in kind:
+            names.append("zstd")
+        elif kind in ("gzipcodec", "gzip", "zlib"):
+            names.append("gzip-1" if getattr(codec, "level", 4) <= 1 else "gzip-4")
+        else:
+            names.append("gzip-4")
+    return names[0] if names else None
+
+
+def raw_chunks_refusal(array) -> str:
+    """Why an array's chunk files are not its values as they are (C order, little-endian, no
+    codec but the plain bytes one); "" when they are, so that they can be mapped."""
+    serializer = array.serializer
+    endian = getattr(getattr(serializer, "endian", None), "value", None)
+    if serializer is None:  # format 2: the layout lives in the metadata
+        endian = {"<": "little", ">": "big"}.get(array.dtype.byteorder, sys.byteorder)
+        if array.metadata.order != "C":
+            return "its chunks are in Fortran order"
+    elif type(serializer).__name__ != "BytesCodec":
+        return f"its chunks are encoded ({type(serializer).__name__})"
+    codecs = [type(c).__name__ for c in (*array.filters, *array.compressors)]
+    if codecs:
+        return f"its chunks are encoded ({', '.join(codecs)})"
+    if endian not in ("little", None):
+        return "its chunks are big-endian"
+    return ""
+
+
+def chunk_file(array, location, coords: tuple[int, int]) -> Path:
+    """The file of the chunk at chunk-grid ``coords`` (its key as the store encodes it)."""
+    return array_directory(location) / array.metadata.encode_chunk_key(coords)
 
 
 def chunk_count(spec) -> int:

@@ -30,7 +30,6 @@ from harness.measuring.strategies.base import (
     Strategy,
     as_vector,
     block_rows,
-    hdf5_dataset,
     one_block_bytes,
     register,
     streaming_seconds,
@@ -81,22 +80,22 @@ class SlabReader:
     not shared between processes)."""
 
     def __init__(self, spec: DatasetSpec, path: Path):
-        from harness.measuring.strategies.hdf5 import DATASET_NAME
-
-        # A path or a FileLocation (a user's HDF5 file names its own dataset).
-        self.storage, self.path = spec.storage, os.fspath(path)
-        self.dataset = hdf5_dataset(path, DATASET_NAME)
+        # A path, or a FileLocation (a user's file: it names the dataset or array); both pickle.
+        self.storage, self.location = spec.storage, path
         self.shape, self.dtype, self.ndim = spec.shape, np.dtype(spec.dtype), 2
 
     def __getitem__(self, key):
         if self.storage == "zarr":
             from harness.measuring import zarr_store
 
-            return zarr_store.open_array(self.path)[key]
+            return zarr_store.open_array(self.location)[key]
         import h5py
 
-        with h5py.File(self.path, "r") as f:
-            return f[self.dataset][key]
+        from harness.measuring.strategies.base import hdf5_dataset
+        from harness.measuring.strategies.hdf5 import DATASET_NAME
+
+        with h5py.File(os.fspath(self.location), "r") as f:
+            return f[hdf5_dataset(self.location, DATASET_NAME)][key]
 
 
 def _product(spec: DatasetSpec, path: Path, opts: Options, x: np.ndarray):
@@ -204,8 +203,6 @@ def _distributed_seconds(spec: DatasetSpec, opts: Options) -> float:
 
 
 def _threads(opts: Options) -> int:
-    import os
-
     return os.cpu_count() or 1
 
 

@@ -36,6 +36,10 @@ def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
             out = np.empty(spec.shape, dtype=spec.dtype)
             f[hdf5_dataset(path, DATASET_NAME)].read_direct(out)
             return out
+    if spec.storage == "zarr":
+        from harness.measuring import zarr_store
+
+        return np.asarray(zarr_store.open_array(path)[...], dtype=spec.dtype)
     from harness.measuring.strategies.sparse import load_csr
 
     return load_csr(spec, path).toarray()
@@ -56,7 +60,7 @@ def _open_dense(spec: DatasetSpec, path: Path, opts: Options):
 
 
 register(Strategy(
-    name="dense", family="dense", storage=("ram", "raw", "hdf5", "npz", "csr-hdf5"),
+    name="dense", family="dense", storage=("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr"),
     description="whole matrix loaded into RAM (untimed), then A @ x",
     opener=_open_dense, budget=whole_matrix_bytes, resident=whole_matrix_bytes,
     pass_seconds=streaming_seconds,

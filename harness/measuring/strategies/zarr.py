@@ -102,8 +102,9 @@ def _open_tensorstore_blocked(spec: DatasetSpec, path: Path, opts: Options):
 
     context = ts.Context({"cache_pool": {"total_bytes_limit": 0},
                           "data_copy_concurrency": {"limit": 2}})
-    store = ts.open({"driver": "zarr3",
-                     "kvstore": {"driver": "file", "path": str(Path(path) / zarr_store.ARRAY_NAME)}},
+    driver = "zarr3" if zarr_store.is_format_3(path) else "zarr"
+    store = ts.open({"driver": driver,
+                     "kvstore": {"driver": "file", "path": str(zarr_store.array_directory(path))}},
                     open=True, read=True, context=context).result()
     operand = SlabOperand(spec, _slab_rows(spec, opts), None)
     target = ts.array(operand.buffer, copy=False, write=True)
@@ -115,11 +116,10 @@ def _open_tensorstore_blocked(spec: DatasetSpec, path: Path, opts: Options):
     yield operand
 
 
-def _chunk_files(spec: DatasetSpec, path: Path) -> list[tuple[int, int, Path]]:
+def _chunk_files(spec: DatasetSpec, array, path) -> list[tuple[int, int, Path]]:
     """``(row, col, file)`` of every chunk of the store, in row-major chunk order."""
     ch, cw = zarr_store.chunk_shape(spec)
-    base = Path(path) / zarr_store.ARRAY_NAME / "c"
-    return [(i * ch, j * cw, base / str(i) / str(j))
+    return [(i * ch, j * cw, zarr_store.chunk_file(array, path, (i, j)))
             for i in range(math.ceil(spec.shape[0] / ch))
             for j in range(math.ceil(spec.shape[1] / cw))]
 
@@ -145,15 +145,14 @@ class MappedChunkFilesOperand:
 @contextlib.contextmanager
 def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
     array = zarr_store.open_array(path)
-    codecs = [type(c).__name__ for c in array.metadata.codecs]
-    if codecs != ["BytesCodec"] or np.dtype(spec.dtype).byteorder not in ("=", "<", "|") \
-            or array.metadata.codecs[0].endian.value != "little":
-        raise ValueError(f"zarr-mmap cannot map {Path(path).name}: its chunks are encoded "
-                         f"({', '.join(codecs)}), not raw little-endian bytes")
+    refusal = zarr_store.raw_chunks_refusal(array)
+    if refusal:
+        raise ValueError(f"zarr-mmap cannot map {Path(path).name}: {refusal}, not raw "
+                         "little-endian bytes; use zarr-blocked or tensorstore-blocked")
     shape = zarr_store.chunk_shape(spec)
     maps, chunks = [], []
     try:
-        for r0, c0, file in _chunk_files(spec, path):
+        for r0, c0, file in _chunk_files(spec, array, path):
             if not file.exists():
                 continue
             with open(file, "rb") as fh:
