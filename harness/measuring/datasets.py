@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.measuring import codecs
+from harness.measuring import values as value_kinds
+
 #: Bumped whenever the generator's output changes, so old files are not trusted.
 GENERATOR_VERSION = 1
 
@@ -33,8 +36,8 @@ GENERATOR_VERSION = 1
 STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5")
 #: Storages that hold a sparse (CSR) matrix; they need a density.
 SPARSE_STORAGES = ("npz", "csr-hdf5")
-#: HDF5 compressions: the built-in filters and those of hdf5plugin.
-COMPRESSIONS = (None, "gzip", "lzf", "blosc", "blosc2", "lz4", "zstd", "bitshuffle")
+#: HDF5 compressions: the built-in filters and those of hdf5plugin (``harness.measuring.codecs``).
+COMPRESSIONS = codecs.HDF5_NAMES
 DTYPES = ("float32", "float64")
 
 #: Elements per generation block (4 Mi elements = 16 MiB of float32): bounds generator memory.
@@ -58,7 +61,9 @@ class DatasetSpec:
     shape: (rows, columns); dtype: "float32" or "float64"; density: None for a dense matrix,
     else the fraction of nonzeros in [0, 1]; seed: the values' seed; storage: one of
     ``STORAGES``; chunks: HDF5 chunk shape, None (contiguous) or "auto" (h5py's guess);
-    compression: one of ``COMPRESSIONS`` (HDF5 only; implies chunks="auto" when chunks is None).
+    compression: one of ``COMPRESSIONS`` (HDF5 only; implies chunks="auto" when chunks is None;
+    "none" is None); values: the kind of values, one of ``harness.measuring.values.KINDS``
+    (dense matrices only; "uniform" is part of no file name or hash, so those files stay valid).
     """
 
     shape: tuple[int, int]
@@ -68,6 +73,7 @@ class DatasetSpec:
     storage: str = "raw"
     chunks: tuple[int, int] | str | None = None
     compression: str | None = None
+    values: str = value_kinds.DEFAULT_KIND
 
     def __post_init__(self) -> None:
         try:
@@ -94,6 +100,12 @@ class DatasetSpec:
                 f"storage {self.storage!r} holds a sparse matrix: give a density "
                 "(e.g. density=0.01), or use storage 'raw'/'hdf5' for a dense one"
             )
+        if self.compression == "none":
+            object.__setattr__(self, "compression", None)
+        value_kinds.check_kind(self.values)
+        if self.values != value_kinds.DEFAULT_KIND and self.density is not None:
+            raise ValueError(f"values={self.values!r} applies to dense matrices only "
+                             f"(this one has density {self.density})")
         if self.compression not in COMPRESSIONS:
             raise ValueError(f"compression must be one of {COMPRESSIONS}, got {self.compression!r}")
         chunks = self.chunks
@@ -125,14 +137,19 @@ class DatasetSpec:
 
     def values_key(self) -> dict:
         """What the values depend on: equal keys mean equal matrices."""
-        return {"shape": list(self.shape), "dtype": self.dtype, "density": self.density,
-                "seed": self.seed, "generator_version": GENERATOR_VERSION}
+        key = {"shape": list(self.shape), "dtype": self.dtype, "density": self.density,
+               "seed": self.seed, "generator_version": GENERATOR_VERSION}
+        if self.values != value_kinds.DEFAULT_KIND:
+            key["values"] = self.values
+        return key
 
     def to_dict(self) -> dict:
         """JSON-safe description of the whole spec."""
         d = dataclasses.asdict(self)
         d["shape"] = list(self.shape)
         d["chunks"] = list(self.chunks) if isinstance(self.chunks, tuple) else self.chunks
+        if self.values == value_kinds.DEFAULT_KIND:
+            del d["values"]  # the key (file names, hashes, manifests) of uniform values is unchanged
         return d
 
     @classmethod
@@ -151,7 +168,7 @@ class DatasetSpec:
     def problem(self) -> Problem:
         """The matrix of this spec with its HDF5 layout, before a storage is chosen."""
         return Problem(self.shape, self.dtype, self.density, self.seed, self.chunks,
-                       self.compression)
+                       self.compression, self.values)
 
     def with_storage(self, storage: str, chunks=None, compression=None) -> DatasetSpec:
         """The same values in another storage."""
@@ -171,6 +188,7 @@ class Problem:
     seed: int = 0
     chunks: tuple[int, int] | str | None = None
     compression: str | None = None
+    values: str = value_kinds.DEFAULT_KIND
 
     def __post_init__(self) -> None:
         # DatasetSpec checks and normalizes every field (compression implies chunks="auto").
@@ -186,7 +204,8 @@ class Problem:
         """This matrix in ``storage``, with the HDF5 layout when ``storage`` is hdf5."""
         hdf5 = storage == "hdf5"
         return DatasetSpec(self.shape, self.dtype, self.density, self.seed, storage,
-                           self.chunks if hdf5 else None, self.compression if hdf5 else None)
+                           self.chunks if hdf5 else None, self.compression if hdf5 else None,
+                           self.values)
 
 
 def parse_shape(text: str) -> tuple[int, int]:
@@ -280,7 +299,7 @@ def iter_dense_blocks(spec: DatasetSpec) -> Iterator[tuple[int, np.ndarray]]:
     if spec.density is None:
         for index, (r0, r1) in enumerate(_block_bounds(spec.shape)):
             rng = _block_rng(spec, index)
-            yield r0, rng.random((r1 - r0, ncols), dtype=np.dtype(spec.dtype))
+            yield r0, value_kinds.block(spec.values, rng, r0, r1, ncols, spec.dtype)
         return
     for r0, r1, positions, values in iter_sparse_blocks(spec):
         block = np.zeros((r1 - r0) * ncols, dtype=spec.dtype)
@@ -420,6 +439,8 @@ def dataset_path(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pa
         name += "-c" + ("auto" if spec.chunks == "auto" else "x".join(map(str, spec.chunks)))
     if spec.compression:
         name += f"-{spec.compression}"
+    if spec.values != value_kinds.DEFAULT_KIND:
+        name += f"-{spec.values}"
     return root / f"{name}-{digest}.{_EXTENSIONS[spec.storage]}"
 
 
@@ -556,17 +577,8 @@ def _write_raw(spec: DatasetSpec, tmp: Path) -> None:
             bar.update(block.nbytes)
 
 
-def hdf5_filter_kwargs(compression: str | None) -> dict:
-    """``create_dataset`` keyword arguments for a compression name (hdf5plugin for blosc & co)."""
-    if compression is None:
-        return {}
-    if compression in ("gzip", "lzf"):
-        return {"compression": compression}
-    import hdf5plugin
-
-    plugin = {"blosc": hdf5plugin.Blosc, "blosc2": hdf5plugin.Blosc2, "lz4": hdf5plugin.LZ4,
-              "zstd": hdf5plugin.Zstd, "bitshuffle": hdf5plugin.Bitshuffle}[compression]
-    return dict(plugin())
+#: ``create_dataset`` keyword arguments for a compression name (hdf5plugin for blosc & co).
+hdf5_filter_kwargs = codecs.hdf5_filter_kwargs
 
 
 def _write_hdf5(spec: DatasetSpec, tmp: Path) -> None:
