@@ -21,7 +21,7 @@ MATVEC_CLASSES: dict[str, tuple[str, ...]] = {
     "hdf5.Hdf5ChunkCache": ("shape", "dtype", "strategy", "chunks", "chunk_cache",
                             "compression"),
     "hdf5.Hdf5Compression": ("shape", "dtype", "strategy", "chunks", "chunk_cache",
-                             "compression"),
+                             "compression", "values"),
     "sparse.SparseMatvec": ("shape", "dtype", "strategy", "density"),
 }
 #: The family every ratio is taken against: the whole matrix in RAM.
@@ -37,7 +37,7 @@ PROBLEM_PARAMS = ("shape", "dtype", "density")
 #: The strategy parameter (a harness strategy name).
 STRATEGY_PARAM = "strategy"
 #: Parameters that describe a way to store or multiply, shown after the strategy name.
-WAY_PARAMS = ("chunks", "chunk_cache", "compression")
+WAY_PARAMS = ("chunks", "chunk_cache", "compression", "values")
 #: Order of parameters in labels: the strategy, then the problem, then the way.
 LABEL_ORDER = (STRATEGY_PARAM, *PROBLEM_PARAMS, *WAY_PARAMS)
 #: Parameters whose values are byte counts (shown in binary units).

@@ -72,14 +72,15 @@ def test_names_list_every_family():
     assert strategies.names("dense") == ["dense"]
     assert set(strategies.names("memmap")) == {"memmap", "memmap-rows", "memmap-blocked"}
     assert set(strategies.names("hdf5")) == {"hdf5-rows", "hdf5-read", "hdf5-blocked",
-                                             "hdf5-chunked", "hdf5-mmap"}
+                                             "hdf5-chunked", "hdf5-mmap", "hdf5-direct"}
     assert set(strategies.names("sparse")) == {"csr", "csc", "coo", "bsr", "dia", "lil", "dok",
                                                "csr-hdf5-blocked"}
 
 
 def test_questions_pick_the_strategies_a_benchmark_class_compares():
     assert strategies.names("hdf5", question="chunk_cache") == ["hdf5-rows", "hdf5-blocked"]
-    assert strategies.names("hdf5", question="compression") == ["hdf5-blocked", "hdf5-chunked"]
+    assert strategies.names("hdf5", question="compression") == [
+        "hdf5-blocked", "hdf5-chunked", "hdf5-direct"]
     assert strategies.names("sparse", question="compression") == []
 
 

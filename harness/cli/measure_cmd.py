@@ -13,7 +13,9 @@ import json
 import sys
 
 from harness.cli.arg_types import parse_bytes
+from harness.measuring.codecs import HDF5_NAMES
 from harness.measuring.datasets import DTYPES, Problem, parse_chunks, parse_shape
+from harness.measuring.values import DEFAULT_KIND, KINDS
 
 
 def _argument_type(parse):
@@ -39,8 +41,12 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunks", type=_argument_type(parse_chunks), default=None,
                    help="HDF5 chunk shape ROWSxCOLS, 'auto' (h5py's guess) or 'none' (contiguous, default)")
-    p.add_argument("--compression", default=None,
-                   help="HDF5 compression: gzip, lzf, blosc, blosc2, lz4, zstd, bitshuffle")
+    p.add_argument("--compression", default=None, choices=[n for n in HDF5_NAMES if n],
+                   metavar="CODEC",
+                   help="HDF5 compression: " + ", ".join(n for n in HDF5_NAMES if n))
+    p.add_argument("--values", choices=KINDS, default=DEFAULT_KIND,
+                   help="the matrix's values: uniform random (incompressible), smooth (a "
+                        "field plus small noise) or quantized (12-bit sensor counts)")
     p.add_argument("--strategies", default=None,
                    help="comma-separated names (default: every strategy that accepts the matrix)")
     p.add_argument("--cache", choices=("warm", "cold", "both"), default="warm")
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         problem = Problem(args.shape, args.dtype, args.density, args.seed, args.chunks,
-                          args.compression)
+                          args.compression, args.values)
         comparison = compare_strategies(
             problem, args.strategies.split(",") if args.strategies else None,
             cache=args.cache, repeat=args.repeat, rounds=args.rounds, root=args.data_dir,

@@ -405,6 +405,19 @@ def nbytes_on_disk(path_or_spec) -> int:
     return path.stat().st_size
 
 
+def stored_nbytes(spec: DatasetSpec, path: str | os.PathLike) -> int:
+    """Bytes a pass over the file of ``spec`` reads from storage: the HDF5 dataset's stored
+    (compressed) chunks, else the whole file; for "ram", the matrix's bytes."""
+    if spec.storage == "ram":
+        return nbytes_in_memory(spec)
+    if spec.storage == "hdf5":
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return int(f["A"].id.get_storage_size())
+    return nbytes_on_disk(path)
+
+
 # --------------------------------------------------------------------------------------------
 # The on-disk cache
 # --------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from harness.measuring.datasets import (
     DatasetSpec,
     materialize,
     nbytes_in_memory,
+    stored_nbytes,
     vector,
 )
 from harness.measuring.strategies import get
@@ -82,6 +83,22 @@ class Measurement:
     resident_fraction_before: float | None = None
     spec: dict = dataclasses.field(default_factory=dict)
     options: dict = dataclasses.field(default_factory=dict)
+    #: Bytes a pass reads from storage (compressed chunks of a compressed dataset).
+    stored_bytes: int | None = None
+    #: Where the last timed pass spent its time, when the operand says (``operand.profile``).
+    profile: dict | None = None
+
+    @property
+    def compression_ratio(self) -> float | None:
+        """Matrix bytes / stored bytes (1: stored as it is in RAM)."""
+        return self.matrix_bytes / self.stored_bytes if self.stored_bytes else None
+
+    @property
+    def stored_gbps(self) -> float | None:
+        """Stored bytes read per second of the median pass, in GB/s."""
+        if not self.stored_bytes or self.seconds_median <= 0:
+            return None
+        return self.stored_bytes / self.seconds_median / 1e9
 
     @property
     def gbps(self) -> float:
@@ -94,6 +111,8 @@ class Measurement:
         record["seconds_all"] = list(self.seconds)
         record["seconds"] = self.seconds_median
         record["gbps"] = self.gbps
+        record["compression_ratio"] = self.compression_ratio
+        record["stored_gbps"] = self.stored_gbps
         return record
 
     @classmethod
@@ -187,10 +206,14 @@ def measure_in_process(
     budget = strat.extra_memory_bytes(spec, **options)
     x = vector(spec.shape[1], spec.dtype)
 
+    profile = {}
+
     def timed(operand) -> tuple[np.ndarray, float]:
         started = time.perf_counter()
         y = operand.matvec(x)
-        return y, time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        profile.update(getattr(operand, "profile", None) or {})
+        return y, elapsed
 
     def open_and_time() -> tuple[np.ndarray, float]:
         with strat.open(spec, root=root, **options) as operand:
@@ -254,6 +277,8 @@ def measure_in_process(
         resident_fraction_before=max(residency),
         spec=spec.to_dict(),
         options={k: v for k, v in options.items() if v is not None},
+        stored_bytes=stored_nbytes(spec, path),
+        profile=profile or None,
     )
 
 

@@ -11,7 +11,8 @@ that is not part of the profile, or does not fit this machine (RAM, disk, time),
 
 Parameter values are small strings and ints, because asv stores them as ``repr()`` labels:
 ``shape`` "1000x100000", ``dtype`` "float32", ``strategy`` a harness strategy name,
-``chunks`` one of :data:`CHUNK_LAYOUTS`, ``chunk_cache`` bytes, ``compression`` "none"/"gzip"/...,
+``chunks`` one of :data:`CHUNK_LAYOUTS`, ``chunk_cache`` bytes, ``compression`` "none"/"gzip"/...
+(``harness.measuring.codecs``), ``values`` the kind of values ("uniform", "smooth", "quantized"),
 ``density`` a float.
 
 The classes and their parameter names come from ``harness.names``, the strategies of a family
@@ -30,7 +31,8 @@ from pathlib import Path
 import psutil
 
 from harness import names
-from harness.measuring import datasets, strategies
+from harness.measuring import codecs, datasets, strategies
+from harness.measuring import values as value_kinds
 from harness.units import GiB, MiB
 
 PROFILE_ENV_VAR = "HARNESS_PROFILE"
@@ -174,7 +176,8 @@ def _grid(benchmark_class: str, problems: dict, sweep: dict, question: str | Non
 
 
 def _profile(name, description, *, dense, hdf5, sparse, densities, hdf5_chunks,
-             cache_sweep_chunks, cache_sweep, compressions, **settings) -> Profile:
+             cache_sweep_chunks, cache_sweep, compressions, compression_values,
+             **settings) -> Profile:
     problems = {"dense": tuple(dense), "memmap": tuple(dense), "hdf5": tuple(hdf5),
                 "sparse": tuple(sparse)}
     default_cache, uncompressed = [HDF5_DEFAULT_CHUNK_CACHE], ["none"]
@@ -187,9 +190,11 @@ def _profile(name, description, *, dense, hdf5, sparse, densities, hdf5_chunks,
         # The notebook's pathology: row reads through a chunk cache too small for a chunk row.
         "hdf5.Hdf5ChunkCache": ({"chunks": cache_sweep_chunks, "chunk_cache": cache_sweep,
                                  "compression": uncompressed}, "chunk_cache"),
-        # What decompression costs, read in the orders that suit chunked data.
+        # What decompression costs, read in the orders that suit chunked data, on values
+        # of each kind (uniform random floats are all but incompressible).
         "hdf5.Hdf5Compression": ({"chunks": ["rows"], "chunk_cache": default_cache,
-                                  "compression": compressions}, "compression"),
+                                  "compression": compressions, "values": compression_values},
+                                 "compression"),
         "sparse.SparseMatvec": ({"density": densities}, None),
     }
     grids = {cls: _grid(cls, problems, *sweeps.get(cls, ({}, None)))
@@ -208,7 +213,8 @@ PROFILES: dict[str, Profile] = {
         hdf5_chunks=CHUNK_LAYOUTS,
         cache_sweep_chunks=["square"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE],
-        compressions=["gzip", "lzf"],
+        compressions=["gzip", "lzf", "blosc-lz4"],
+        compression_values=["smooth"],
         track_repeat=1, cold_repeat=1, time_repeat=(4, 10, 1.0), timeout_seconds=60.0,
         setup_cache_timeout_seconds=300.0, max_pass_seconds=1.0, roofline_probe_bytes=64 * MiB,
     ),
@@ -222,7 +228,10 @@ PROFILES: dict[str, Profile] = {
         hdf5_chunks=CHUNK_LAYOUTS,
         cache_sweep_chunks=["auto", "rows"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE, 64 * MiB],
-        compressions=["lzf"],  # gzip: ~4 s a pass here; in ci (small) and full
+        # gzip: 1.5-4 s a pass here (hdf5-blocked); in ci (small) and full. hdf5-direct
+        # refuses lzf (no decoder that releases the GIL).
+        compressions=["lzf", "blosc-lz4"],
+        compression_values=["smooth"],
         track_repeat=2, cold_repeat=1, time_repeat=(4, 8, 1.5), timeout_seconds=180.0,
         max_pass_seconds=3.0,
     ),
@@ -238,7 +247,8 @@ PROFILES: dict[str, Profile] = {
         hdf5_chunks=CHUNK_LAYOUTS,
         cache_sweep_chunks=["auto", "square", "rows"],
         cache_sweep=[HDF5_1X_CHUNK_CACHE, HDF5_DEFAULT_CHUNK_CACHE, 64 * MiB, 512 * MiB],
-        compressions=["lzf", "gzip", "blosc", "zstd"],
+        compressions=["none", *codecs.COMPRESSED_NAMES],
+        compression_values=list(value_kinds.KINDS),
         track_repeat=3, cold_repeat=3, time_repeat=(4, 10, 30.0), rounds=2,
         timeout_seconds=1800.0,
         setup_cache_timeout_seconds=4 * 3600.0, max_pass_seconds=120.0,
@@ -299,7 +309,8 @@ def problem_for(params: dict) -> datasets.Problem:
     return datasets.Problem(
         shape, dtype, density=None if density is None else float(density),
         chunks=None if chunks is None else chunks_for_layout(chunks, shape, dtype),
-        compression=None if compression in (None, "none") else compression)
+        compression=None if compression in (None, "none") else compression,
+        values=params.get("values", value_kinds.DEFAULT_KIND))
 
 
 def options_for(params: dict) -> dict:

@@ -36,7 +36,10 @@ DATASET_NAME = "A"
 #: Rate of reading the same bytes again, from the page cache through HDF5 (bytes/s).
 ASSUMED_REREAD_BYTES_PER_SECOND = 8e9
 #: Decompression rates (bytes of output per second); other filters get the fallback.
-ASSUMED_DECOMPRESS_BYTES_PER_SECOND = {"gzip": 150e6, "lzf": 400e6}
+ASSUMED_DECOMPRESS_BYTES_PER_SECOND = {"gzip": 150e6, "lzf": 400e6, "gzip-4": 150e6,
+                                      "gzip-4-shuffle": 180e6, "gzip-1": 200e6,
+                                      "gzip-1-shuffle": 220e6, "blosc-lz4": 1.5e9,
+                                      "blosc": 1.5e9, "blosc-zstd": 500e6, "zstd": 400e6}
 ASSUMED_OTHER_DECOMPRESS_BYTES_PER_SECOND = 300e6
 #: Fixed cost of one h5py read call (seconds): the notebook's row loop is made of these.
 ASSUMED_SECONDS_PER_READ_CALL = 60e-6
