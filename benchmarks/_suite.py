@@ -127,6 +127,8 @@ class _MatvecSuite:
             "file_increment_bytes": int(result.file_increment_bytes),
             "gbps": float(result.gbps),
             "memory_method": result.memory_method,
+            "stored_bytes": result.stored_bytes,
+            "compression_ratio": result.compression_ratio,
         }
         tmp = memo.with_name(memo.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(record))

@@ -53,8 +53,13 @@ TRACK_ANON = "track_anon_increment"
 TRACK_FILE = "track_file_increment"
 TRACK_GBPS = "track_gbps"
 TRACK_COLD_SECONDS = "track_cold_seconds"
+#: Of compressed data only (``hdf5.Hdf5Compression``): bytes a pass reads from storage, and
+#: decoded / stored bytes. ``track_gbps`` is then the decode throughput (decoded bytes/s).
+TRACK_STORED = "track_stored_bytes"
+TRACK_COMPRESSION_RATIO = "track_compression_ratio"
 TRACK_UNITS = {TRACK_PEAK: "bytes", TRACK_ANON: "bytes", TRACK_FILE: "bytes",
-               TRACK_GBPS: "GB/s", TRACK_COLD_SECONDS: "seconds"}
+               TRACK_GBPS: "GB/s", TRACK_COLD_SECONDS: "seconds", TRACK_STORED: "bytes",
+               TRACK_COMPRESSION_RATIO: "ratio"}
 
 
 def family(benchmark: str) -> str:

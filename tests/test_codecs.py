@@ -87,3 +87,27 @@ def test_decoder_refuses_what_it_cannot_decode_by_name():
         decoder = codecs.pipeline_decoder(_Pipeline((codecs.DEFLATE, (1,)),), 4)
         decoder.decode(np.frombuffer(zlib.compress(b"x" * 10), np.uint8), 0,
                        np.zeros(96, np.uint8), None)
+
+
+def test_a_fresh_process_reads_plugin_filters_through_hdf5(tmp_path):
+    # HDF5 finds blosc & co only once hdf5plugin is imported; a fresh process (asv's, the
+    # measuring subprocess) must not depend on another module having imported it first.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from harness.measuring.datasets import materialize
+
+    spec = DatasetSpec((20, 100), storage="hdf5", chunks=(5, 100), compression="blosc-lz4")
+    materialize(spec, tmp_path)
+    code = ("import sys; from harness.measuring import datasets, strategies; "
+            "assert 'hdf5plugin' not in sys.modules; "
+            f"spec = datasets.DatasetSpec.from_dict({spec.to_dict()!r}); "
+            f"y = strategies.matvec('hdf5-blocked', spec, datasets.vector(100), root={str(tmp_path)!r}); "
+            "print(y.shape[0])")
+    root = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": root}, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "20"

@@ -87,6 +87,13 @@ def hdf5_filter_kwargs(name: str | None) -> dict:
     return dict(plugins[name]())
 
 
+def register_hdf5_filters() -> None:
+    """Make the filters of ``hdf5plugin`` (blosc, blosc2, zstd, lz4, bitshuffle, ...) known to
+    HDF5 in this process: importing the package registers them. Without it, HDF5 looks for
+    plugins in a system directory and fails to read such a dataset."""
+    import hdf5plugin  # noqa: F401
+
+
 def filter_ids(name: str | None) -> tuple[int, ...]:
     """The HDF5 filter ids the codec ``name`` writes, in pipeline order."""
     name = normalize(name)

@@ -1,10 +1,11 @@
 """Dataset specs, deterministic block-wise generation and the on-disk dataset cache.
 
-A :class:`DatasetSpec` names one matrix (its values: shape, dtype, density, seed) stored one way
-(storage, chunks, compression). The values depend only on ``(shape, dtype, density, seed)``, so
-the same spec in any storage holds exactly the same matrix: generation runs block of rows by
-block of rows, each block from its own seeded generator, and the block boundaries depend only on
-the shape.
+A :class:`DatasetSpec` names one matrix (its values: shape, dtype, density, seed and the kind of
+values, ``harness.measuring.values``) stored one way (storage, chunks, compression, with the
+codecs of ``harness.measuring.codecs``). The values depend only on ``(shape, dtype, density,
+seed, values)``, so the same spec in any storage holds exactly the same matrix: generation runs
+block of rows by block of rows, each block from its own seeded generator, and the block
+boundaries depend only on the shape.
 
 ``materialize(spec)`` writes the file once, under a lock, to a temporary name that is renamed
 into place and then sealed by a manifest (spec, size, mtime, checksum). A file without a matching

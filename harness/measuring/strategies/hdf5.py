@@ -72,6 +72,9 @@ def open_file(path: Path, opts: Options):
     library default)."""
     import h5py
 
+    from harness.measuring.codecs import register_hdf5_filters
+
+    register_hdf5_filters()  # a dataset written with a plugin's filter is read with it
     cache = opts.chunk_cache_bytes
     kwargs = {} if cache is None else {"rdcc_nbytes": cache}
     return h5py.File(path, "r", **kwargs)
