@@ -12,7 +12,8 @@ which worker finished first. A filter it cannot decode is refused at opening wit
 naming the filter.
 
 Memory: each worker holds a stored-chunk buffer, a decoded-chunk buffer and, for a two-stage
-pipeline (shuffle + deflate), a scratch buffer, all of the chunk's size; workers are as many
+pipeline (shuffle + deflate), a scratch buffer, all of the chunk's size, and the working memory
+its codec allocates while it decodes (``codecs.decoder_working_bytes``); workers are as many
 as the usable cores, fewer where ``memory_budget`` cannot hold their buffers (one at least).
 """
 
@@ -79,10 +80,12 @@ def stored_buffer_bytes(chunk_bytes: int) -> int:
 
 
 def worker_bytes(spec: DatasetSpec) -> int:
-    """Buffers one worker holds (bytes): stored chunk, decoded chunk, scratch if two stages."""
+    """Memory one worker holds (bytes): stored chunk, decoded chunk, scratch if two stages,
+    and its codec's working memory."""
     chunk = _chunk_bytes(spec)
     scratch = chunk if codecs.decode_stages(spec.compression) > 1 else 0
-    return stored_buffer_bytes(chunk) + chunk + scratch
+    return (stored_buffer_bytes(chunk) + chunk + scratch
+            + codecs.decoder_working_bytes(spec.compression))
 
 
 def worker_count(spec: DatasetSpec, opts: Options) -> int:
