@@ -203,6 +203,12 @@ def measure_in_process(
     strat = get(strategy)
     spec = strat.dataset_for(spec.problem, prefer=spec.storage)
     path = materialize(spec, root)
+    if spec.storage in ("hdf5", "csr-hdf5"):
+        # Importing h5py and hdf5plugin (about 3.5 MiB here) is a cost of the process, not of
+        # the product: done before anything is metered.
+        from harness.measuring.codecs import register_hdf5_filters
+
+        register_hdf5_filters()
     budget = strat.extra_memory_bytes(spec, **options)
     x = vector(spec.shape[1], spec.dtype)
 

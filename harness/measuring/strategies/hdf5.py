@@ -350,6 +350,16 @@ def _chunk_bytes(spec: DatasetSpec) -> int:
     return chunks[0] * chunks[1] * spec.itemsize if chunks else 0
 
 
+def _filter_pipeline_bytes(spec: DatasetSpec) -> int:
+    """What HDF5 allocates to decode a compressed chunk (bytes): the stored chunk read, the
+    filter's output, and the codec's own working memory (0 when not compressed)."""
+    if spec.compression is None:
+        return 0
+    from harness.measuring.codecs import decoder_working_bytes
+
+    return 2 * _chunk_bytes(spec) + decoder_working_bytes(spec.compression)
+
+
 # --------------------------------------------------------------------------- pass estimates
 
 def _decompress_seconds(spec: DatasetSpec) -> float:
@@ -408,7 +418,8 @@ register(Strategy(
     opener=lambda spec, path, opts: _open_blocked(
         spec, path, dataclasses.replace(opts, chunk_cache_bytes=_blocked_cache_bytes(spec, opts))),
     budget=lambda spec, opts: (_blocked_cache_bytes(spec, opts)
-                               + 2 * _aligned_block_rows(spec, opts) * _row_bytes(spec)),
+                               + 2 * _aligned_block_rows(spec, opts) * _row_bytes(spec)
+                               + _filter_pipeline_bytes(spec)),
     resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     # Reads in row order, which suits chunked data: compared for the cache and for decompression.
     questions=("chunk_cache", "compression"),
@@ -417,7 +428,8 @@ register(Strategy(
     name="hdf5-chunked", family="hdf5", storage=("hdf5",), out_of_core=True,
     description="chunk by chunk in file order, one chunk-sized buffer",
     opener=_opener(lambda spec, dset, opts: ChunkedOperand(spec, dset)),
-    budget=lambda spec, opts: chunk_cache_bytes(opts) + _chunk_bytes(spec),
+    budget=lambda spec, opts: (chunk_cache_bytes(opts) + _chunk_bytes(spec)
+                               + _filter_pipeline_bytes(spec)),
     resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     accepts_fn=lambda spec: spec.chunks is not None,
     refusal="the dataset is contiguous (chunks=None); use hdf5-blocked",

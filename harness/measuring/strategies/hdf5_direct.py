@@ -24,7 +24,6 @@ import dataclasses
 import math
 import os
 import queue
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -80,12 +79,14 @@ def stored_buffer_bytes(chunk_bytes: int) -> int:
 
 
 def worker_bytes(spec: DatasetSpec) -> int:
-    """Memory one worker holds (bytes): stored chunk, decoded chunk, scratch if two stages,
-    and its codec's working memory."""
+    """Memory one worker holds (bytes): stored chunk (unless chunks are stored unfiltered:
+    then they are read straight into the decoded buffer), decoded chunk, scratch if two
+    stages, and its codec's working memory."""
     chunk = _chunk_bytes(spec)
-    scratch = chunk if codecs.decode_stages(spec.compression) > 1 else 0
-    return (stored_buffer_bytes(chunk) + chunk + scratch
-            + codecs.decoder_working_bytes(spec.compression))
+    stages = codecs.decode_stages(spec.compression)
+    stored = stored_buffer_bytes(chunk) if stages else 0
+    scratch = chunk if stages > 1 else 0
+    return stored + chunk + scratch + codecs.decoder_working_bytes(spec.compression)
 
 
 def worker_count(spec: DatasetSpec, opts: Options) -> int:
@@ -134,17 +135,17 @@ class DirectOperand:
         self.workers = workers
         chunk_bytes = chunk_shape[0] * chunk_shape[1] * spec.itemsize
         largest = max([c.size for c in chunks], default=0)
+        stored_bytes = max(largest, stored_buffer_bytes(chunk_bytes)) if decoder.filters else 0
         self.free: queue.SimpleQueue[Buffers] = queue.SimpleQueue()
         for _ in range(workers):
             self.free.put(Buffers(
-                stored=read_buffer((max(largest, stored_buffer_bytes(chunk_bytes)),), np.uint8),
+                stored=read_buffer((stored_bytes,), np.uint8),
                 decoded=read_buffer(chunk_shape, spec.dtype),
                 scratch=read_buffer((chunk_bytes,), np.uint8) if decoder.scratch_needed else None))
         self.fd = os.open(path, os.O_RDONLY)
         with contextlib.suppress(AttributeError, OSError):  # a longer readahead, where offered
             os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hdf5-direct")
-        self._lock = threading.Lock()
         self.profile: dict = {}
 
     def _chunk_product(self, chunk: StoredChunk, x: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -152,14 +153,16 @@ class DirectOperand:
         buffers = self.free.get()
         try:
             started = time.perf_counter()
-            stored = buffers.stored[:chunk.size]
+            decoded = buffers.decoded.reshape(-1).view(np.uint8)
+            # Unfiltered chunks are read straight into the decoded buffer.
+            stored = buffers.stored[:chunk.size] if self.decoder.filters else decoded
             read = os.preadv(self.fd, [stored], chunk.offset)
             if read != chunk.size:
                 raise OSError(f"hdf5-direct read {read} of {chunk.size} bytes at offset "
                               f"{chunk.offset}: the file is shorter than HDF5 says")
             decoding = time.perf_counter()
-            self.decoder.decode(stored, chunk.filter_mask,
-                                buffers.decoded.reshape(-1).view(np.uint8), buffers.scratch)
+            if self.decoder.filters:
+                self.decoder.decode(stored, chunk.filter_mask, decoded, buffers.scratch)
             multiplying = time.perf_counter()
             nrows, ncols = self.spec.shape
             height = min(self.chunk_shape[0], nrows - chunk.row)
@@ -185,8 +188,7 @@ class DirectOperand:
         # few (each is one chunk's rows long).
         window = 2 * self.workers
         pending: deque = deque()
-        upcoming = iter(self.chunks)
-        for chunk in upcoming:
+        for chunk in self.chunks:
             pending.append((chunk, self.pool.submit(self._chunk_product, chunk, x)))
             if len(pending) < window:
                 continue
