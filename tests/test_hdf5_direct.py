@@ -143,7 +143,7 @@ def test_profile_says_where_a_pass_went(tmp_path):
     assert profile["chunks"] == 4 and profile["decoded_bytes"] == spec.dense_bytes
     assert 0 < profile["stored_bytes"] < spec.dense_bytes
     assert all(profile[k] >= 0 for k in ("read_seconds", "decode_seconds", "multiply_seconds",
-                                         "wait_seconds", "add_seconds"))
+                                         "worker_cpu_seconds", "wait_seconds", "add_seconds"))
 
 
 @pytest.mark.slow

@@ -264,5 +264,6 @@ def profile_line(record: dict) -> str:
                    if p.get("decode_seconds") else "-")
     return (f"profile {record['strategy']} ({record['cache']}, last pass, {p.get('workers')} "
             f"workers): read {seconds(p['read_seconds'])}, decode {seconds(p['decode_seconds'])} "
-            f"({decode_rate} per worker), multiply {seconds(p['multiply_seconds'])}; main thread "
+            f"({decode_rate} per worker), multiply {seconds(p['multiply_seconds'])}; worker CPU "
+            f"{seconds(p['worker_cpu_seconds']) if 'worker_cpu_seconds' in p else '-'}; main thread "
             f"waits {seconds(p['wait_seconds'])}, adds {seconds(p['add_seconds'])}")

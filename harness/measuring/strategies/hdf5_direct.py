@@ -124,7 +124,9 @@ class DirectOperand:
     """Chunks read with ``preadv`` and decoded by a pool of workers; see the module docstring.
 
     ``profile`` (after each ``matvec``): seconds summed over the workers spent reading,
-    decoding and multiplying, the main thread's seconds waiting for a worker's result
+    decoding and multiplying (wall time: a worker waiting for a core counts), the CPU seconds
+    the workers used (``worker_cpu_seconds``; below the wall-time sum when other processes
+    took the cores), the main thread's seconds waiting for a worker's result
     (``wait_seconds``) and adding partial products (``add_seconds``), and bytes read
     (``stored_bytes``) and decoded (``decoded_bytes``).
     """
@@ -152,6 +154,7 @@ class DirectOperand:
         """Read, decode and multiply one chunk (in a worker): its partial ``y`` and timings."""
         buffers = self.free.get()
         try:
+            cpu_started = time.thread_time()
             started = time.perf_counter()
             decoded = buffers.decoded.reshape(-1).view(np.uint8)
             # Unfiltered chunks are read straight into the decoded buffer.
@@ -170,7 +173,8 @@ class DirectOperand:
             # Edge chunks are stored whole (padded): their valid corner is [:height, :width].
             part = buffers.decoded[:height, :width] @ x[chunk.col:chunk.col + width]
             done = time.perf_counter()
-            return part, (decoding - started, multiplying - decoding, done - multiplying)
+            return part, (decoding - started, multiplying - decoding, done - multiplying,
+                          time.thread_time() - cpu_started)
         finally:
             self.free.put(buffers)
 
@@ -182,7 +186,7 @@ class DirectOperand:
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:
         y = np.zeros(self.spec.shape[0], dtype=self.spec.dtype)
-        totals = np.zeros(3)
+        totals = np.zeros(4)
         wait = add = 0.0
         # A bounded window of submitted chunks: the partial products waiting to be added stay
         # few (each is one chunk's rows long).
@@ -198,7 +202,8 @@ class DirectOperand:
         self.profile = {
             "workers": self.workers, "chunks": len(self.chunks),
             "read_seconds": totals[0], "decode_seconds": totals[1],
-            "multiply_seconds": totals[2], "wait_seconds": wait, "add_seconds": add,
+            "multiply_seconds": totals[2], "worker_cpu_seconds": totals[3],
+            "wait_seconds": wait, "add_seconds": add,
             "stored_bytes": sum(c.size for c in self.chunks), "decoded_bytes": self.spec.dense_bytes,
         }
         return y
