@@ -128,6 +128,8 @@ class _MatvecSuite:
             "gbps": float(result.gbps),
             "memory_method": result.memory_method,
             "cluster": result.cluster,
+            "stored_bytes": result.stored_bytes,
+            "compression_ratio": result.compression_ratio,
         }
         tmp = memo.with_name(memo.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(record))

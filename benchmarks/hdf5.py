@@ -34,7 +34,7 @@ class Hdf5ChunkCache(_suite._MatvecSuite):
 
 
 class Hdf5Compression(_suite._MatvecSuite):
-    """What does decompression cost per read strategy?"""
+    """What does decompression cost per read strategy, on which kind of values?"""
 
     family = "hdf5"
     benchmark_class = "hdf5.Hdf5Compression"
@@ -45,3 +45,15 @@ class Hdf5Compression(_suite._MatvecSuite):
         return _suite.prepare(self)
 
     setup_cache.timeout = _suite.PROFILE.setup_cache_timeout_seconds
+
+    # Next to time and memory: what a pass reads from storage, and how much the codec saved
+    # (track_gbps is then the decode throughput, decoded bytes per second).
+    def track_stored_bytes(self, cache, *params):
+        return self._warm()["stored_bytes"]
+
+    track_stored_bytes.unit = names.TRACK_UNITS[names.TRACK_STORED]
+
+    def track_compression_ratio(self, cache, *params):
+        return self._warm()["compression_ratio"]
+
+    track_compression_ratio.unit = names.TRACK_UNITS[names.TRACK_COMPRESSION_RATIO]

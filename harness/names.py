@@ -21,7 +21,7 @@ MATVEC_CLASSES: dict[str, tuple[str, ...]] = {
     "hdf5.Hdf5ChunkCache": ("shape", "dtype", "strategy", "chunks", "chunk_cache",
                             "compression"),
     "hdf5.Hdf5Compression": ("shape", "dtype", "strategy", "chunks", "chunk_cache",
-                             "compression"),
+                             "compression", "values"),
     "sparse.SparseMatvec": ("shape", "dtype", "strategy", "density"),
     "zarr.ZarrMatvec": ("shape", "dtype", "strategy", "chunks", "compression"),
     "distributed.DistributedMatvec": ("shape", "dtype", "strategy", "chunks", "cluster"),
@@ -46,7 +46,7 @@ STRATEGY_PARAM = "strategy"
 CHUNKS_PARAM, CHUNK_CACHE_PARAM, COMPRESSION_PARAM = "chunks", "chunk_cache", "compression"
 NO_COMPRESSION = "none"
 #: Parameters that describe a way to store or multiply, shown after the strategy name.
-WAY_PARAMS = (CHUNKS_PARAM, CHUNK_CACHE_PARAM, COMPRESSION_PARAM, "cluster")
+WAY_PARAMS = (CHUNKS_PARAM, CHUNK_CACHE_PARAM, COMPRESSION_PARAM, "values", "cluster")
 #: Order of parameters in labels: the strategy, then the problem, then the way.
 LABEL_ORDER = (STRATEGY_PARAM, *PROBLEM_PARAMS, *WAY_PARAMS)
 #: Parameters whose values are byte counts (shown in binary units).
@@ -66,9 +66,14 @@ TRACK_COLD_SECONDS = "track_cold_seconds"
 #: dask's own MemorySampler over the same product, and the bytes its workers read.
 TRACK_SAMPLED_PEAK = "track_sampled_peak"
 TRACK_READ = "track_read_bytes"
+#: Of compressed data only (``hdf5.Hdf5Compression``): bytes a pass reads from storage, and
+#: decoded / stored bytes. ``track_gbps`` is then the decode throughput (decoded bytes/s).
+TRACK_STORED = "track_stored_bytes"
+TRACK_COMPRESSION_RATIO = "track_compression_ratio"
 TRACK_UNITS = {TRACK_PEAK: "bytes", TRACK_ANON: "bytes", TRACK_FILE: "bytes",
                TRACK_GBPS: "GB/s", TRACK_COLD_SECONDS: "seconds",
-               TRACK_SAMPLED_PEAK: "bytes", TRACK_READ: "bytes"}
+               TRACK_SAMPLED_PEAK: "bytes", TRACK_READ: "bytes", TRACK_STORED: "bytes",
+               TRACK_COMPRESSION_RATIO: "ratio"}
 
 
 def family(benchmark: str) -> str:

@@ -151,10 +151,13 @@ def test_table_shows_times_and_sizes_in_their_units():
               "file_increment_bytes": 0, "budget_bytes": 64 * 2**20, "max_abs_error": None}
     table = format_table([record], SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0),
                          [("csr", "needs a density")], [("dok", "cold", "boom")])
-    header, rule, row, roof, skipped, failed = table.splitlines()
+    header, rule, row, roof, legend, skipped, failed = table.splitlines()
+    # No stored bytes in the record: no compression ratio, no stored rate; "m": the fraction
+    # is of the memory bandwidth.
     assert row.split() == ["memmap", "raw", "warm", "15.3", "ms", "90", "us", "1.07", "12.3",
-                           "GB/s", "50.0", "1.5", "KiB", "1.0", "MiB", "0", "B", "64.0", "MiB",
-                           "-"]
+                           "GB/s", "-", "-", "50.0m", "1.5", "KiB", "1.0", "MiB", "0", "B",
+                           "64.0", "MiB", "-"]
+    assert legend.startswith("roof %: m = decoded bytes against the memory bandwidth")
     assert len(header) == len(rule) == len(row.rstrip())
     assert roof.startswith("roofline: memory 20 GB/s, disk (cold) 2 GB/s")
     assert (skipped, failed) == ("skipped csr: needs a density", "FAILED dok (cold): boom")

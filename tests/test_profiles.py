@@ -66,7 +66,8 @@ def test_every_suite_class_has_a_grid_over_its_parameter_names(name):
 def test_a_class_that_asks_a_question_compares_the_strategies_that_declare_it():
     grids = profiles.get("default").grids
     assert grids["hdf5.Hdf5ChunkCache"]["strategy"] == ["hdf5-rows", "hdf5-blocked"]
-    assert grids["hdf5.Hdf5Compression"]["strategy"] == ["hdf5-blocked", "hdf5-chunked"]
+    assert grids["hdf5.Hdf5Compression"]["strategy"] == ["hdf5-blocked", "hdf5-chunked",
+                                                          "hdf5-direct"]
     assert grids["hdf5.Hdf5Matvec"]["strategy"] == strategies.names("hdf5")
     assert grids["sparse.SparseMatvec"]["strategy"] == strategies.names("sparse")
 

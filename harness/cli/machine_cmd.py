@@ -94,8 +94,10 @@ def render_text(report: dict[str, Any]) -> str:
                             f"{human_gbps(roof['memory_read_median_gbps'])} median "
                             f"(float32 A @ x over {human_bytes(roof['memory_probe_bytes'])}); "
                             f"one core: {human_gbps(roof['memory_read_one_thread_gbps'])}")),
-            ("disk read (cold)", (f"{human_gbps(roof['disk_read_gbps'])} median of "
-                                 f"{len(roof['disk_read_seconds'])} sequential reads of "
+            ("disk read (cold)", (f"{human_gbps(roof['disk_read_gbps'])} best of "
+                                 f"{len(roof['disk_read_seconds'])} sequential reads "
+                                 f"({roof.get('disk_best_pattern') or 'read'}; median "
+                                 f"{human_gbps(roof.get('disk_read_median_gbps'))}) of "
                                  f"{human_bytes(roof['disk_probe_bytes'])} after eviction "
                                  f"(resident before: {roof['disk_resident_before_read']:.1%}; "
                                  "a virtual disk's host may still cache)")),

@@ -24,7 +24,9 @@ import json
 import sys
 
 from harness.cli.arg_types import parse_bytes
+from harness.measuring.codecs import HDF5_NAMES
 from harness.measuring.datasets import DTYPES, Problem, parse_chunks, parse_shape
+from harness.measuring.values import DEFAULT_KIND, KINDS
 
 
 def _argument_type(parse):
@@ -58,9 +60,13 @@ def register(subparsers) -> None:
     p.add_argument("--chunks", type=_argument_type(parse_chunks), default=None,
                    help="HDF5 and zarr chunk shape ROWSxCOLS, 'auto' (h5py's guess) or 'none' "
                         "(HDF5: contiguous, default; zarr: full-width rows of about 4 MiB)")
-    p.add_argument("--compression", default=None,
-                   help="HDF5 compression: gzip, lzf, blosc, blosc2, lz4, zstd, bitshuffle; "
-                        "zarr codecs: zstd, blosc-lz4, blosc-zstd, gzip-1, gzip-4")
+    p.add_argument("--compression", default=None, choices=[n for n in HDF5_NAMES if n],
+                   metavar="CODEC",
+                   help="HDF5 compression: " + ", ".join(n for n in HDF5_NAMES if n)
+                        + "; zarr stores take zstd, blosc-lz4, blosc-zstd, gzip-1, gzip-4")
+    p.add_argument("--values", choices=KINDS, default=DEFAULT_KIND,
+                   help="the matrix's values: uniform random (incompressible), smooth (a "
+                        "field plus small noise) or quantized (12-bit sensor counts)")
     p.add_argument("--strategies", default=None,
                    help="comma-separated names (default: every strategy that accepts the matrix)")
     p.add_argument("--cache", choices=("warm", "cold", "both"), default="warm")
@@ -150,7 +156,7 @@ def _compare_generated(args: argparse.Namespace):
     if args.also_as:
         raise ValueError("--also-as copies your own matrix: use it with --file")
     problem = Problem(args.shape or (1000, 100000), args.dtype or "float32", args.density,
-                      args.seed, args.chunks, args.compression)
+                      args.seed, args.chunks, args.compression, values=args.values)
     return compare_strategies(problem, _names(args), **_common(args), **_strategy_options(args))
 
 

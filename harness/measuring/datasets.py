@@ -1,10 +1,11 @@
 """Dataset specs, deterministic block-wise generation and the on-disk dataset cache.
 
-A :class:`DatasetSpec` names one matrix (its values: shape, dtype, density, seed) stored one way
-(storage, chunks, compression). The values depend only on ``(shape, dtype, density, seed)``, so
-the same spec in any storage holds exactly the same matrix: generation runs block of rows by
-block of rows, each block from its own seeded generator, and the block boundaries depend only on
-the shape.
+A :class:`DatasetSpec` names one matrix (its values: shape, dtype, density, seed and the kind of
+values, ``harness.measuring.values``) stored one way (storage, chunks, compression, with the
+codecs of ``harness.measuring.codecs``). The values depend only on ``(shape, dtype, density,
+seed, values)``, so the same spec in any storage holds exactly the same matrix: generation runs
+block of rows by block of rows, each block from its own seeded generator, and the block
+boundaries depend only on the shape.
 
 ``materialize(spec)`` writes the file once, under a lock, to a temporary name that is renamed
 into place and then sealed by a manifest (spec, size, mtime, checksum). A file without a matching
@@ -26,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import filetree
+from harness.measuring import codecs, filetree
+from harness.measuring import values as value_kinds
 
 #: Bumped whenever the generator's output changes, so old files are not trusted.
 GENERATOR_VERSION = 1
@@ -35,8 +37,8 @@ GENERATOR_VERSION = 1
 STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr")
 #: Storages that hold a sparse (CSR) matrix; they need a density.
 SPARSE_STORAGES = ("npz", "csr-hdf5")
-#: HDF5 compressions: the built-in filters and those of hdf5plugin.
-COMPRESSIONS = (None, "gzip", "lzf", "blosc", "blosc2", "lz4", "zstd", "bitshuffle")
+#: HDF5 compressions: the built-in filters and those of hdf5plugin (``harness.measuring.codecs``).
+COMPRESSIONS = codecs.HDF5_NAMES
 #: Codec names of zarr stores (harness.measuring.zarr_store maps them to zarr codecs; a spec
 #: may name another compression, which zarr's writer and strategies refuse with the list).
 ZARR_COMPRESSIONS = (None, "zstd", "blosc-lz4", "blosc-zstd", "gzip-1", "gzip-4")
@@ -65,10 +67,12 @@ class DatasetSpec:
     shape: (rows, columns); dtype: "float32" or "float64"; density: None for a dense matrix,
     else the fraction of nonzeros in [0, 1]; seed: the values' seed; storage: one of
     ``STORAGES``; chunks: HDF5 chunk shape, None (contiguous) or "auto" (h5py's guess);
-    compression: one of ``COMPRESSIONS`` (HDF5 only; implies chunks="auto" when chunks is None).
-    zarr stores take chunks and compression too (``ZARR_COMPRESSIONS``; chunks None: full-width
-    rows of about 4 MiB) and ``shards`` (a shard shape in rows and columns, whole chunks;
-    None: no sharding).
+    compression: one of ``COMPRESSIONS`` (HDF5 only; implies chunks="auto" when chunks is None;
+    "none" is None). zarr stores take chunks and compression too (``ZARR_COMPRESSIONS``; chunks
+    None: full-width rows of about 4 MiB) and ``shards`` (a shard shape in rows and columns,
+    whole chunks; None: no sharding). values: the kind of values, one of
+    ``harness.measuring.values.KINDS`` (dense matrices only; "uniform" is part of no file name
+    or hash, so those files stay valid).
     """
 
     shape: tuple[int, int]
@@ -79,6 +83,7 @@ class DatasetSpec:
     chunks: tuple[int, int] | str | None = None
     compression: str | None = None
     shards: tuple[int, int] | None = None
+    values: str = value_kinds.DEFAULT_KIND
 
     def __post_init__(self) -> None:
         try:
@@ -105,9 +110,14 @@ class DatasetSpec:
                 f"storage {self.storage!r} holds a sparse matrix: give a density "
                 "(e.g. density=0.01), or use storage 'raw'/'hdf5' for a dense one"
             )
-        if self.compression not in COMPRESSIONS + ZARR_COMPRESSIONS[1:]:
-            raise ValueError(f"compression must be one of {COMPRESSIONS + ZARR_COMPRESSIONS[1:]}, "
-                             f"got {self.compression!r}")
+        if self.compression == "none":
+            object.__setattr__(self, "compression", None)
+        value_kinds.check_kind(self.values)
+        if self.values != value_kinds.DEFAULT_KIND and self.density is not None:
+            raise ValueError(f"values={self.values!r} applies to dense matrices only "
+                             f"(this one has density {self.density})")
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {COMPRESSIONS}, got {self.compression!r}")
         chunks = self.chunks
         if chunks is True:
             chunks = "auto"
@@ -139,8 +149,11 @@ class DatasetSpec:
 
     def values_key(self) -> dict:
         """What the values depend on: equal keys mean equal matrices."""
-        return {"shape": list(self.shape), "dtype": self.dtype, "density": self.density,
-                "seed": self.seed, "generator_version": GENERATOR_VERSION}
+        key = {"shape": list(self.shape), "dtype": self.dtype, "density": self.density,
+               "seed": self.seed, "generator_version": GENERATOR_VERSION}
+        if self.values != value_kinds.DEFAULT_KIND:
+            key["values"] = self.values
+        return key
 
     def to_dict(self) -> dict:
         """JSON-safe description of the whole spec."""
@@ -151,6 +164,8 @@ class DatasetSpec:
             del d["shards"]  # unsharded specs keep the names (and files) they had before shards
         else:
             d["shards"] = list(self.shards)
+        if self.values == value_kinds.DEFAULT_KIND:
+            del d["values"]  # the key (file names, hashes, manifests) of uniform values is unchanged
         return d
 
     @classmethod
@@ -171,7 +186,7 @@ class DatasetSpec:
     def problem(self) -> Problem:
         """The matrix of this spec with its HDF5 layout, before a storage is chosen."""
         return Problem(self.shape, self.dtype, self.density, self.seed, self.chunks,
-                       self.compression, self.shards)
+                       self.compression, shards=self.shards, values=self.values)
 
     def with_storage(self, storage: str, chunks=None, compression=None) -> DatasetSpec:
         """The same values in another storage."""
@@ -208,6 +223,7 @@ class Problem:
     chunks: tuple[int, int] | str | None = None
     compression: str | None = None
     shards: tuple[int, int] | None = None
+    values: str = value_kinds.DEFAULT_KIND
 
     def __post_init__(self) -> None:
         # DatasetSpec checks and normalizes every field (compression implies chunks="auto").
@@ -224,7 +240,8 @@ class Problem:
         hdf5 = storage in CHUNKED_STORAGES
         return DatasetSpec(self.shape, self.dtype, self.density, self.seed, storage,
                            self.chunks if hdf5 else None, self.compression if hdf5 else None,
-                           self.shards if storage == "zarr" else None)
+                           shards=self.shards if storage == "zarr" else None,
+                           values=self.values)
 
 
 def parse_shape(text: str) -> tuple[int, int]:
@@ -318,7 +335,7 @@ def iter_dense_blocks(spec: DatasetSpec) -> Iterator[tuple[int, np.ndarray]]:
     if spec.density is None:
         for index, (r0, r1) in enumerate(_block_bounds(spec.shape)):
             rng = _block_rng(spec, index)
-            yield r0, rng.random((r1 - r0, ncols), dtype=np.dtype(spec.dtype))
+            yield r0, value_kinds.block(spec.values, rng, r0, r1, ncols, spec.dtype)
         return
     for r0, r1, positions, values in iter_sparse_blocks(spec):
         block = np.zeros((r1 - r0) * ncols, dtype=spec.dtype)
@@ -424,6 +441,20 @@ def nbytes_on_disk(path_or_spec) -> int:
     return filetree.size_and_mtime(path)[0]
 
 
+def stored_nbytes(spec: DatasetSpec, path: str | os.PathLike) -> int:
+    """Bytes a pass over the file of ``spec`` reads from storage: the HDF5 dataset's stored
+    (compressed) chunks, else the whole file; for "ram", the matrix's bytes."""
+    if spec.storage == "ram":
+        return nbytes_in_memory(spec)
+    if spec.storage == "hdf5":
+        import h5py
+
+        # A user's file (a FileLocation) names its own dataset; the harness's files hold "A".
+        with h5py.File(os.fspath(path), "r") as f:
+            return int(f[getattr(path, "dataset", None) or "A"].id.get_storage_size())
+    return nbytes_on_disk(path)
+
+
 # --------------------------------------------------------------------------------------------
 # The on-disk cache
 # --------------------------------------------------------------------------------------------
@@ -461,6 +492,8 @@ def dataset_path(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pa
         name += f"-{spec.compression}"
     if spec.shards is not None:
         name += "-s" + "x".join(map(str, spec.shards))
+    if spec.values != value_kinds.DEFAULT_KIND:
+        name += f"-{spec.values}"
     return root / f"{name}-{digest}.{_EXTENSIONS[spec.storage]}"
 
 
@@ -593,17 +626,8 @@ def _write_raw(spec: DatasetSpec, tmp: Path) -> None:
             bar.update(block.nbytes)
 
 
-def hdf5_filter_kwargs(compression: str | None) -> dict:
-    """``create_dataset`` keyword arguments for a compression name (hdf5plugin for blosc & co)."""
-    if compression is None:
-        return {}
-    if compression in ("gzip", "lzf"):
-        return {"compression": compression}
-    import hdf5plugin
-
-    plugin = {"blosc": hdf5plugin.Blosc, "blosc2": hdf5plugin.Blosc2, "lz4": hdf5plugin.LZ4,
-              "zstd": hdf5plugin.Zstd, "bitshuffle": hdf5plugin.Bitshuffle}[compression]
-    return dict(plugin())
+#: ``create_dataset`` keyword arguments for a compression name (hdf5plugin for blosc & co).
+hdf5_filter_kwargs = codecs.hdf5_filter_kwargs
 
 
 def _write_hdf5(spec: DatasetSpec, tmp: Path) -> None:

@@ -5,8 +5,9 @@ storage of its own; ``dense`` is always added, as the reference) and which strat
 and why. :func:`compare_strategies` runs that plan, each (strategy, cache state) in a fresh
 process (``measure.measure_in_subprocess``), pools interleaved rounds, and puts every record
 against the ``dense`` strategy of the same run (``ratio_to_dense``) and against this machine's
-roofline, measured in the same run (``roofline_fraction``: memory read bandwidth when warm, cold
-disk read bandwidth when cold)::
+roofline, measured in the same run (``roofline_fraction``: decoded bytes against the memory read
+bandwidth when warm; cold, the larger of stored bytes against the disk read bandwidth and decoded
+bytes against the memory bandwidth, ``roofline_bound`` saying which)::
 
     from harness.measuring import plan
     from harness.measuring.datasets import Problem
@@ -193,19 +194,28 @@ def run_interleaved(runs: list[tuple[str, Callable[[str], object]]], cache: str,
 
 
 def add_derived_columns(records: list[dict], roofline) -> None:
-    """``ratio_to_dense`` (same cache state, same run), ``roofline_gbps`` and
-    ``roofline_fraction``, in place (None where there is no reference or no roofline)."""
+    """``ratio_to_dense`` (same cache state, same run), ``roofline_gbps``,
+    ``roofline_fraction`` and ``roofline_bound`` ("memory" or "disk"), in place (None where
+    there is no reference or no roofline).
+
+    Warm reads come from RAM (or the page cache): decoded bytes against the memory bandwidth.
+    Cold file reads come from the disk: the stored (compressed) bytes against the disk
+    bandwidth, or the decoded bytes against the memory bandwidth, whichever is nearer its
+    ceiling. The reference's matrix is in RAM in both states.
+    """
     reference = {r["cache"]: r["seconds"] for r in records if r["strategy"] == REFERENCE_STRATEGY}
     for r in records:
         r["ratio_to_dense"] = r["seconds"] / reference[r["cache"]] if r["cache"] in reference else None
         if roofline is None:
-            r["roofline_gbps"] = r["roofline_fraction"] = None
+            r["roofline_gbps"] = r["roofline_fraction"] = r["roofline_bound"] = None
             continue
-        # Warm reads come from RAM (or the page cache); cold file reads from the disk. The
-        # reference's matrix is in RAM in both states.
-        from_disk = r["cache"] == "cold" and r["strategy"] != REFERENCE_STRATEGY
-        r["roofline_gbps"] = roofline.disk_read_gbps if from_disk else roofline.memory_read_gbps
-        r["roofline_fraction"] = r["gbps"] / r["roofline_gbps"]
+        bounds = {"memory": (r["gbps"], roofline.memory_read_gbps)}
+        if r["cache"] == "cold" and r["strategy"] != REFERENCE_STRATEGY:
+            bounds["disk"] = (r.get("stored_gbps") or r["gbps"], roofline.disk_read_gbps)
+        bound = max(bounds, key=lambda name: bounds[name][0] / bounds[name][1])
+        rate, r["roofline_gbps"] = bounds[bound]
+        r["roofline_bound"] = bound
+        r["roofline_fraction"] = rate / r["roofline_gbps"]
 
 
 def _number(value, spec: str, scale: float = 1.0) -> str:
@@ -221,13 +231,29 @@ _COLUMNS: tuple[tuple[str, Callable[[dict], str], bool], ...] = (
     ("min", lambda r: units.human_seconds(r["seconds_min"]), False),
     ("x dense", lambda r: _number(r["ratio_to_dense"], ".2f"), False),
     ("read rate", lambda r: units.human_gbps(r["gbps"]), False),
-    ("roof %", lambda r: _number(r["roofline_fraction"], ".1f", 100), False),
+    ("compr", lambda r: _number(r.get("compression_ratio"), ".2f"), False),
+    ("stored rate", lambda r: units.human_gbps(r["stored_gbps"]) if r.get("stored_gbps")
+     else "-", False),
+    ("roof %", lambda r: _roof_cell(r), False),
     ("peak incr", lambda r: units.human_bytes(r["increment_bytes"]), False),
     ("anon incr", lambda r: units.human_bytes(r["anon_increment_bytes"]), False),
     ("file incr", lambda r: units.human_bytes(r["file_increment_bytes"]), False),
     ("budget", lambda r: units.human_bytes(r["budget_bytes"]), False),
     ("max |err|", lambda r: _number(r["max_abs_error"], ".2g"), False),
 )
+
+
+#: Marks a roofline fraction above 100 %: the pass beat the probe measured as its ceiling.
+PROBE_BEATEN_MARK = "!"
+
+
+def _roof_cell(record: dict) -> str:
+    fraction = record.get("roofline_fraction")
+    if fraction is None:
+        return "-"
+    bound = (record.get("roofline_bound") or "memory")[0]  # m(emory) or d(isk)
+    mark = PROBE_BEATEN_MARK if fraction > 1 else ""
+    return f"{100 * fraction:.1f}{bound}{mark}"
 
 
 def format_table(records: list[dict], roofline, skipped, failures) -> str:
@@ -246,6 +272,31 @@ def format_table(records: list[dict], roofline, skipped, failures) -> str:
         lines.append(f"roofline: memory {units.human_gbps(roofline.memory_read_gbps)}, disk "
                      f"(cold) {units.human_gbps(roofline.disk_read_gbps)}; a 'cold' read on a "
                      "virtual disk may still hit the host's cache")
+        lines.append("roof %: m = decoded bytes against the memory bandwidth, d = stored "
+                     "(compressed) bytes against the disk bandwidth; compr = decoded / stored "
+                     "bytes; for compressed data the read rate is the decode throughput")
+        beaten = [r for r in records if (r.get("roofline_fraction") or 0) > 1]
+        if beaten:
+            lines.append(
+                f"{PROBE_BEATEN_MARK} above 100 %: {', '.join(sorted({r['strategy'] for r in beaten}))} "
+                "beat the probe measured as the ceiling, so the probe is not a true ceiling here "
+                "(the host's cache, or a read pattern faster than the probe's)")
+    lines += [profile_line(r) for r in records if r.get("profile")]
     lines += [f"skipped {name}: {reason}" for name, reason in skipped]
     lines += [f"FAILED {name} ({cache}): {message}" for name, cache, message in failures]
     return "\n".join(lines)
+
+
+def profile_line(record: dict) -> str:
+    """Where a pass of ``record`` spent its time, from the operand's own ``profile``: worker
+    seconds (summed over the workers) reading, decoding and multiplying, the main thread's
+    seconds waiting and adding, and the decode throughput of one worker."""
+    p = record["profile"]
+    seconds = units.human_seconds
+    decode_rate = (units.human_gbps(p["decoded_bytes"] / p["decode_seconds"] / 1e9)
+                   if p.get("decode_seconds") else "-")
+    return (f"profile {record['strategy']} ({record['cache']}, last pass, {p.get('workers')} "
+            f"workers): read {seconds(p['read_seconds'])}, decode {seconds(p['decode_seconds'])} "
+            f"({decode_rate} per worker), multiply {seconds(p['multiply_seconds'])}; worker CPU "
+            f"{seconds(p['worker_cpu_seconds']) if 'worker_cpu_seconds' in p else '-'}; main thread "
+            f"waits {seconds(p['wait_seconds'])}, adds {seconds(p['add_seconds'])}")

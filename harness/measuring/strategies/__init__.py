@@ -2,9 +2,9 @@
 
 ``names(family=None)`` lists them, ``get(name)`` returns a :class:`Strategy`, and
 ``matvec(name, spec, x, **options)`` materializes, opens, multiplies and closes. Families live
-in one module each: ``dense``, ``memmap``, ``hdf5``, ``sparse``, ``zarr``, ``dask`` (the
-"distributed" family); each strategy declares there
-what it reads, what it refuses, its memory and its pass-time estimate (see :class:`Strategy`).
+in one module each: ``dense``, ``memmap``, ``hdf5``, ``hdf5_direct``, ``sparse``, ``zarr``,
+``dask`` (the "distributed" family); each strategy declares there what it reads, what it
+refuses, its memory and its pass-time estimate (see :class:`Strategy`).
 Options: ``block_rows`` or ``memory_budget`` (bytes, default 64 MiB) and ``chunk_cache_bytes``
 (HDF5's ``rdcc_nbytes``).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.measuring.datasets import DatasetSpec
-from harness.measuring.strategies import dense, hdf5, memmap, sparse  # noqa: F401  (they register)
+from harness.measuring.strategies import dense, hdf5, hdf5_direct, memmap, sparse  # noqa: F401
 from harness.measuring.strategies.base import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     OPTION_NAMES,

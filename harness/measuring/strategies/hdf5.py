@@ -37,7 +37,10 @@ DATASET_NAME = "A"
 #: Rate of reading the same bytes again, from the page cache through HDF5 (bytes/s).
 ASSUMED_REREAD_BYTES_PER_SECOND = 8e9
 #: Decompression rates (bytes of output per second); other filters get the fallback.
-ASSUMED_DECOMPRESS_BYTES_PER_SECOND = {"gzip": 150e6, "lzf": 400e6}
+ASSUMED_DECOMPRESS_BYTES_PER_SECOND = {"gzip": 150e6, "lzf": 400e6, "gzip-4": 150e6,
+                                      "gzip-4-shuffle": 180e6, "gzip-1": 200e6,
+                                      "gzip-1-shuffle": 220e6, "blosc-lz4": 1.5e9,
+                                      "blosc": 1.5e9, "blosc-zstd": 500e6, "zstd": 400e6}
 ASSUMED_OTHER_DECOMPRESS_BYTES_PER_SECOND = 300e6
 #: Fixed cost of one h5py read call (seconds): the notebook's row loop is made of these.
 ASSUMED_SECONDS_PER_READ_CALL = 60e-6
@@ -70,6 +73,9 @@ def open_file(path: Path, opts: Options):
     library default)."""
     import h5py
 
+    from harness.measuring.codecs import register_hdf5_filters
+
+    register_hdf5_filters()  # a dataset written with a plugin's filter is read with it
     cache = opts.chunk_cache_bytes
     kwargs = {} if cache is None else {"rdcc_nbytes": cache}
     return h5py.File(path, "r", **kwargs)
@@ -345,6 +351,16 @@ def _chunk_bytes(spec: DatasetSpec) -> int:
     return chunks[0] * chunks[1] * spec.itemsize if chunks else 0
 
 
+def _filter_pipeline_bytes(spec: DatasetSpec) -> int:
+    """What HDF5 allocates to decode a compressed chunk (bytes): the stored chunk read, the
+    filter's output, and the codec's own working memory (0 when not compressed)."""
+    if spec.compression is None:
+        return 0
+    from harness.measuring.codecs import decoder_working_bytes
+
+    return 2 * _chunk_bytes(spec) + decoder_working_bytes(spec.compression)
+
+
 # --------------------------------------------------------------------------- pass estimates
 
 def _decompress_seconds(spec: DatasetSpec) -> float:
@@ -403,7 +419,8 @@ register(Strategy(
     opener=lambda spec, path, opts: _open_blocked(
         spec, path, dataclasses.replace(opts, chunk_cache_bytes=_blocked_cache_bytes(spec, opts))),
     budget=lambda spec, opts: (_blocked_cache_bytes(spec, opts)
-                               + 2 * _aligned_block_rows(spec, opts) * _row_bytes(spec)),
+                               + 2 * _aligned_block_rows(spec, opts) * _row_bytes(spec)
+                               + _filter_pipeline_bytes(spec)),
     resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     # Reads in row order, which suits chunked data: compared for the cache and for decompression.
     questions=("chunk_cache", "compression"),
@@ -412,7 +429,8 @@ register(Strategy(
     name="hdf5-chunked", family="hdf5", storage=("hdf5",), out_of_core=True,
     description="chunk by chunk in file order, one chunk-sized buffer",
     opener=_opener(lambda spec, dset, opts: ChunkedOperand(spec, dset)),
-    budget=lambda spec, opts: chunk_cache_bytes(opts) + _chunk_bytes(spec),
+    budget=lambda spec, opts: (chunk_cache_bytes(opts) + _chunk_bytes(spec)
+                               + _filter_pipeline_bytes(spec)),
     resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     accepts_fn=lambda spec: spec.chunks is not None,
     refusal="the dataset is contiguous (chunks=None); use hdf5-blocked",
