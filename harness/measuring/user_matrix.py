@@ -565,7 +565,7 @@ def measure_file_in_process(run: FileRun, user: UserMatrix, *, cache: str = "war
 
     strat = strategies.get(run.strategy)
     return measure.measure_opened(
-        strat, run.spec, run.location.path,
+        strat, run.spec, run.location,
         lambda: strat.open_at(run.spec, run.location, **options),
         user.reference if check else None, cache=cache, repeat=repeat, options=options)
 
