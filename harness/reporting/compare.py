@@ -273,8 +273,11 @@ def regressions(frame: pd.DataFrame, threshold: float = 0.05,
     if frame.empty:
         return pd.DataFrame(columns=columns)
     data = frame if include_stale else frame[~frame["stale"]]
+    # Only finite values and weights reach asv's step detection: on a series holding an
+    # infinity it allocates until memory runs out.
+    finite = np.isfinite(data["value"].astype("float64"))
     data = data.assign(_weight=[_row_weight(row) for row in data.itertuples(index=False)],
-                       _value=data["value"].where(data["status"] == "ok"))
+                       _value=data["value"].where((data["status"] == "ok") & finite))
     found = []
     for (entry_name, machine, env_name), series in data.groupby(
             ["entry_name", "machine", "env_name"], sort=True, dropna=False):
@@ -312,7 +315,7 @@ def _row_weight(row) -> float:
     if any(pd.isna(v) for v in stats.values()):
         return math.nan
     weight = asv_stats.get_weight(stats)
-    return math.nan if weight is None else weight
+    return math.nan if weight is None or not math.isfinite(weight) else weight
 
 
 def geomean_summary(frame: pd.DataFrame, by: str | Iterable[str] = "class",
