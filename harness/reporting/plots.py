@@ -30,6 +30,7 @@ from harness.names import (
     STRATEGY_PARAM,
     benchmark_class,
 )
+from harness.reporting.textsafe import plain_label
 from harness.units import KB, MB, binary_bytes, human_gbps, human_value
 
 MAX_FIGURES = 6  # per kind: a report stays readable
@@ -130,13 +131,13 @@ def pareto_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
         ax.step(front["time_seconds"], megabytes[front.index], where="post",
                 color="C3", marker="o", label="Pareto front")
         for k, (index, row) in enumerate(front.iterrows()):
-            ax.annotate(row["configuration"], (row["time_seconds"], megabytes[index]),
+            ax.annotate(plain_label(row["configuration"]), (row["time_seconds"], megabytes[index]),
                         fontsize=7, xytext=(6, 6 + 9 * (k % 3)), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("time per matvec (seconds, log)")
         ax.set_ylabel("peak memory increment (MB, log)")
-        ax.set_title(f"time vs peak increment: {problem}", fontsize=9)
+        ax.set_title(plain_label(f"time vs peak increment: {problem}"), fontsize=9)
         ax.legend(fontsize=7)
         fig.tight_layout()
         figures.append((f"Time vs peak increment, {problem}", fig))
@@ -182,7 +183,7 @@ def chunk_heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
         fig, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.6 * table.shape[0] + 2))
         image = ax.imshow(logs, cmap="viridis_r", aspect="auto")
         ax.set_xticks(range(table.shape[1]), [binary_bytes(float(c)) for c in table.columns])
-        ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
+        ax.set_yticks(range(table.shape[0]), [plain_label(i) for i in table.index])
         middle = np.nanmean([np.nanmin(logs), np.nanmax(logs)])
         for (i, j), seconds in np.ndenumerate(seconds_table):
             if not np.isnan(seconds):
@@ -191,7 +192,7 @@ def chunk_heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
                         fontsize=8, color="white" if logs[i, j] > middle else "black")
         ax.set_xlabel("HDF5 chunk cache (rdcc_nbytes)")
         ax.set_ylabel("chunk shape")
-        ax.set_title(f"HDF5 matvec time: {title}", fontsize=9)
+        ax.set_title(plain_label(f"HDF5 matvec time: {title}"), fontsize=9)
         fig.colorbar(image, ax=ax, label="log10 seconds")
         fig.tight_layout()
         figures.append((f"HDF5 chunk shape x chunk cache, {title}", fig))
@@ -231,14 +232,15 @@ def roofline_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
         group = group.head(MAX_BARS).iloc[::-1]
         fig, ax = plt.subplots(figsize=(11, 0.25 * len(group) + 1.8))
         ax.barh(range(len(group)), group["gbps"], color="C0")
-        ax.set_yticks(range(len(group)), group["configuration"], fontsize=7)
+        ax.set_yticks(range(len(group)), [plain_label(c) for c in group["configuration"]],
+                      fontsize=7)
         for column, style, label in (("memory_gbps", "C3", "memory read roof"),
                                      ("disk_gbps", "C2", "disk read roof")):
             if column in group and group[column].notna().any():
                 ax.axvline(group[column].iloc[0], color=style, linestyle="--",
                            label=f"{label} {human_gbps(group[column].iloc[0], decimals=1)}")
         ax.set_xlabel("achieved bandwidth (GB/s)")
-        ax.set_title(f"bandwidth against the roofline: {machine}{shown}", fontsize=9)
+        ax.set_title(plain_label(f"bandwidth against the roofline: {machine}{shown}"), fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
         fig.tight_layout()

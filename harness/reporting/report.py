@@ -27,6 +27,7 @@ import pandas as pd
 
 from harness.names import family
 from harness.reporting.compare import geomean_summary, regressions
+from harness.reporting.textsafe import csv_cell, new_file_mode, plain_text
 from harness.units import binary_bytes, gbps_number, human_difference, human_value
 
 FORMATS = ("md", "html", "csv", "parquet", "json")
@@ -204,7 +205,7 @@ def _regressions_section(frame: pd.DataFrame, threshold: float) -> Section:
 
 def markdown_cell(text: object) -> str:
     """One Markdown table cell: HTML-escaped, pipes and emphasis characters backslashed."""
-    value = html.escape(str(text), quote=False).replace("\n", " ")
+    value = html.escape(plain_text(text), quote=False)
     for character in "\\|*_`[]":
         value = value.replace(character, "\\" + character)
     return value
@@ -349,7 +350,11 @@ def _render(frame: pd.DataFrame, fmt: str, title: str, plots: bool,
     if fmt == "html":
         return to_html(build_report(frame, title, plots=plots), links=links)
     if fmt == "csv":
-        return flat_frame(frame).to_csv(index=False)
+        flat = flat_frame(frame)
+        for column in flat.columns:
+            if not pd.api.types.is_numeric_dtype(flat[column]):
+                flat[column] = flat[column].map(csv_cell)
+        return flat.to_csv(index=False)
     if fmt == "json":
         return to_json(frame)
     buffer = io.BytesIO()
@@ -362,8 +367,10 @@ def write_atomically(path: str | os.PathLike, content: str | bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
+    mode = new_file_mode(path)  # mkstemp's 0600 would hide the file from a web server
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
