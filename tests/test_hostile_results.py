@@ -17,56 +17,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from asv_fixture.make_asv_results import RESULT_COLUMNS
+from hostile import GOOD_ROW, REPO, document, good_file, run_cli, write
 
-from harness.cli import main as cli_main
 from harness.reporting import compare as compare_module
 from harness.reporting.results import ResultsFileWarning, load
 
-REPO = Path(__file__).resolve().parent.parent
 CHILD_MEMORY_LIMIT = 3 << 30  # bytes of address space for a command run in a child process
-
-
-def document(results: dict, commit: str = "abcdef0123456789", date: float = 1704110400000,
-             **overrides) -> dict:
-    """A minimal api-version-2 results document."""
-    data = {"commit_hash": commit, "env_name": "env-a", "date": date,
-            "params": {"machine": "box", "python": "3.11"}, "python": "3.11",
-            "requirements": {}, "env_vars": {}, "result_columns": RESULT_COLUMNS,
-            "results": results, "durations": {}, "version": 2}
-    data.update(overrides)
-    return data
-
-
-def write(directory: Path, name: str, content) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return path
-
-
-GOOD_ROW = {"suite.T.time_a": [[0.5], [], "v1", None, None, None, None, None, None, None, None,
-                               [[0.5, 0.5, 0.51, 0.49]]]}
-
-
-def good_file(directory: Path, commit: str = "12345678aaaa", date: float = 1704000000000
-              ) -> Path:
-    return write(directory, f"{commit[:8]}-env-a.json", document(GOOD_ROW, commit=commit,
-                                                                 date=date))
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    """``python -m harness ARGV`` in this process: (exit status, stdout, stderr)."""
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = cli_main(list(argv))
-        except SystemExit as exc:  # argparse
-            status = exc.code if isinstance(exc.code, int) else 2
-    return status, out.getvalue(), err.getvalue()
 
 
 def run_cli_limited(*argv: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
