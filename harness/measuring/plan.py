@@ -180,7 +180,7 @@ def compare_strategies(
     root = root if root is not None else datasets.default_root()
     check_disk(chosen, root)
     for _, spec in chosen.runs:
-        datasets.materialize(spec, root)
+        datasets.materialize(spec, root, verify_checksum=True)
     ceiling = None
     if roofline:
         from harness.measuring import machine
