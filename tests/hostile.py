@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import subprocess
 from pathlib import Path
 
 from asv_fixture.make_asv_results import RESULT_COLUMNS
@@ -75,3 +77,34 @@ def fake_asv_steps(command: list[str], what: str) -> None:
         site.mkdir(parents=True)
         (site / "index.html").write_text("<html><body>graphs</body></html>")
         (site / "index.json").write_text(json.dumps({"revision_to_hash": {}}))
+
+
+def git_project(root: Path) -> tuple[Path, list[str]]:
+    """A git repository of two commits with an asv configuration (results in ``results``,
+    none yet); (its root, the two full hashes, oldest first)."""
+    root.mkdir(parents=True)
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=env)
+    hashes = []
+    for k in range(2):
+        (root / "f").write_text(str(k))
+        subprocess.run(["git", "add", "f"], cwd=root, check=True, env=env)
+        subprocess.run(["git", "commit", "-q", "-m", f"c{k}"], cwd=root, check=True, env=env)
+        hashes.append(subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True,
+                                     capture_output=True, text=True).stdout.strip())
+    (root / "asv.conf.json").write_text(json.dumps({
+        "version": 1, "project": "p", "project_url": "", "repo": ".",
+        "environment_type": "virtualenv", "results_dir": "results", "html_dir": "html"}))
+    return root, hashes
+
+
+def gate_results(root: Path, hashes: list[str], slowdown: float = 1.0) -> None:
+    """Results of both commits of ``git_project`` (HEAD ``slowdown`` times slower)."""
+    for k, commit in enumerate(hashes):
+        value = 0.5 * (slowdown if k else 1.0)
+        samples = [value * (1 + 0.01 * (j % 3)) for j in range(8)]
+        write(root / "results" / "box", f"{commit[:8]}-env-a.json", document(
+            {"suite.T.time_a": [[value], [], "v1", None, None, None, None, None, None, None,
+                                None, [samples]]}, commit=commit,
+            date=1704000000000 + k * 86400000))

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from hostile import GOOD_ROW, REPO, document, good_file, run_cli, write
+from hostile import GOOD_ROW, REPO, document, git_project, good_file, run_cli, write
 
 from harness.reporting import compare as compare_module
 from harness.reporting.results import ResultsFileWarning, load
@@ -246,35 +246,9 @@ def test_plot_labels_are_never_parsed_as_math():
 # ----------------------------------------------------------------- 6: the gate's exit status
 
 
-def gate_results(results: Path, base_samples, head_samples) -> None:
-    for commit, samples, day in (("a" * 40, base_samples, 0), ("b" * 40, head_samples, 1)):
-        write(results / "box", f"{commit[:8]}-env-a.json", document(
-            {"suite.T.time_a": [[0.5], [], "v1", None, None, None, None, None, None, None,
-                                None, [samples]]}, commit=commit,
-            date=1704000000000 + day * 86400000))
-    write(results / "box", "machine.json", {"machine": "box", "version": 1})
-
-
 @pytest.fixture
 def gate_project(tmp_path):
-    """A git repository with two commits (aaaa.. and bbbb.. are not its hashes: the gate
-    resolves revisions, so the result files are named after the real ones)."""
-    root = tmp_path / "project"
-    root.mkdir()
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t")
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=env)
-    hashes = []
-    for k in range(2):
-        (root / "f").write_text(str(k))
-        subprocess.run(["git", "add", "f"], cwd=root, check=True, env=env)
-        subprocess.run(["git", "commit", "-q", "-m", f"c{k}"], cwd=root, check=True, env=env)
-        hashes.append(subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True,
-                                     capture_output=True, text=True).stdout.strip())
-    (root / "asv.conf.json").write_text(json.dumps({
-        "version": 1, "project": "p", "project_url": "", "repo": ".",
-        "environment_type": "virtualenv", "results_dir": "results", "html_dir": "html"}))
-    return root, hashes
+    return git_project(tmp_path / "project")
 
 
 def test_gate_with_a_null_sample_judges_instead_of_exit_1(gate_project, monkeypatch):

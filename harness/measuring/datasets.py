@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import glob
 import hashlib
@@ -508,6 +509,8 @@ def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None,
             _WRITERS[_file_spec(spec).storage](spec, tmp)
             _fsync(tmp)
             os.replace(tmp, path)
+        except OSError as exc:
+            raise _disk_full_said(exc, tmp) from exc
         finally:
             tmp.unlink(missing_ok=True)
         stat = path.stat()
@@ -525,6 +528,20 @@ def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None,
         os.replace(mtmp, manifest_path(path))
         _fsync(path.parent)
     return path
+
+
+def _disk_full_said(exc: OSError, path: Path) -> OSError:
+    """``exc``, or an ENOSPC error when a writer (h5py, numpy) failed without an errno on a
+    disk with (almost) no free space left."""
+    if exc.errno is not None:
+        return exc
+    try:
+        full = shutil.disk_usage(path.parent).free < (1 << 20)
+    except OSError:
+        full = False
+    if not full:
+        return exc
+    return OSError(errno.ENOSPC, f"No space left on device ({exc})", str(path))
 
 
 def _checksum_matches(path: Path) -> bool:
@@ -591,7 +608,7 @@ def _progress(spec: DatasetSpec, path: Path):
 def _write_raw(spec: DatasetSpec, tmp: Path) -> None:
     with open(tmp, "wb") as f, _progress(spec, tmp) as bar:
         for _, block in iter_dense_blocks(spec):
-            block.tofile(f)
+            f.write(np.ascontiguousarray(block).data)  # tofile loses the errno of a full disk
             bar.update(block.nbytes)
 
 

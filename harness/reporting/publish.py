@@ -217,8 +217,8 @@ def _staging(target: Path):
     for leftover in staging_leftovers(target):
         shutil.rmtree(leftover, ignore_errors=True)  # we hold the lock: nobody else's
     staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
-    (staging / STAGING_MARKER).write_text(str(target) + "\n", encoding="utf-8")
     try:
+        (staging / STAGING_MARKER).write_text(str(target) + "\n", encoding="utf-8")
         yield staging
     finally:
         if (staging / PREVIOUS).exists() and not target.exists():

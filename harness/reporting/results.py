@@ -183,7 +183,12 @@ def find_result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
                 continue
             dirs.sort()
             is_machine_dir = "machine.json" in names
-            for name in sorted(names):
+            # A directory named like a result file is listed (and refused by name when read),
+            # not walked into.
+            odd = [d for d in dirs if d.endswith(".json") and (
+                is_machine_dir or RESULT_FILE_NAME.match(d))]
+            dirs[:] = [d for d in dirs if d not in odd]
+            for name in sorted([*names, *odd]):
                 if name in NOT_RESULT_FILES or not name.endswith(".json"):
                     continue
                 if is_machine_dir or RESULT_FILE_NAME.match(name):
