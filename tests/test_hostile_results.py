@@ -359,3 +359,24 @@ def test_report_file_is_readable_as_the_umask_allows(tmp_path, monkeypatch):
     assert status == 0 and status2 == 0, err + err2
     assert fresh.stat().st_mode & 0o777 == 0o644
     assert target.stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
+
+
+# ----------------------------------------------------------------- 9: memory while loading
+
+
+@pytest.mark.slow
+def test_loading_takes_at_most_four_times_the_files_size(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("loader_memory",
+                                                  REPO / "tools" / "loader_memory.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows, total = tool.write_results(tmp_path, files=300, samples=10)
+    assert rows == 40_200
+    env = dict(os.environ, PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", tool.CHILD, str(tmp_path)], check=True,
+                         capture_output=True, text=True, env=env).stdout.split()
+    loaded, peak, _ = (int(x) for x in out)
+    assert loaded == rows
+    assert peak <= 4 * total, f"peak RSS increment {peak / total:.2f} x the files' size"

@@ -126,7 +126,8 @@ def _stats_and_samples(row: pd.Series | None):
         return None
     stats = {asv_key: float(row[column]) for column, asv_key in STATS_KEYS.items()
              if column in row.index and not pd.isna(row[column])}
-    samples = row["samples"] if isinstance(row.get("samples"), list) else None
+    samples = row.get("samples")
+    samples = list(map(float, samples)) if isinstance(samples, (list, np.ndarray)) else None
     return (stats or None, samples)
 
 

@@ -246,11 +246,15 @@ def staging_leftovers(target: Path) -> list[Path]:
             continue  # not mkdtemp's suffix: perhaps another site's staging
         path = Path(entry.path)
         marker = path / STAGING_MARKER
+        expected = str(target) + "\n"
         try:
-            owner = marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
-        except OSError:
+            owner = marker.read_text(encoding="utf-8") if marker.is_file() else ""
+            alone = {p.name for p in path.iterdir()} <= {STAGING_MARKER}
+        except (OSError, UnicodeDecodeError):
             continue
-        if owner == str(target) or (owner is None and not any(path.iterdir())):
+        # Ours: the marker names this target; or killed while making the directory or
+        # writing the marker (nothing else in it, the marker a beginning of the name).
+        if owner == expected or (alone and expected.startswith(owner)):
             found.append(path)
     return found
 

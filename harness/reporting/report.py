@@ -305,12 +305,17 @@ def flat_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in TEXT_COLUMNS:
         if column in flat:
             flat[column] = flat[column].map(lambda v: None if v is None else
-                                            json.dumps(v, allow_nan=True, default=str))
+                                            json.dumps(v, allow_nan=True, default=_plain))
     for column in flat.columns:
         if flat[column].dtype == object:
             flat[column] = flat[column].map(lambda v: None if v is None else
                                             v if isinstance(v, str) else str(v))
     return flat
+
+
+def _plain(value):
+    """JSON's fallback for what ``json`` cannot write: arrays (samples) as lists, else text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _json_value(value):

@@ -15,7 +15,7 @@ Columns (units: ``value`` is in ``unit``; ``date`` is the commit date, UTC):
 ``params`` (dict name -> value string, repr quotes removed), one ``param_<name>`` column per
 parameter name (numeric when every value is a number), ``value``, ``status`` (ok, failed,
 skipped), ``ci_99_low``, ``ci_99_high``, ``q_25``, ``q_75``, ``number``, ``repeat``,
-``samples`` (list or None), ``version`` (benchmark code version), ``stale`` (True when the
+``samples`` (a float64 numpy array or None), ``version`` (benchmark code version), ``stale`` (True when the
 project's benchmarks.json no longer lists this benchmark at this version: asv publish ignores
 such rows), ``commit``, ``date``, ``machine``, ``env_name``, ``python``, ``requirements``,
 ``raw_params`` (the raw parameter reprs, for matching asv's labels), ``file``.
@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from asv.results import _format_param_value
 
@@ -308,7 +309,6 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
             isinstance(p, list) and all(isinstance(v, str) for v in p) for p in raw_params):
         raise fail(f"'params' should be a list of lists of strings, got {_describe(raw_params)}")
     count = _combination_count(raw_params, fields.get("result"), fail)
-    combinations = list(itertools.product(*raw_params))
     values = _finite_results(_number_list(fields.get("result"), count, "result", fail),
                              lambda what: notes.append(f"{path}: benchmark {name!r}: {what}"))
     stats = {column: _number_list(fields.get(key), count, key, fail)
@@ -322,6 +322,10 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         raise fail(f"'samples' should hold {count} lists of numbers or nulls")
     else:
         samples, dropped = _finite_samples(samples)
+        # float64 arrays: a tenth of the memory of lists of Python floats, which would make
+        # the samples most of a loaded frame's size.
+        samples = [None if series is None else np.array(series, dtype=np.float64)
+                   for series in samples]
         if dropped:
             notes.append(f"{path}: benchmark {name!r}: {dropped} null or non-finite "
                          "samples dropped (asv records only finite timings)")
@@ -338,9 +342,10 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         version is not None and listed.get("version") not in (None, version)))
 
     # Column-wise: per-benchmark constants are repeated, per-combination values extended.
-    rows["entry_name"].extend([f"{name}({', '.join(c)})" if c else name for c in combinations])
-    rows["params"].extend([{n: _param_value(v) for n, v in zip(names, c)}
-                           for c in combinations])
+    entry_names, params, combinations = _labels(name, tuple(map(tuple, raw_params)),
+                                                tuple(names))
+    rows["entry_name"].extend(entry_names)
+    rows["params"].extend(params)
     rows["raw_params"].extend(combinations)
     rows["value"].extend(values)
     rows["status"].extend(["failed" if v is None else "skipped" if math.isnan(v) else "ok"
@@ -353,6 +358,19 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         rows[key].extend([constant] * count)
     for key in ("commit", "date", "machine", "env_name", "python", "requirements", "file"):
         rows[key].extend([header[key]] * count)
+
+
+@functools.lru_cache(maxsize=4096)
+def _labels(name: str, raw_params: tuple[tuple[str, ...], ...], names: tuple[str, ...]
+            ) -> tuple[list[str], list[dict], list[tuple[str, ...]]]:
+    """asv's labels, the params dicts and the raw combinations of one benchmark, built once
+    and shared by every file that ran it (the same objects in every row: loading hundreds of
+    files of the same suite then costs memory for their numbers, not for copies of names).
+    Readers must not modify the params dicts."""
+    combinations = list(itertools.product(*raw_params))
+    return ([f"{name}({', '.join(c)})" if c else name for c in combinations],
+            [{n: _param_value(v) for n, v in zip(names, c)} for c in combinations],
+            combinations)
 
 
 @functools.lru_cache(maxsize=65536)
