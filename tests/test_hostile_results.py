@@ -254,24 +254,33 @@ def gate_project(tmp_path):
 def test_gate_with_a_null_sample_judges_instead_of_exit_1(gate_project, monkeypatch):
     root, (base, head) = gate_project
     monkeypatch.chdir(root)
-    for commit, samples, day in ((base, [0.5, None, 0.5, 0.5, 0.51, 0.49, 0.5, 0.5], 0),
-                                 (head, [0.5, 0.5, 0.5, 0.51, 0.49, 0.5, 0.5, 0.5], 1)):
+    for commit, value, day in ((base, 0.5, 0), (head, 1.0, 1)):
+        samples = [value * (1 + 0.01 * (k % 3)) for k in range(8)]
+        if commit == base:
+            samples[1] = None
+        # With asv's stats present, its significance test runs on the samples.
         write(root / "results" / "box", f"{commit[:8]}-env-a.json", document(
-            {"suite.T.time_a": [[0.5], [], "v1", None, None, None, None, None, None, None,
-                                None, [samples]]}, commit=commit,
+            {"suite.T.time_a": [[value], [], "v1", None, None, [value * 0.98],
+                                [value * 1.02], [value * 0.99], [value * 1.01], [1], [8],
+                                [samples]]}, commit=commit,
             date=1704000000000 + day * 86400000))
-    status, _out, err = run_cli("gate", "HEAD~1", "HEAD", "--no-run")
+    status, out, err = run_cli("gate", "HEAD~1", "HEAD", "--no-run")
     assert "Traceback" not in err
-    assert status == 0, err
+    assert status == 1, err  # a twofold slowdown, judged: the only meaning of exit status 1
+    assert "regression" in out
 
 
-def test_gate_with_a_malformed_config_exits_2_with_one_line(gate_project, monkeypatch):
+@pytest.mark.parametrize("config", ['{"version": 1, "repo": ".", "results_dir": ["r"]}',
+                                    '{"version": "x", "repo": "."}',
+                                    '{"version": 1, "repo": ".", "html_dir": null}'])
+def test_gate_with_a_malformed_config_exits_2_with_one_line(gate_project, monkeypatch, config):
     root, _ = gate_project
     monkeypatch.chdir(root)
-    (root / "asv.conf.json").write_text('{"version": 1, "repo": ')
+    (root / "asv.conf.json").write_text(config)
     status, _out, err = run_cli("gate", "HEAD~1", "HEAD", "--no-run")
     assert status == 2
-    assert "Traceback" not in err and err.count("\n") == 1 and "asv.conf.json" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert err.startswith("error: asv.conf.json: not a usable asv configuration")
 
 
 # ----------------------------------------------------------------- the top-level handler
