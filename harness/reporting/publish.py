@@ -5,8 +5,10 @@ report beside them.
 ``asv-tachyon``'s self-contained UI over it (asv's own ``index.html`` loads jQuery, flot and
 Bootstrap from CDNs and shows only an error without network; tachyon keeps it as
 ``index.legacy.html``), writes the reporter's HTML report to ``report/index.html``, links the
-two pages both ways, and only then swaps the staging directory in for ``html_dir``: a killed
-publish leaves the previous site whole, never a half-written one.
+two pages both ways, marks the site as its own (``SITE_MARKER``), and only then swaps it in for
+``html_dir`` in one atomic exchange: a killed publish leaves the previous site whole, never a
+half-written one, and the next publish puts back an old site a kill left aside. An existing
+``html_dir`` without the marker is never replaced.
 
 The pages fetch their JSON, so they need to be served over HTTP (``asv preview``, or any static
 server), not opened as ``file://`` URLs.
