@@ -266,3 +266,40 @@ def test_unwritable_root_gives_a_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(OSError, match="HARNESS_DATA_DIR"):
         materialize(DatasetSpec((3, 3)), blocker / "sub")
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_materialize_of_any_spec(tmp_path):
+    one, other = DatasetSpec((64, 32)), DatasetSpec((32, 64))
+    path = dataset_path(one, tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    abandoned = path.with_name(f".{path.name}.999999.tmp")  # a killed writer's 587 MB file
+    abandoned.write_bytes(b"\0" * 4096)
+    materialize(other, tmp_path)
+    assert not abandoned.exists()
+
+
+def test_a_temporary_being_written_is_left_alone(tmp_path):
+    import fcntl
+
+    one, other = DatasetSpec((64, 32)), DatasetSpec((32, 64))
+    path = dataset_path(one, tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    busy = path.with_name(f".{path.name}.999999.tmp")
+    busy.write_bytes(b"\0" * 16)
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # its writer is alive
+        materialize(other, tmp_path)
+    assert busy.exists()
+
+
+def test_a_file_changed_in_place_fails_its_checksum_and_is_regenerated(tmp_path):
+    spec = DatasetSpec((64, 32))
+    path = materialize(spec, tmp_path)
+    good = path.read_bytes()
+    info = path.stat()
+    with open(path, "r+b") as f:
+        f.write(b"\xff\xff\xff\xff")
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))  # size and mtime unchanged
+    assert materialize(spec, tmp_path) == path and path.read_bytes() != good  # not checked
+    materialize(spec, tmp_path, verify_checksum=True)
+    assert path.read_bytes() == good

@@ -204,3 +204,29 @@ def test_cli_strategy_names_with_spaces_are_still_checked(tmp_path, capsys):
                    str(tmp_path), "--no-roofline"])
     assert status == 2
     assert "'csr' cannot run" in capsys.readouterr().err
+
+
+def test_dense_is_left_out_with_the_reason_when_it_cannot_fit_in_ram():
+    big = Problem((80_000, 100_000), "float32")  # 32 GB in RAM
+    plan = plan_for(big, ["memmap"], available_ram_bytes=8 << 30)
+    assert [name for name, _ in plan.runs] == ["memmap"]
+    reasons = dict(plan.skipped)
+    assert "RAM" in reasons["dense"] and "GiB" in reasons["dense"]
+    assert "x dense" in reasons["dense"]
+
+
+def test_a_named_strategy_that_cannot_fit_in_ram_is_refused_with_the_sizes():
+    with pytest.raises(ValueError, match=r"'dense'.*RAM.*GiB"):
+        plan_for(Problem((80_000, 100_000), "float32"), ["dense"], available_ram_bytes=8 << 30)
+
+
+def test_measure_refuses_a_plan_that_cannot_fit_on_disk_before_writing(tmp_path, monkeypatch):
+    from harness.measuring import plan as plan_module
+
+    real_usage = plan_module.shutil.disk_usage
+    monkeypatch.setattr(plan_module.shutil, "disk_usage",
+                        lambda path: real_usage(path)._replace(free=1_000_000))
+    with pytest.raises(ValueError, match=r"data file.*free"):
+        compare_strategies(Problem((2000, 1000), "float64"), ["memmap"], root=tmp_path,
+                           roofline=False)
+    assert list(tmp_path.iterdir()) == []

@@ -11,9 +11,12 @@ runs; numpy is loaded for the dtype choices of ``measure`` (about 50 ms).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import os
 import sys
+import traceback
 
 # Subcommand name -> module under harness.cli that registers it (in --help order).
 COMMANDS: dict[str, str] = {
@@ -38,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
             "a memory map, an HDF5 file or a sparse format; and report asv results."
         ),
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an unexpected error instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         try:
@@ -65,6 +70,10 @@ def _unavailable(command: str, package: str | None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. Whatever goes wrong inside a command (bad input, a
+    full disk, a bug) ends as one line on stderr and status 2, never a traceback, unless
+    ``--debug`` asks for it: status 1 stays reserved for the verdicts that mean "found a
+    regression" (``gate``, ``compare --fail-on``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
@@ -75,5 +84,28 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # `python -m harness report | head`: the reader left; that is not our failure. Point
         # stdout at devnull so that the interpreter's final flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a line
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {one_line(exc)}" + ("" if args.debug else
+                                          " (run with --debug for the traceback)"),
+              file=sys.stderr)
+        return 2
+
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong as one printable line: the exception's message (its type when the
+    message alone would not say it), a full disk said in words."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"the disk is full{where}; free some space and run the command again"
+    message = " ".join(str(exc).split())
+    if not message or type(exc).__module__ == "builtins" and not isinstance(exc, ValueError):
+        message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return "".join(c if c.isprintable() else "?" for c in message)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -541,13 +543,17 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
 
-def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Path:
+def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None,
+                verify_checksum: bool = False) -> Path:
     """Return the path of the file holding ``spec``, generating it first if needed.
 
     Idempotent and safe against concurrent callers (a file lock) and killed runs (data is
     written to a temporary name, fsynced, renamed into place, then sealed by a manifest; a file
-    without a matching manifest is regenerated). Raises :class:`InsufficientDiskSpaceError`
-    before writing when free disk < expected size + 10%.
+    without a matching manifest is regenerated; temporary files that killed writers of any
+    spec left in the directory are removed before the free space is checked). Raises
+    :class:`InsufficientDiskSpaceError` before writing when free disk < expected size + 10%.
+    ``verify_checksum``: re-read an existing file and regenerate it when it no longer matches
+    its manifest's checksum (changed in place with its size and mtime kept).
     """
     path = dataset_path(spec, root)
     try:
@@ -557,13 +563,14 @@ def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pat
             f"cannot create the data directory {path.parent} ({exc.strerror}); "
             "set HARNESS_DATA_DIR or pass root= to a writable directory"
         ) from exc
-    if _manifest_matches(spec, path):
+    if _manifest_matches(spec, path) and not verify_checksum:
         return path
     with _file_lock(path):
-        if _manifest_matches(spec, path):  # another process finished it while we waited
-            return path
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if _manifest_matches(spec, path) and (not verify_checksum or _checksum_matches(path)):
+            return path  # another process may have finished it while we waited
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             filetree.remove(stale)
+        remove_abandoned_temporaries(path.parent)
         manifest_path(path).unlink(missing_ok=True)
         filetree.remove(path)
         _check_free_disk(spec, path.parent)
@@ -572,6 +579,8 @@ def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pat
             _WRITERS[_file_spec(spec).storage](spec, tmp)
             filetree.fsync(tmp)
             os.replace(tmp, path)
+        except OSError as exc:
+            raise _disk_full_said(exc, tmp) from exc
         finally:
             filetree.remove(tmp)
         size, mtime_ns = filetree.size_and_mtime(path)
@@ -589,6 +598,53 @@ def materialize(spec: DatasetSpec, root: str | os.PathLike | None = None) -> Pat
         os.replace(mtmp, manifest_path(path))
         _fsync(path.parent)
     return path
+
+
+def _disk_full_said(exc: OSError, path: Path) -> OSError:
+    """``exc``, or an ENOSPC error when a writer (h5py, numpy) failed without an errno on a
+    disk with (almost) no free space left."""
+    if exc.errno is not None:
+        return exc
+    try:
+        full = shutil.disk_usage(path.parent).free < (1 << 20)
+    except OSError:
+        full = False
+    if not full:
+        return exc
+    return OSError(errno.ENOSPC, f"No space left on device ({exc})", str(path))
+
+
+def _checksum_matches(path: Path) -> bool:
+    try:
+        return json.loads(manifest_path(path).read_text())["checksum"] == file_checksum(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def remove_abandoned_temporaries(directory: Path) -> list[Path]:
+    """Remove the temporary files (``.NAME.PID.tmp``) of writers that are gone: a file's
+    writer holds the lock of NAME while it writes, so a temporary whose lock is free belongs
+    to nobody (a killed ``materialize``). Returns the paths removed."""
+    removed = []
+    for temporary in directory.glob(".*.tmp"):
+        parts = temporary.name[1:-len(".tmp")].rsplit(".", 1)
+        if len(parts) != 2 or not parts[1].isdigit():
+            continue
+        owner = directory / parts[0]
+        if owner.name.endswith(".manifest.json"):
+            owner = owner.with_name(owner.name[:-len(".manifest.json")])
+        lock_path = owner.with_name(owner.name + ".lock")
+        try:
+            with open(lock_path, "a+") as lock_file:
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                filetree.remove(temporary)  # a file, or a zarr store's directory
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+        except BlockingIOError:
+            continue  # being written right now
+        except OSError:
+            continue
+        removed.append(temporary)
+    return removed
 
 
 def _check_free_disk(spec: DatasetSpec, directory: Path) -> None:
@@ -622,7 +678,7 @@ def _progress(spec: DatasetSpec, path: Path):
 def _write_raw(spec: DatasetSpec, tmp: Path) -> None:
     with open(tmp, "wb") as f, _progress(spec, tmp) as bar:
         for _, block in iter_dense_blocks(spec):
-            block.tofile(f)
+            f.write(np.ascontiguousarray(block).data)  # tofile loses the errno of a full disk
             bar.update(block.nbytes)
 
 

@@ -19,7 +19,9 @@ bytes against the memory bandwidth, ``roofline_bound`` saying which)::
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from harness import units
 from harness.measuring import datasets, strategies
@@ -29,6 +31,7 @@ from harness.measuring.measure import (
     combine,
     measure_in_subprocess,
 )
+from harness.measuring.profiles import RAM_FRACTION
 from harness.measuring.strategies.base import resolve_options
 
 #: The strategy every ratio is taken against: the whole matrix in RAM.
@@ -52,25 +55,70 @@ def _as_problem(matrix: datasets.Problem | datasets.DatasetSpec) -> datasets.Pro
 
 
 def plan_for(matrix: datasets.Problem | datasets.DatasetSpec,
-             names: Iterable[str] | None = None) -> Plan:
+             names: Iterable[str] | None = None, *, options: dict | None = None,
+             available_ram_bytes: int | None = None) -> Plan:
     """Which strategies run on ``matrix``, each on which dataset.
 
     ``names``: the strategies to compare (default: every one that can read the matrix); the
-    reference is added. A named strategy that cannot read the matrix is a ValueError, an
-    unknown name a KeyError.
+    reference is added when it fits in RAM, and left out with the reason when it does not
+    (the ratios to it are then absent). A strategy whose pass needs more than ``RAM_FRACTION``
+    of the available RAM (``available_ram_bytes``, default: psutil's figure) is left out the
+    same way. A named strategy that cannot read the matrix or does not fit is a ValueError
+    (with the sizes), an unknown name a KeyError. ``options``: strategy options (block rows,
+    memory budget), which change what a pass needs.
     """
     problem = _as_problem(matrix)
+    options = options or {}
+    if available_ram_bytes is None:
+        import psutil
+
+        available_ram_bytes = psutil.virtual_memory().available
     requested = [name.strip() for name in names] if names else []
     runs, skipped = [], []
     for name in dict.fromkeys([REFERENCE_STRATEGY, *(requested or strategies.names())]):
         try:
-            runs.append((name, strategies.get(name).dataset_for(problem)))
+            strategy = strategies.get(name)
+            spec = strategy.dataset_for(problem)
+            reason = _ram_refusal(strategy.needed_ram_bytes(spec, **options),
+                                  available_ram_bytes)
         except strategies.CannotRead as exc:
-            if name in requested:
-                raise ValueError(f"strategy {name!r} cannot run on this matrix: {exc.reason}"
-                                 ) from None
-            skipped.append((name, exc.reason))
+            reason = exc.reason
+        if reason is None:
+            runs.append((name, spec))
+            continue
+        if name in requested:
+            raise ValueError(f"strategy {name!r} cannot run on this matrix: {reason}") from None
+        if name == REFERENCE_STRATEGY:
+            reason += "; the ratios to it ('x dense') are left out"
+        skipped.append((name, reason))
     return Plan(tuple(runs), tuple(skipped))
+
+
+def _ram_refusal(needed: int, available: int) -> str | None:
+    if needed <= RAM_FRACTION * available:
+        return None
+    return (f"a pass needs about {units.human_bytes(needed)} of RAM, more than "
+            f"{RAM_FRACTION:.0%} of the {units.human_bytes(available)} available")
+
+
+def check_disk(plan: Plan, root, free_disk_bytes: int | None = None) -> None:
+    """Refuse (ValueError with the sizes) a plan whose missing data files do not fit on the
+    disk of ``root``, before any of them is written."""
+    missing = {datasets.dataset_path(spec, root): spec for _, spec in plan.runs}
+    missing = {path: spec for path, spec in missing.items() if not path.exists()}
+    needed = int(sum(datasets.expected_file_bytes(spec) for spec in missing.values()) * 1.1)
+    if not needed:
+        return
+    if free_disk_bytes is None:
+        probe = Path(root)
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        free_disk_bytes = shutil.disk_usage(probe).free
+    if needed > free_disk_bytes:
+        raise ValueError(f"the {len(missing)} data file(s) this plan needs take about "
+                         f"{units.human_bytes(needed)} (with 10% margin), and {root} has "
+                         f"{units.human_bytes(free_disk_bytes)} free; choose fewer strategies, a "
+                         "smaller shape, or set HARNESS_DATA_DIR to a larger disk")
 
 
 @dataclasses.dataclass
@@ -124,10 +172,11 @@ def compare_strategies(
     ``failures`` and that strategy is not run again in that cache state.
     """
     options = check_run_arguments(cache, rounds, repeat, timeout_seconds, options)
-    chosen = plan_for(matrix, names)
+    chosen = plan_for(matrix, names, options=options)
     root = root if root is not None else datasets.default_root()
+    check_disk(chosen, root)  # before anything is written
     for _, spec in chosen.runs:
-        datasets.materialize(spec, root)
+        datasets.materialize(spec, root, verify_checksum=True)
     ceiling = measure_roofline(root) if roofline else None
 
     def measurer(name: str, spec: datasets.DatasetSpec):

@@ -39,8 +39,13 @@ def load_project(config_path: str | os.PathLike = "asv.conf.json") -> AsvProject
                              "root directory or give --config PATH/asv.conf.json")
     try:
         config = Config.load(str(path))
-    except (asv_util.UserError, ValueError) as exc:
+    except (asv_util.UserError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise AsvConfigError(f"{config_path}: not a usable asv configuration: {exc}") from None
+    for key in ("repo", "results_dir", "html_dir"):
+        value = getattr(config, key, None)
+        if not isinstance(value, str):
+            raise AsvConfigError(f"{config_path}: not a usable asv configuration: {key!r} "
+                                 f"should be a string, got {type(value).__name__}")
     base = path.parent
     repo = base / str(config.repo)
     repo_dir = repo.resolve() if repo.is_dir() else base

@@ -126,7 +126,8 @@ def _stats_and_samples(row: pd.Series | None):
         return None
     stats = {asv_key: float(row[column]) for column, asv_key in STATS_KEYS.items()
              if column in row.index and not pd.isna(row[column])}
-    samples = row["samples"] if isinstance(row.get("samples"), list) else None
+    samples = row.get("samples")
+    samples = list(map(float, samples)) if isinstance(samples, (list, np.ndarray)) else None
     return (stats or None, samples)
 
 
@@ -273,32 +274,38 @@ def regressions(frame: pd.DataFrame, threshold: float = 0.05,
     if frame.empty:
         return pd.DataFrame(columns=columns)
     data = frame if include_stale else frame[~frame["stale"]]
+    # Only finite values and weights reach asv's step detection: on a series holding an
+    # infinity it allocates until memory runs out.
+    finite = np.isfinite(data["value"].astype("float64"))
     data = data.assign(_weight=[_row_weight(row) for row in data.itertuples(index=False)],
-                       _value=data["value"].where(data["status"] == "ok"))
-    found = []
-    for (entry_name, machine, env_name), series in data.groupby(
-            ["entry_name", "machine", "env_name"], sort=True, dropna=False):
-        per_commit = (series.groupby("commit", sort=False)
+                       _value=data["value"].where((data["status"] == "ok") & finite),
+                       _row=range(len(data)))
+    series_key = ["entry_name", "machine", "env_name"]
+    # One grouping for every series' per-commit means (a groupby per series costs ~30 ms of
+    # pandas overhead each); commits ordered by date within each series.
+    per_commit_all = (data.groupby([*series_key, "commit"], sort=False, dropna=False)
                       .agg(date=("date", "min"), value=("_value", "mean"),
-                           weight=("_weight", "mean"))
-                      .reset_index().sort_values(["date", "commit"], kind="stable"))
-        per_commit = per_commit[per_commit["value"].notna()].reset_index(drop=True)
-        if per_commit.empty:
-            continue
+                           weight=("_weight", "mean"), row=("_row", "min"))
+                      .reset_index())
+    per_commit_all = per_commit_all[per_commit_all["value"].notna()]
+    found = []
+    for (entry_name, machine, env_name), per_commit in per_commit_all.groupby(
+            series_key, sort=True, dropna=False):
+        per_commit = per_commit.sort_values(["date", "commit"], kind="stable")
         y = per_commit["value"].tolist()
         w = [None if pd.isna(x) else float(x) for x in per_commit["weight"]]
         steps = step_detect.detect_steps(y, w)
         last_v, best_v, jumps = step_detect.detect_regressions(steps, threshold)
         if jumps is None:
             continue
-        first = series.iloc[0]
+        first = data.iloc[int(per_commit["row"].min())]  # the series' first row
+        commits, dates = per_commit["commit"].tolist(), per_commit["date"].tolist()
         for before_pos, after_pos, value_before, value_after in jumps:
             found.append({
                 "benchmark": first["benchmark"], "entry_name": entry_name,
                 "machine": machine, "env_name": env_name, "unit": first["unit"],
-                "commit_before": per_commit["commit"].iloc[before_pos],
-                "commit_after": per_commit["commit"].iloc[after_pos],
-                "date_after": per_commit["date"].iloc[after_pos],
+                "commit_before": commits[before_pos], "commit_after": commits[after_pos],
+                "date_after": dates[after_pos],
                 "value_before": value_before, "value_after": value_after,
                 "ratio": value_after / value_before if value_before else math.inf,
                 "last_value": last_v, "best_value": best_v, "params": first["params"],
@@ -312,7 +319,7 @@ def _row_weight(row) -> float:
     if any(pd.isna(v) for v in stats.values()):
         return math.nan
     weight = asv_stats.get_weight(stats)
-    return math.nan if weight is None else weight
+    return math.nan if weight is None or not math.isfinite(weight) else weight
 
 
 def geomean_summary(frame: pd.DataFrame, by: str | Iterable[str] = "class",

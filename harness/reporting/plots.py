@@ -33,6 +33,7 @@ from harness.names import (
 from harness.reporting.answer import latest_ok as latest_results
 from harness.reporting.answer import param_columns as _param_columns
 from harness.reporting.answer import way_text
+from harness.reporting.textsafe import plain_label
 from harness.units import KiB, MiB, binary_bytes, human_gbps, human_value
 
 MAX_FIGURES = 6  # per kind: a report stays readable
@@ -112,21 +113,16 @@ def pareto_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
         for k, (index, row) in enumerate(front.iterrows(), start=1):
             ax.annotate(str(k), (milliseconds[index], mebibytes[index]), fontsize=8,
                         xytext=(4, 4), textcoords="offset points")
-            ax.plot([], [], " ", label=_literal(f"{k}: {row['configuration']}"))
+            ax.plot([], [], " ", label=plain_label(f"{k}: {row['configuration']}"))
         _readable_scale(ax, "x", milliseconds)
         _readable_scale(ax, "y", mebibytes)
         ax.set_xlabel("time per matvec (ms)")
         ax.set_ylabel("peak memory increment (MiB)")
-        ax.set_title(_literal(f"time vs peak increment: {problem}"), fontsize=9)
+        ax.set_title(plain_label(f"time vs peak increment: {problem}"), fontsize=9)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         fig.tight_layout()
         figures.append((f"Time vs peak increment, {problem}", fig))
     return figures
-
-
-def _literal(text: str) -> str:
-    """Text matplotlib shows as written: a '$' would start mathtext."""
-    return text.replace("$", r"\$")
 
 
 def _readable_scale(ax, which: str, values: pd.Series) -> None:
@@ -181,7 +177,7 @@ def chunk_heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
         fig, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.6 * table.shape[0] + 2))
         image = ax.imshow(logs, cmap="viridis_r", aspect="auto")
         ax.set_xticks(range(table.shape[1]), [binary_bytes(float(c)) for c in table.columns])
-        ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
+        ax.set_yticks(range(table.shape[0]), [plain_label(i) for i in table.index])
         middle = np.nanmean([np.nanmin(logs), np.nanmax(logs)])
         for (i, j), seconds in np.ndenumerate(seconds_table):
             if not np.isnan(seconds):
@@ -190,7 +186,7 @@ def chunk_heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
                         fontsize=8, color="white" if logs[i, j] > middle else "black")
         ax.set_xlabel("HDF5 chunk cache (rdcc_nbytes)")
         ax.set_ylabel("chunk shape")
-        ax.set_title(f"HDF5 matvec time: {title}", fontsize=9)
+        ax.set_title(plain_label(f"HDF5 matvec time: {title}"), fontsize=9)
         fig.colorbar(image, ax=ax, label="log10 seconds")
         fig.tight_layout()
         figures.append((f"HDF5 chunk shape x chunk cache, {title}", fig))
@@ -230,14 +226,15 @@ def roofline_figures(frame: pd.DataFrame) -> list[tuple[str, Figure]]:
         group = group.head(MAX_BARS).iloc[::-1]
         fig, ax = plt.subplots(figsize=(11, 0.25 * len(group) + 1.8))
         ax.barh(range(len(group)), group["gbps"], color="C0")
-        ax.set_yticks(range(len(group)), group["configuration"], fontsize=7)
+        ax.set_yticks(range(len(group)), [plain_label(c) for c in group["configuration"]],
+                      fontsize=7)
         for column, style, label in (("memory_gbps", "C3", "memory read roof"),
                                      ("disk_gbps", "C2", "disk read roof")):
             if column in group and group[column].notna().any():
                 ax.axvline(group[column].iloc[0], color=style, linestyle="--",
                            label=f"{label} {human_gbps(group[column].iloc[0], decimals=1)}")
         ax.set_xlabel("achieved bandwidth (GB/s)")
-        ax.set_title(f"bandwidth against the roofline: {machine}{shown}", fontsize=9)
+        ax.set_title(plain_label(f"bandwidth against the roofline: {machine}{shown}"), fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
         fig.tight_layout()

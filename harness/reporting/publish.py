@@ -6,8 +6,10 @@ report beside them.
 Bootstrap from CDNs and shows only an error without network; tachyon keeps it as
 ``index.legacy.html``), writes the reporter's HTML report to ``report/index.html`` (the
 tidy frame it shows beside it, ``report/results.csv`` and ``.parquet``), links the two pages
-both ways, and only then swaps the staging directory in for ``html_dir``: a killed
-publish leaves the previous site whole, never a half-written one.
+both ways, marks the site as its own (``SITE_MARKER``), and only then swaps it in for
+``html_dir`` in one atomic exchange: a killed publish leaves the previous site whole, never a
+half-written one, and the next publish puts back an old site a kill left aside. An existing
+``html_dir`` without the marker is never replaced.
 
 The pages fetch their JSON, so they need to be served over HTTP (``asv preview``, or any static
 server), not opened as ``file://`` URLs.
@@ -16,10 +18,13 @@ server), not opened as ``file://`` URLs.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +37,9 @@ from harness.reporting.asvconfig import AsvConfigError, load_project
 
 REPORT_DIR = "report"
 DATA_FORMATS = ("csv", "parquet")  # written beside the report, linked from it
+SITE_MARKER = ".harness-site.json"  # written into every site: only such a directory is replaced
+MARKER_OWNER = "python -m harness publish"
+STAGING_MARKER = ".harness-staging"  # in each staging directory: only those are cleaned up
 REPORT_LINK_ID = "harness-report-link"
 COMMAND_TIMEOUT = 600  # seconds for `asv publish` on a large history
 
@@ -101,6 +109,7 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
             ("asv's classic pages (need network)", "../index.legacy.html")],
             downloads=downloads)
         write_atomically(site / REPORT_DIR / "index.html", content)
+        write_site_marker(site)
         _swap_in(site, target, staging)
     return Site(target, target / "index.html", target / REPORT_DIR / "index.html", len(frame),
                 int(frame["commit"].nunique()), tuple(skipped))
@@ -109,16 +118,33 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
 def check_target(target: Path, protected: tuple[Path, ...]) -> None:
     """Refuse an html directory that publishing would destroy something in: the site replaces
     ``target`` as a whole, so it must not be (or hold) the results, the project or the
-    repository, and an existing ``target`` must be an earlier site (it has index.json)."""
+    repository, and an existing, non-empty ``target`` must be a site this command made (it
+    holds the ``SITE_MARKER`` publish writes: an ``index.json`` alone proves nothing)."""
     for path in protected:
         if path == target or path.is_relative_to(target):
             raise PublishError(f"refusing to publish into {target}: the site replaces that "
                                f"directory as a whole, and it holds {path}; give --html-dir a "
                                "directory of its own, e.g. results/html")
-    if target.exists() and (not target.is_dir() or (any(target.iterdir())
-                                                    and not (target / "index.json").exists())):
+    if target.is_symlink() or (target.exists() and (not target.is_dir() or (
+            any(target.iterdir()) and not is_published_site(target)))):
         raise PublishError(f"refusing to replace {target}: it exists and is not a published "
-                           "asv site (no index.json); remove it or choose another --html-dir")
+                           f"asv site made by this command (no {SITE_MARKER}); remove it or "
+                           "choose another --html-dir")
+
+
+def is_published_site(directory: Path) -> bool:
+    """True when ``directory`` holds the marker ``publish`` writes into every site it makes."""
+    marker = directory / SITE_MARKER
+    try:
+        return marker.is_file() and not marker.is_symlink() and \
+            json.loads(marker.read_text(encoding="utf-8")).get("made_by") == MARKER_OWNER
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_site_marker(site: Path) -> None:
+    (site / SITE_MARKER).write_text(json.dumps({"made_by": MARKER_OWNER}) + "\n",
+                                    encoding="utf-8")
 
 
 def add_report_link(page: Path, href: str) -> None:
@@ -191,21 +217,96 @@ def _exclusive(target: Path):
 
 @contextlib.contextmanager
 def _staging(target: Path):
-    """A fresh directory beside ``target`` (same file system: the swap is two renames), removed
-    with whatever is left in it; leftovers of killed runs are removed first."""
-    prefix = f".{target.name}.staging-"
-    for leftover in target.parent.glob(prefix + "*"):
+    """A fresh directory beside ``target`` (same file system: the swap is a rename), removed
+    with whatever is left in it. Leftovers of killed runs for this target are handled first:
+    an old site one of them still holds comes back to ``target`` when ``target`` is missing
+    (``recover``), then they are removed. Only directories this function made are touched."""
+    recover(target)
+    for leftover in staging_leftovers(target):
         shutil.rmtree(leftover, ignore_errors=True)  # we hold the lock: nobody else's
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
     try:
+        (staging / STAGING_MARKER).write_text(str(target) + "\n", encoding="utf-8")
         yield staging
     finally:
+        if (staging / PREVIOUS).exists() and not target.exists():
+            os.rename(staging / PREVIOUS, target)  # the swap was cut short: keep the old site
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _swap_in(site: Path, target: Path, staging: Path) -> None:
-    """Replace ``target`` by ``site``. The old site moves into the staging directory first, so
-    that ``target`` is at every moment either the whole old site, absent, or the whole new one."""
+PREVIOUS = "previous"  # the old site, inside the staging directory, during the swap
+
+
+def _staging_prefix(target: Path) -> str:
+    return f".{target.name}.staging-"
+
+
+def staging_leftovers(target: Path) -> list[Path]:
+    """Staging directories of earlier publishes to ``target``: named after it exactly (no glob:
+    ``site[1]`` must not match ``site1``'s) and holding the staging marker that names
+    ``target`` (or empty: killed before the marker was written)."""
+    prefix = _staging_prefix(target)
+    found = []
+    for entry in os.scandir(target.parent):
+        if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+            continue
+        if not re.fullmatch(r"[a-z0-9_]{8}", entry.name[len(prefix):]):
+            continue  # not mkdtemp's suffix: perhaps another site's staging
+        path = Path(entry.path)
+        marker = path / STAGING_MARKER
+        expected = str(target) + "\n"
+        try:
+            owner = marker.read_text(encoding="utf-8") if marker.is_file() else ""
+            alone = {p.name for p in path.iterdir()} <= {STAGING_MARKER}
+        except (OSError, UnicodeDecodeError):
+            continue
+        # Ours: the marker names this target; or killed while making the directory or
+        # writing the marker (nothing else in it, the marker a beginning of the name).
+        if owner == expected or (alone and expected.startswith(owner)):
+            found.append(path)
+    return found
+
+
+def recover(target: Path) -> Path | None:
+    """Put back the old site a killed publish left in its staging directory, when ``target``
+    is missing; the path restored, or None."""
     if target.exists():
-        os.rename(target, staging / "previous")
+        return None
+    for leftover in staging_leftovers(target):
+        previous = leftover / PREVIOUS
+        if previous.is_dir() and is_published_site(previous):
+            os.rename(previous, target)
+            return target
+    return None
+
+
+def _swap_in(site: Path, target: Path, staging: Path) -> None:
+    """Replace ``target`` by ``site``: one atomic exchange where the kernel offers it
+    (renameat2 RENAME_EXCHANGE), so ``target`` is the whole old site, then the whole new one.
+    Elsewhere the old site moves into the staging directory first and a later publish puts it
+    back (``recover``) if the process dies before the new one is in."""
+    if target.exists() and _exchange(site, target):
+        return  # the old site is now at ``site``, inside the staging directory
+    if target.exists():
+        os.rename(target, staging / PREVIOUS)
     os.rename(site, target)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 with RENAME_EXCHANGE); False where the
+    system call or the flag is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(error, os.strerror(error), str(b))

@@ -34,6 +34,7 @@ import pandas as pd
 from harness.names import REFERENCE_FAMILY, family
 from harness.reporting.answer import ANSWER_HEADERS, Answer, answer_rows, answers, short_names
 from harness.reporting.compare import geomean_summary, regressions
+from harness.reporting.textsafe import csv_cell, new_file_mode, plain_text
 from harness.units import binary_bytes, gbps_number, human_difference, human_gbps, human_value
 
 FORMATS = ("md", "html", "csv", "parquet", "json")
@@ -308,7 +309,7 @@ def _regressions_section(frame: pd.DataFrame, threshold: float) -> Section:
 
 def markdown_cell(text: object) -> str:
     """One Markdown table cell: HTML-escaped, pipes and emphasis characters backslashed."""
-    value = html.escape(str(text), quote=False).replace("\n", " ")
+    value = html.escape(plain_text(text), quote=False)
     for character in "\\|*_`[]":
         value = value.replace(character, "\\" + character)
     return value
@@ -411,12 +412,17 @@ def flat_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in TEXT_COLUMNS:
         if column in flat:
             flat[column] = flat[column].map(lambda v: None if v is None else
-                                            json.dumps(v, allow_nan=True, default=str))
+                                            json.dumps(v, allow_nan=True, default=_plain))
     for column in flat.columns:
         if flat[column].dtype == object:
             flat[column] = flat[column].map(lambda v: None if v is None else
                                             v if isinstance(v, str) else str(v))
     return flat
+
+
+def _plain(value):
+    """JSON's fallback for what ``json`` cannot write: arrays (samples) as lists, else text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _json_value(value):
@@ -477,7 +483,11 @@ def _render(frame: pd.DataFrame, fmt: str, title: str, plots: bool,
         return to_html(build_report(frame, title, plots=plots), links=links,
                        downloads=embedded_downloads(frame) if downloads is None else downloads)
     if fmt == "csv":
-        return flat_frame(frame).to_csv(index=False)
+        flat = flat_frame(frame)
+        for column in flat.columns:
+            if not pd.api.types.is_numeric_dtype(flat[column]):
+                flat[column] = flat[column].map(csv_cell)
+        return flat.to_csv(index=False)
     if fmt == "json":
         return to_json(frame)
     buffer = io.BytesIO()
@@ -490,8 +500,10 @@ def write_atomically(path: str | os.PathLike, content: str | bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
+    mode = new_file_mode(path)  # mkstemp's 0600 would hide the file from a web server
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()

@@ -15,7 +15,7 @@ Columns (units: ``value`` is in ``unit``; ``date`` is the commit date, UTC):
 ``params`` (dict name -> value string, repr quotes removed), one ``param_<name>`` column per
 parameter name (numeric when every value is a number), ``value``, ``status`` (ok, failed,
 skipped), ``ci_99_low``, ``ci_99_high``, ``q_25``, ``q_75``, ``number``, ``repeat``,
-``samples`` (list or None), ``version`` (benchmark code version), ``stale`` (True when the
+``samples`` (a float64 numpy array or None), ``version`` (benchmark code version), ``stale`` (True when the
 project's benchmarks.json no longer lists this benchmark at this version: asv publish ignores
 such rows), ``commit``, ``date``, ``machine``, ``env_name``, ``python``, ``requirements``,
 ``raw_params`` (the raw parameter reprs, for matching asv's labels), ``file``.
@@ -34,9 +34,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from asv import util as asv_util
 from asv.results import _format_param_value
+
+from harness.reporting.untrusted import UntrustedFileError, read_json
 
 RESULTS_API_VERSION = 2
 
@@ -89,14 +91,17 @@ def load(*paths: str | os.PathLike, strict: bool = False) -> pd.DataFrame:
     columns: dict[str, list] = {name: [] for name in COLUMNS}
     benchmarks_cache: dict[Path, dict] = {}
     for path in files:
+        notes: list[str] = []
         try:
             benchmarks = _benchmarks_for(path, benchmarks_cache, strict)
-            rows = read_result_file(path, benchmarks)
+            rows = read_result_file(path, benchmarks, notes)
         except ResultsFileError as exc:
             if strict:
                 raise
             warnings.warn(str(exc), ResultsFileWarning, stacklevel=2)
             continue
+        for note in notes:
+            warnings.warn(note, ResultsFileWarning, stacklevel=2)
         for name in COLUMNS:
             columns[name].extend(rows[name])
     return _to_frame(columns)
@@ -179,7 +184,12 @@ def find_result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
                 continue
             dirs.sort()
             is_machine_dir = "machine.json" in names
-            for name in sorted(names):
+            # A directory named like a result file is listed (and refused by name when read),
+            # not walked into.
+            odd = [d for d in dirs if d.endswith(".json") and (
+                is_machine_dir or RESULT_FILE_NAME.match(d))]
+            dirs[:] = [d for d in dirs if d not in odd]
+            for name in sorted([*names, *odd]):
                 if name in NOT_RESULT_FILES or not name.endswith(".json"):
                     continue
                 if is_machine_dir or RESULT_FILE_NAME.match(name):
@@ -187,12 +197,16 @@ def find_result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return list(found)
 
 
-def read_result_file(path: Path, benchmarks: dict[str, dict] | None = None) -> dict[str, list]:
+def read_result_file(path: Path, benchmarks: dict[str, dict] | None = None,
+                     notes: list[str] | None = None) -> dict[str, list]:
     """Rows of one result file as column lists (see the module docstring for the columns).
 
     ``benchmarks``: the project's benchmarks.json content (names params, gives type and unit).
+    ``notes``: receives one message (naming the file) per repair made to a usable file: an
+    infinite result read as failed, null or non-finite samples dropped.
     Raises ``ResultsFileError`` naming the file and the problem.
     """
+    notes = [] if notes is None else notes
     data = _read_json(path)
     _check_api_version(path, data)
     header = _check_header(path, data)
@@ -207,19 +221,17 @@ def read_result_file(path: Path, benchmarks: dict[str, dict] | None = None) -> d
                 f"{_describe(row)}; the file is damaged: re-run asv for this commit"
             )
         fields = dict(zip(result_columns, row))
-        _add_benchmark_rows(path, rows, str(name), fields, benchmarks, header)
+        _add_benchmark_rows(path, rows, str(name), fields, benchmarks, header, notes)
     return rows
 
 
 def _read_json(path: Path) -> Any:
+    """The parsed file, read as hostile data (``harness.reporting.untrusted``: regular files
+    only, without blocking, under a size cap; JSON with asv's NaN and infinities)."""
     try:
-        # asv's own reader: plain json (accepts NaN, Infinity, -Infinity), UserError on bad JSON.
-        return asv_util.load_json(str(path))
-    except asv_util.UserError as exc:
-        raise ResultsFileError(f"{path}: not valid JSON ({exc}); the file is truncated or "
-                               "damaged: re-run asv for this commit or delete it") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsFileError(f"{path}: cannot be read ({exc})") from None
+        return read_json(path)
+    except UntrustedFileError as exc:
+        raise ResultsFileError(str(exc)) from None
 
 
 def _check_api_version(path: Path, data: Any) -> None:
@@ -241,6 +253,9 @@ def _check_api_version(path: Path, data: Any) -> None:
     raise ResultsFileError(f"{path}: no integer 'version' field, so not an asv results file "
                            f"(got {_describe(version)})")
 
+
+# The commit dates pandas can hold (pd.Timestamp.min/max), in milliseconds since 1970.
+DATE_RANGE_MS = (pd.Timestamp.min.value / 1e6 + 1, pd.Timestamp.max.value / 1e6 - 1)
 
 HEADER_TYPES: dict[str, tuple[type, ...]] = {
     "commit_hash": (str,),
@@ -265,9 +280,10 @@ def _check_header(path: Path, data: dict) -> dict:
         raise ResultsFileError(f"{path}: 'result_columns' should be a list of names including "
                                f"'result', got {_describe(data['result_columns'])}")
     date = data.get("date")
-    if date is not None and not _is_number(date):
-        raise ResultsFileError(f"{path}: 'date' should be a number (milliseconds since 1970), "
-                               f"got {_describe(date)}")
+    if date is not None and not (_is_number(date) and DATE_RANGE_MS[0] <= date <= DATE_RANGE_MS[1]):
+        raise ResultsFileError(f"{path}: 'date' should be a number of milliseconds since 1970 "
+                               f"between {DATE_RANGE_MS[0]:.0f} and {DATE_RANGE_MS[1]:.0f} "
+                               f"(years 1677-2262), got {_describe(date)}")
     machine = data["params"].get("machine")
     requirements = data.get("requirements")
     return {
@@ -283,7 +299,7 @@ def _check_header(path: Path, data: dict) -> dict:
 
 
 def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: dict,
-                        benchmarks: dict[str, dict], header: dict) -> None:
+                        benchmarks: dict[str, dict], header: dict, notes: list[str]) -> None:
     def fail(what: str) -> ResultsFileError:
         return ResultsFileError(f"{path}: benchmark {name!r}: {what}; the file is damaged or "
                                 "not written by asv: re-run asv for this commit")
@@ -292,9 +308,9 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
     if not isinstance(raw_params, list) or not all(
             isinstance(p, list) and all(isinstance(v, str) for v in p) for p in raw_params):
         raise fail(f"'params' should be a list of lists of strings, got {_describe(raw_params)}")
-    combinations = list(itertools.product(*raw_params))
-    count = len(combinations)
-    values = _number_list(fields.get("result"), count, "result", fail)
+    count = _combination_count(raw_params, fields.get("result"), fail)
+    values = _finite_results(_number_list(fields.get("result"), count, "result", fail),
+                             lambda what: notes.append(f"{path}: benchmark {name!r}: {what}"))
     stats = {column: _number_list(fields.get(key), count, key, fail)
              for key, column in STATS_COLUMNS.items()}
     samples = fields.get("samples")
@@ -304,6 +320,15 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
             s is None or (isinstance(s, list) and _NUMBERS_OR_NULL.issuperset(map(type, s)))
             for s in samples):
         raise fail(f"'samples' should hold {count} lists of numbers or nulls")
+    else:
+        samples, dropped = _finite_samples(samples)
+        # float64 arrays: a tenth of the memory of lists of Python floats, which would make
+        # the samples most of a loaded frame's size.
+        samples = [None if series is None else np.array(series, dtype=np.float64)
+                   for series in samples]
+        if dropped:
+            notes.append(f"{path}: benchmark {name!r}: {dropped} null or non-finite "
+                         "samples dropped (asv records only finite timings)")
     version = fields.get("version")
     if version is not None and not isinstance(version, str):
         raise fail(f"'version' should be a string, got {_describe(version)}")
@@ -317,9 +342,10 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         version is not None and listed.get("version") not in (None, version)))
 
     # Column-wise: per-benchmark constants are repeated, per-combination values extended.
-    rows["entry_name"].extend([f"{name}({', '.join(c)})" if c else name for c in combinations])
-    rows["params"].extend([{n: _param_value(v) for n, v in zip(names, c)}
-                           for c in combinations])
+    entry_names, params, combinations = _labels(name, tuple(map(tuple, raw_params)),
+                                                tuple(names))
+    rows["entry_name"].extend(entry_names)
+    rows["params"].extend(params)
     rows["raw_params"].extend(combinations)
     rows["value"].extend(values)
     rows["status"].extend(["failed" if v is None else "skipped" if math.isnan(v) else "ok"
@@ -334,10 +360,66 @@ def _add_benchmark_rows(path: Path, rows: dict[str, list], name: str, fields: di
         rows[key].extend([header[key]] * count)
 
 
+@functools.lru_cache(maxsize=4096)
+def _labels(name: str, raw_params: tuple[tuple[str, ...], ...], names: tuple[str, ...]
+            ) -> tuple[list[str], list[dict], list[tuple[str, ...]]]:
+    """asv's labels, the params dicts and the raw combinations of one benchmark, built once
+    and shared by every file that ran it (the same objects in every row: loading hundreds of
+    files of the same suite then costs memory for their numbers, not for copies of names).
+    Readers must not modify the params dicts."""
+    combinations = list(itertools.product(*raw_params))
+    return ([f"{name}({', '.join(c)})" if c else name for c in combinations],
+            [{n: _param_value(v) for n, v in zip(names, c)} for c in combinations],
+            combinations)
+
+
 @functools.lru_cache(maxsize=65536)
 def _param_value(value_repr: str) -> str:
     """asv's display form of a parameter repr ("'float32'" -> 'float32'); cached: few distinct."""
     return _format_param_value(value_repr)
+
+
+# At most this many parameter combinations per benchmark when its result is null (asv's "all
+# missing"): with a result list, its length is the bound.
+MAX_COMBINATIONS = 100_000
+
+
+def _combination_count(raw_params: list[list[str]], result: Any, fail) -> int:
+    """The number of parameter combinations, checked against the result's length (or
+    ``MAX_COMBINATIONS``) before any combination is built."""
+    count = math.prod(len(values) for values in raw_params)
+    bound = len(result) if isinstance(result, list) else MAX_COMBINATIONS
+    if isinstance(result, list) and count != bound:
+        raise fail(f"'result' should be null or a list of {count} numbers/nulls (one per "
+                   f"parameter combination), got {_describe(result)}")
+    if count > bound:
+        raise fail(f"its parameters make {count} combinations, more than the {bound} this "
+                   "reader accepts")
+    return count
+
+
+def _finite_results(values: list, note: Callable[[str], None]) -> list:
+    """Results with +-Infinity read as failed (None): asv writes NaN for skipped, null for
+    failed and finite numbers otherwise, so an infinity is damage; ``note`` is told."""
+    infinite = [v for v in values if v is not None and math.isinf(v)]
+    if not infinite:
+        return values
+    note(f"{len(infinite)} result(s) of {infinite[0]} (Infinity) read as failed")
+    return [None if v is not None and math.isinf(v) else v for v in values]
+
+
+def _finite_samples(samples: list) -> tuple[list, int]:
+    """Each combination's samples without nulls and non-finite numbers; (samples, how many
+    were dropped)."""
+    dropped = 0
+    kept = []
+    for series in samples:
+        if series is not None and not all(v is not None and math.isfinite(v) for v in series):
+            clean = [v for v in series if v is not None and math.isfinite(v)]
+            dropped += len(series) - len(clean)
+            series = clean
+        kept.append(series)
+    return kept, dropped
 
 
 def _number_list(raw: Any, count: int, key: str, fail) -> list:
@@ -361,7 +443,7 @@ def _param_names(listed: dict | None, count: int) -> list[str]:
 
 
 def _benchmark_type(name: str, listed: dict | None) -> str | None:
-    if listed and listed.get("type") in TYPE_BY_ASV_TYPE:
+    if listed and isinstance(listed.get("type"), str) and listed["type"] in TYPE_BY_ASV_TYPE:
         return TYPE_BY_ASV_TYPE[listed["type"]]
     method = name.rsplit(".", 1)[-1]
     for prefix, kind in TYPE_BY_PREFIX:

@@ -30,6 +30,7 @@ from harness.names import (
     benchmark_class,
 )
 from harness.reporting.compare import select_commit
+from harness.reporting.textsafe import plain_text
 from harness.units import binary_bytes, human_bytes, human_gbps, human_seconds
 
 
@@ -195,10 +196,11 @@ def render_text(table: pd.DataFrame, limits: dict | None = None,
             "-" if ratio is None or pd.isna(ratio) else f"{ratio:.3g}",
             f"{r.get('measured', 0)}/{r.get('skipped', 0)}/{r.get('failed', 0)}",
         ])
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
+    lines = [[plain_text(c) for c in line] for line in lines]  # names from the results
+    widths = [max(len(c) for c in col) for col in zip(header, *lines)]
 
     def fmt(cells):
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
 
     out = [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [fmt(line) for line in lines]
@@ -212,5 +214,5 @@ def render_text(table: pd.DataFrame, limits: dict | None = None,
                f"x {REFERENCE_FAMILY}: time / {REFERENCE_FAMILY} time on the same "
                f"{' and '.join(MATRIX_PARAMS)}; ok/skip/fail: {TIME} combinations of the family")
     if source:
-        out.append(f"full results: {source}")
+        out.append(f"full results: {plain_text(source)}")
     return "\n".join(out)

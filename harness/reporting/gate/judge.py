@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from harness.reporting.compare import KEY, compare
@@ -144,7 +145,7 @@ def too_few_samples(before: pd.DataFrame, after: pd.DataFrame) -> list[str]:
     --record-samples have none, an interrupted interleaved run has one round's worth."""
     def counts(frame: pd.DataFrame) -> dict[str, int]:
         ok = frame[(frame["type"] == "time") & (frame["status"] == "ok")]
-        return {name: len(samples) if isinstance(samples, list) else 0
+        return {name: len(samples) if isinstance(samples, (list, np.ndarray)) else 0
                 for name, samples in zip(ok["entry_name"], ok["samples"])}
 
     n_before, n_after = counts(before), counts(after)
