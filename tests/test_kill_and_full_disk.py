@@ -6,7 +6,7 @@ After every kill: nothing half-written is trusted or served (a dataset either ve
 against its manifest's checksum or is not trusted and is regenerated; the site is the whole
 old one or the whole new one), the next run recovers, and nothing outside the command's own
 directories changed. A kill lands somewhere in the command's work: the child says when its
-imports are done (it is a fork of the test process), and the delay is drawn between 0 and the
+imports are done (it is forked from a forkserver that imported the harness), and the delay is drawn between 0 and the
 duration of one whole run.
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import random
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -31,37 +31,59 @@ KILL_POINTS = 20
 SEED = 1201
 
 
-def in_child(work, *args) -> int:
-    """Fork; the child runs ``work(*args)`` with its output thrown away and exits (status 0
-    when it returned, 3 when it raised); the child's pid. Forking this process, whose imports
-    are done, puts every kill point inside the work itself."""
-    pid = os.fork()
-    if pid == 0:  # the child
-        status = 3
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            work(*args)
-            status = 0
-        finally:
-            os._exit(status)
-    return pid
+#: Children come from a forkserver: a fresh, single-threaded process that has imported the
+#: harness once. Forking this test process instead would copy the locks that other threads
+#: hold (a dask client's event loop, thread pools of earlier tests), and a child could hang.
+_CHILDREN = multiprocessing.get_context("forkserver")
+_CHILDREN.set_forkserver_preload(["harness.measuring.datasets", "harness.reporting.publish",
+                                  "harness.cli"])
+
+
+def _run_quietly(work, args) -> None:
+    status = 3
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        work(*args)
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def in_child(work, *args) -> multiprocessing.process.BaseProcess:
+    """Start ``work(*args)`` in a child with its output thrown away; it exits with status 0
+    when ``work`` returned, 3 when it raised (or ``work``'s own ``os._exit`` status). The child
+    is forked from the forkserver, whose imports are done, so every kill point lands inside the
+    work itself."""
+    child = _CHILDREN.Process(target=_run_quietly, args=(work, args))
+    child.start()
+    return child
+
+
+def exit_status(child, timeout: float = 300.0) -> int:
+    """Wait for ``child`` (at most ``timeout`` seconds: a hung child fails the test, never the
+    whole run) and return its exit status."""
+    child.join(timeout)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+        pytest.fail(f"a child did not finish within {timeout:g} s")
+    return child.exitcode
 
 
 def timed_run(work, *args) -> float:
     """Seconds one whole run of ``work`` takes in a child (which must succeed)."""
     began = time.perf_counter()
-    _, status = os.waitpid(in_child(work, *args), 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert exit_status(in_child(work, *args)) == 0
     return time.perf_counter() - began
 
 
 def kill_after(delay: float, work, *args) -> None:
-    pid = in_child(work, *args)
+    child = in_child(work, *args)
     time.sleep(delay)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    child.kill()  # SIGKILL
+    child.join()
 
 
 def snapshot(directory: Path, skip: Path | None = None) -> dict[str, bytes]:
@@ -169,15 +191,14 @@ def test_killed_gate_changes_nothing_and_the_next_verdict_is_the_same(tmp_path, 
     assert run_cli("gate", *hashes, "--no-run")[0] == 1  # imports done here
     before = snapshot(root)
     began = time.perf_counter()
-    _, status = os.waitpid(in_child(gate_exit, root, hashes), 0)
+    status = exit_status(in_child(gate_exit, root, hashes))
     whole = time.perf_counter() - began
-    assert os.waitstatus_to_exitcode(status) == 1  # a threefold slowdown: a regression
+    assert status == 1  # a threefold slowdown: a regression
     rng = random.Random(SEED)
     for _ in range(KILL_POINTS):
         kill_after(rng.uniform(0, whole), gate_exit, root, hashes)
         assert snapshot(root) == before
-    _, status = os.waitpid(in_child(gate_exit, root, hashes), 0)
-    assert os.waitstatus_to_exitcode(status) == 1
+    assert exit_status(in_child(gate_exit, root, hashes)) == 1
 
 
 # --------------------------------------------------------------------------------- full disk

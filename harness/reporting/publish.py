@@ -223,7 +223,7 @@ def _staging(target: Path):
     (``recover``), then they are removed. Only directories this function made are touched."""
     recover(target)
     for leftover in staging_leftovers(target):
-        shutil.rmtree(leftover, ignore_errors=True)  # we hold the lock: nobody else's
+        _remove_staging(leftover)  # we hold the lock: nobody else's
     staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
     try:
         (staging / STAGING_MARKER).write_text(str(target) + "\n", encoding="utf-8")
@@ -231,7 +231,22 @@ def _staging(target: Path):
     finally:
         if (staging / PREVIOUS).exists() and not target.exists():
             os.rename(staging / PREVIOUS, target)  # the swap was cut short: keep the old site
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_staging(staging)
+
+
+def _remove_staging(staging: Path) -> None:
+    """Remove a staging directory, its marker last: a kill at any point leaves a directory
+    that ``staging_leftovers`` still recognises (marked, or empty), never an unmarked half."""
+    for entry in staging.iterdir():
+        if entry.name == STAGING_MARKER:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    (staging / STAGING_MARKER).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        staging.rmdir()
 
 
 PREVIOUS = "previous"  # the old site, inside the staging directory, during the swap
