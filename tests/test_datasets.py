@@ -303,3 +303,22 @@ def test_a_file_changed_in_place_fails_its_checksum_and_is_regenerated(tmp_path)
     assert materialize(spec, tmp_path) == path and path.read_bytes() != good  # not checked
     materialize(spec, tmp_path, verify_checksum=True)
     assert path.read_bytes() == good
+
+
+def test_npz_is_written_block_by_block_and_loads_as_scipys(tmp_path, monkeypatch):
+    # The whole-matrix builder must not be called: a large sparse file is never whole in RAM.
+    import scipy.sparse as sp
+
+    spec = DatasetSpec((3000, 700), "float64", density=0.3, storage="npz")
+    reference = datasets.csr_array(spec)
+
+    def whole_matrix(*args, **kwargs):
+        raise AssertionError("the npz writer built the whole matrix")
+
+    monkeypatch.setattr(datasets, "_csr_arrays", whole_matrix)
+    monkeypatch.setattr(datasets, "csr_array", whole_matrix)
+    loaded = sp.load_npz(datasets.materialize(spec, tmp_path))
+    assert type(loaded).__name__ == "csr_array" and loaded.dtype == reference.dtype
+    assert np.array_equal(loaded.indptr, reference.indptr)
+    assert np.array_equal(loaded.indices, reference.indices)
+    assert np.array_equal(loaded.data, reference.data)

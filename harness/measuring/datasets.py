@@ -731,10 +731,47 @@ def csr_array(spec: DatasetSpec):
 
 
 def _write_npz(spec: DatasetSpec, tmp: Path) -> None:
-    import scipy.sparse as sp
+    """``scipy.sparse.save_npz``'s layout of a csr_array (an uncompressed zip of ``.npy``
+    members: indices, indptr, data, format, shape, _is_array), written block by block: only
+    ``indptr`` (rows + 1 integers) and one generation block are in RAM, never the matrix. The
+    blocks are generated twice (indices, then data), since a zip is written one member at a
+    time."""
+    import zipfile
 
-    with open(tmp, "wb") as f:  # a file object: save_npz would append ".npz" to a name
-        sp.save_npz(f, csr_array(spec), compressed=False)
+    from numpy.lib import format as npy
+
+    index_dtype = csr_index_dtype(spec)
+    total = nnz(spec)
+    indptr = np.zeros(spec.shape[0] + 1, dtype=index_dtype)
+
+    def member(archive, name: str, dtype, shape: tuple, blocks) -> None:
+        with archive.open(f"{name}.npy", "w", force_zip64=True) as out:
+            npy.write_array_header_1_0(out, {"descr": npy.dtype_to_descr(np.dtype(dtype)),
+                                             "fortran_order": False, "shape": shape})
+            for block in blocks:
+                out.write(np.ascontiguousarray(block, dtype=dtype).tobytes())
+
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive, \
+            _progress(spec, tmp) as bar:
+        def indices():
+            for r0, counts, block_indices, _ in iter_csr_blocks(spec):
+                indptr[r0 + 1:r0 + 1 + counts.size] = counts
+                bar.update(block_indices.nbytes)
+                yield block_indices
+
+        def data():
+            for _, _, _, block_data in iter_csr_blocks(spec):
+                bar.update(block_data.nbytes)
+                yield block_data
+
+        member(archive, "indices", index_dtype, (total,), indices())
+        np.cumsum(indptr, out=indptr)
+        member(archive, "indptr", index_dtype, (indptr.size,), [indptr])
+        member(archive, "data", spec.dtype, (total,), data())
+        for name, value in (("format", np.array(b"csr")), ("shape", np.array(spec.shape)),
+                            ("_is_array", np.array(True))):
+            with archive.open(f"{name}.npy", "w") as out:
+                npy.write_array(out, value, allow_pickle=False)
 
 
 def _write_csr_hdf5(spec: DatasetSpec, tmp: Path) -> None:
