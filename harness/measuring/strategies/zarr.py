@@ -173,24 +173,21 @@ def _accepts_codec(spec: DatasetSpec) -> bool:
 _CODEC_REFUSAL = ("its compression is not a zarr codec; zarr stores take "
                   "none, zstd, blosc-lz4, blosc-zstd, gzip-1, gzip-4")
 
-register(Strategy(
-    name="zarr-blocked", family="zarr", storage=("zarr",), out_of_core=True,
-    description="row slabs (whole chunk-rows) read by zarr into one reused buffer (out=)",
-    opener=_open_zarr_blocked,
-    budget=lambda spec, opts: _slab_bytes(spec, opts) + _reader_bytes(spec),
-    resident=one_block_bytes, pass_seconds=_pass_seconds,
-    accepts_fn=_accepts_codec, refusal=_CODEC_REFUSAL,
-    questions=("compression",),
-))
-register(Strategy(
-    name="tensorstore-blocked", family="zarr", storage=("zarr",), out_of_core=True,
-    description="the same row slabs read by tensorstore (no chunk cache) into one reused buffer",
-    opener=_open_tensorstore_blocked,
-    budget=lambda spec, opts: _slab_bytes(spec, opts) + _reader_bytes(spec),
-    resident=one_block_bytes, pass_seconds=_pass_seconds,
-    accepts_fn=_accepts_codec, refusal=_CODEC_REFUSAL,
-    questions=("compression",),
-))
+# Two readers of the same bytes into the same reused slab: the same facts, another library.
+for _name, _description, _opener in (
+        ("zarr-blocked", "row slabs (whole chunk-rows) read by zarr into one reused buffer (out=)",
+         _open_zarr_blocked),
+        ("tensorstore-blocked",
+         "the same row slabs read by tensorstore (no chunk cache) into one reused buffer",
+         _open_tensorstore_blocked)):
+    register(Strategy(
+        name=_name, family="zarr", storage=("zarr",), out_of_core=True,
+        description=_description, opener=_opener,
+        budget=lambda spec, opts: _slab_bytes(spec, opts) + _reader_bytes(spec),
+        resident=one_block_bytes, pass_seconds=_pass_seconds,
+        accepts_fn=_accepts_codec, refusal=_CODEC_REFUSAL,
+        questions=("compression",),
+    ))
 register(Strategy(
     name="zarr-mmap", family="zarr", storage=("zarr",), out_of_core=True,
     description="zero-copy: every uncompressed chunk file mapped, multiplied in place",
