@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -201,13 +200,9 @@ def _expected_bytes(user: UserMatrix, target: str) -> int:
 
 
 def _check_free_disk(user: UserMatrix, target: str, directory: Path) -> None:
-    needed = int(_expected_bytes(user, target) * 1.10)
-    free = shutil.disk_usage(directory).free
-    if free < needed:
-        raise datasets.InsufficientDiskSpaceError(
-            f"not enough free disk in {directory} for a {target} copy of {user.path.name}: needs "
-            f"{needed / 1e9:.2f} GB (its size + 10%), has {free / 1e9:.2f} GB free; free some "
-            "space or set HARNESS_DATA_DIR (or --data-dir) to a larger disk")
+    datasets.require_free_disk(_expected_bytes(user, target), directory,
+                               f"a {target} copy of {user.path.name}",
+                               where="HARNESS_DATA_DIR (or --data-dir)")
 
 
 def _progress_bar(user: UserMatrix, path: Path, enabled: bool):

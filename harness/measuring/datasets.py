@@ -648,13 +648,21 @@ def remove_abandoned_temporaries(directory: Path) -> list[Path]:
 
 
 def _check_free_disk(spec: DatasetSpec, directory: Path) -> None:
-    needed = int(expected_file_bytes(spec) * (1 + _FREE_DISK_MARGIN))
+    require_free_disk(expected_file_bytes(spec), directory, str(spec))
+
+
+def require_free_disk(file_bytes: int, directory: Path, what: str,
+                      where: str = "HARNESS_DATA_DIR") -> None:
+    """Raise :class:`InsufficientDiskSpaceError`, before anything is written, when
+    ``directory``'s disk lacks ``file_bytes`` (bytes) + 10% for ``what``; ``where`` names the
+    setting that moves the data directory."""
+    needed = int(file_bytes * (1 + _FREE_DISK_MARGIN))
     free = shutil.disk_usage(directory).free
     if free < needed:
         raise InsufficientDiskSpaceError(
-            f"not enough free disk in {directory} for {spec}: needs {needed / 1e9:.2f} GB "
-            f"(file size + 10%), has {free / 1e9:.2f} GB free; free some space or set "
-            "HARNESS_DATA_DIR to a larger disk"
+            f"not enough free disk in {directory} for {what}: needs {needed / 1e9:.2f} GB "
+            f"(its size + 10%), has {free / 1e9:.2f} GB free; free some space or set "
+            f"{where} to a larger disk"
         )
 
 
