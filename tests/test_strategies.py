@@ -279,3 +279,29 @@ def test_option_errors_state_the_allowed_minimum():
     with pytest.raises(ValueError, match="block_rows must be an integer >= 1"):
         dense.extra_memory_bytes(DatasetSpec((4, 4)), block_rows=0)
     assert dense.extra_memory_bytes(DatasetSpec((4, 4)), chunk_cache_bytes=0) == 4 * 4 * 4
+
+
+@pytest.mark.parametrize("name,storage,chunks", [
+    ("zarr-mmap", "zarr", (7, 33)), ("zarr-mmap", "zarr", (500, 500)), ("zarr-blocked", "zarr", (7, 33)),
+    ("tensorstore-blocked", "zarr", (7, 33)), ("hdf5-mmap", "hdf5", (7, 33)),
+    ("hdf5-mmap", "hdf5", None), ("hdf5-blocked", "hdf5", (7, 33))])
+def test_matvec_rows_is_those_rows_of_the_product(tmp_path, name, storage, chunks):
+    """What a dask worker asks its reader for: any row range, aligned to chunks or not."""
+    spec = DatasetSpec((45, 97), "float32", storage=storage, chunks=chunks)
+    a = dense_array(spec).astype(np.float64)
+    x = vector(97, "float64")
+    with strategies.get(name).open(spec, root=tmp_path, block_rows=4) as operand:
+        for first, stop in ((0, 45), (0, 1), (3, 11), (14, 15), (40, 45), (7, 7)):
+            y = operand.matvec_rows(x, first, stop)
+            assert y.shape == (stop - first,) and y.dtype == np.float32
+            np.testing.assert_allclose(y, (a @ x)[first:stop], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,dtype", [((3, 5), "float32"), ((160, 1000), "float64"), ((7,), "int64")])
+def test_read_buffers_are_page_aligned_zeroed_and_writable(shape, dtype):
+    from harness.measuring.strategies.base import read_buffer
+
+    buffer = read_buffer(shape, dtype)
+    assert buffer.shape == shape and buffer.dtype == np.dtype(dtype)
+    assert buffer.ctypes.data % 4096 == 0
+    assert buffer.flags.c_contiguous and buffer.flags.writeable and not buffer.any()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import importlib
 import json
 import os
 import statistics
@@ -234,6 +235,12 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
         from harness.measuring.codecs import register_hdf5_filters
 
         register_hdf5_filters()
+    if spec.storage == "zarr":
+        from harness.measuring.zarr_store import zarr_module
+
+        zarr_module()  # the same for zarr and its codecs (about 10 MiB)
+    for module in strat.imports:
+        importlib.import_module(module)
     budget = strat.extra_memory_bytes(spec, **options)
     x = vector(spec.shape[1], spec.dtype)
 

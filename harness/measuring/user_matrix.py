@@ -403,8 +403,9 @@ class ZarrReader:
 
     @staticmethod
     def open(path: Path, *, dataset=None, shape=None, dtype=None) -> UserMatrix:
-        import zarr
+        from harness.measuring.zarr_store import zarr_module
 
+        zarr = zarr_module()
         try:
             node = zarr.open(store=os.fspath(path), mode="r")
         except (OSError, ValueError, KeyError, TypeError) as exc:  # damaged or foreign metadata

@@ -95,11 +95,28 @@ def _write_rows(spec) -> int:
     return min(spec.shape[0], max(1, WRITE_BLOCK_BYTES // (unit * row_bytes)) * unit)
 
 
+#: Threads zarr reads and writes chunk files with (its ``threading.max_workers``, unless the
+#: user set it): one per core of this class of machine. Each thread keeps the chunk buffers it
+#: freed in its own malloc arena, so their number bounds the memory zarr holds (measured on the
+#: 1000 x 100000 float32 store: zarr-blocked's anonymous peak 109 MiB with 4 threads, 94 MiB
+#: with 2, at the same speed).
+ZARR_THREADS = 2
+
+
+def zarr_module():
+    """``zarr``, its thread pool bounded to ``ZARR_THREADS`` before its first use."""
+    import zarr
+
+    if zarr.config.get("threading.max_workers", None) is None:
+        zarr.config.set({"threading.max_workers": ZARR_THREADS})
+    return zarr
+
+
 def write(spec, directory: Path, blocks: Iterable[tuple[int, np.ndarray]],
           advance: Callable[[int], object] = lambda n: None) -> None:
     """Write the store of ``spec`` into ``directory`` from ``(row_start, block)`` pairs in row
     order; ``advance(nbytes)`` after every write (a progress bar)."""
-    import zarr
+    zarr = zarr_module()
 
     codecs = compressors(spec.compression)
     group = zarr.open_group(store=str(directory), mode="w", zarr_format=3)
@@ -137,7 +154,7 @@ def array_directory(location) -> Path:
 def open_array(path, mode: str = "r"):
     """The zarr array of a store written by :func:`write`, or of a user's store where a
     location's ``dataset`` says (any zarr format, read-only whatever ``mode`` says)."""
-    import zarr
+    zarr = zarr_module()
 
     if getattr(path, "dataset", None) is None:
         return zarr.open_array(store=os.fspath(path), path=ARRAY_NAME, mode=mode, zarr_format=3)

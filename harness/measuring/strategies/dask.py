@@ -1,17 +1,23 @@
-"""dask: ``dask.array`` over an HDF5 file or a zarr store, in one process's threads or on a
-dask.distributed cluster.
+"""dask over an HDF5 file or a zarr store, in one process's threads or on a dask.distributed
+cluster.
 
-- ``dask-threads``: ``A @ x`` with dask's threaded scheduler.
-- ``dask-distributed``: the same graph computed by a ``distributed.Client``: on a
-  ``LocalCluster`` of worker processes the harness starts (``workers``, ``threads_per_worker``,
-  ``worker_memory_limit``), or on an existing cluster by address (``scheduler``, else
-  ``$HARNESS_DASK_SCHEDULER``); see ``harness.measuring.cluster``. Its operand meters the whole
-  cluster (``harness.measuring.cluster_memory``): every worker's exact peak, summed.
+- ``dask-threads``: ``dask.array`` over the store, ``A @ x`` with dask's threaded scheduler, as
+  a user writes it (``da.from_zarr(...) @ x``). dask's chunks are whole storage chunk-rows, full
+  width, about ``DASK_CHUNK_BYTES``: each task reads one row slab through the store's library
+  (opening the store by its path) and multiplies it by ``x``.
+- ``dask-distributed``: the product on a ``distributed.Client``: on a ``LocalCluster`` of worker
+  processes the harness starts (``workers``, ``threads_per_worker``, ``worker_memory_limit``),
+  or on an existing cluster by address (``scheduler``, else ``$HARNESS_DASK_SCHEDULER``); see
+  ``harness.measuring.cluster``. One task per worker thread, each the product of one range of
+  whole storage chunk-rows, read by a reader its worker opened at setup (the fastest the store
+  allows: ``WORKER_READERS``). Measured on this 2-core machine, dask's cost is per task (about
+  10 ms for two trivial tasks and 78 ms for 25, submitted and gathered): one task per thread is
+  what keeps a 0.4 GB product near the time its reads take, where ``dask.array``'s 16 MiB chunks
+  cost 5x. Its operand meters the whole cluster (``harness.measuring.cluster_memory``): every
+  worker's exact peak, summed.
 
-Opening (the store, the cluster) is setup; the product is building and submitting the graph,
-computing, and gathering ``y``. dask's chunks are whole storage chunk-rows, full width, about
-``DASK_CHUNK_BYTES``: each task reads one row slab (opening the store by its path, so that the
-graph pickles and any worker that sees the path can run it) and multiplies it by ``x``.
+Opening (the store, the cluster, the workers' readers) is setup; the product is submitting the
+tasks, computing, and gathering ``y``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -117,47 +124,133 @@ class ThreadsOperand:
         return _product(self.spec, self.path, self.opts, x).compute(scheduler="threads")
 
 
+#: What a worker reads its rows with, per storage, fastest first: the first that can open the
+#: store (the mapped readers refuse compressed or filtered data) is kept for the operand's life.
+WORKER_READERS = {"zarr": ("zarr-mmap", "zarr-blocked"), "hdf5": ("hdf5-mmap", "hdf5-blocked")}
+
+#: Readers opened in this process (a worker) for dask-distributed products, by
+#: ``(operand key, part)``: ``(exit stack, operand, strategy name)``.
+_WORKER_PARTS: dict[tuple[str, int], tuple] = {}
+
+
+def row_parts(nrows: int, parts: int, align: int) -> list[tuple[int, int]]:
+    """``nrows`` split into at most ``parts`` contiguous ranges ``(first, stop)`` of whole
+    ``align``-row units (storage chunk-rows), as even as those units allow."""
+    units = -(-nrows // align)
+    parts = max(1, min(parts, units))
+    bounds = [min(nrows, (units * i // parts) * align) for i in range(parts + 1)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _worker_options(spec: DatasetSpec, opts: Options) -> Options:
+    """A worker's reader holds at most one dask chunk (``chunk_rows``) of rows at a time."""
+    import dataclasses
+
+    return dataclasses.replace(opts, block_rows=chunk_rows(spec, opts))
+
+
+def open_parts_in_worker(key: str, spec: DatasetSpec, path, opts: Options,
+                         parts: list[int]) -> list[str]:
+    """Open one reader per part in this process (one per task that may run at once, since a
+    reader's buffer is not shared); returns the names of the readers opened."""
+    from harness.measuring.strategies import get
+
+    names = []
+    for part in parts:
+        stack = contextlib.ExitStack()
+        refusals = []
+        for name in WORKER_READERS[spec.storage]:
+            strat = get(name)
+            if not strat.accepts(spec):
+                continue
+            try:
+                operand = stack.enter_context(strat.opener(spec, path, _worker_options(spec, opts)))
+            except ValueError as exc:  # a mapped reader refuses filtered bytes: try the next
+                refusals.append(str(exc))
+                continue
+            _WORKER_PARTS[(key, part)] = (stack, operand, name)
+            names.append(name)
+            break
+        else:
+            stack.close()
+            raise ValueError(f"no reader can open {Path(path).name} on this worker: "
+                             + "; ".join(refusals))
+    return names
+
+
+def part_product_in_worker(key: str, part: int, first: int, stop: int, x: np.ndarray):
+    """``(A @ x)[first:stop]`` with the reader this worker opened for ``part``."""
+    return _WORKER_PARTS[(key, part)][1].matvec_rows(x, first, stop)
+
+
+def close_parts_in_worker(key: str) -> int:
+    """Close every reader opened for ``key`` in this process; returns how many."""
+    mine = [k for k in _WORKER_PARTS if k[0] == key]
+    for k in mine:
+        _WORKER_PARTS.pop(k)[0].close()
+    return len(mine)
+
+
 class DistributedOperand:
-    """``A @ x`` on a dask.distributed cluster; ``measure_peak`` meters every process of it."""
+    """``A @ x`` on a dask.distributed cluster: one task per worker thread, each the product of
+    one contiguous range of storage chunk-rows, read by a reader its worker opened at setup
+    (``WORKER_READERS``: the mapped chunk files when the store allows it, else slabs of one
+    dask chunk into one reused buffer); ``y`` is the ranges gathered and joined on the client.
+    ``measure_peak`` meters every process of the cluster."""
 
     def __init__(self, spec, path, opts, cluster_spec: cluster.ClusterSpec):
         self.spec, self.path, self.opts, self.cluster_spec = spec, path, opts, cluster_spec
         self.client = cluster.client(cluster_spec)
-        self.workers = set(self.client.ncores())
-        if not self.workers:
+        threads = self.client.nthreads()
+        if not threads:
             raise cluster.ClusterError(f"the dask cluster at {cluster_spec.label()} has no workers")
+        self.workers = set(threads)
+        slots = [address for address in sorted(threads) for _ in range(threads[address])]
+        ranges = row_parts(spec.shape[0], len(slots), _storage_chunk_rows(spec))
+        self.parts = [(part, slots[part], first, stop) for part, (first, stop) in enumerate(ranges)]
+        self.key = uuid.uuid4().hex
+        self.readers = {}
+        for address in sorted({address for _, address, _, _ in self.parts}):
+            mine = [part for part, a, _, _ in self.parts if a == address]
+            self.readers.update(self.client.run(open_parts_in_worker, self.key, spec, path, opts,
+                                                mine, workers=[address]))
         self.timeout_seconds = max(MIN_PRODUCT_TIMEOUT_SECONDS,
                                    20 * _distributed_seconds(spec, opts))
         self.last_cluster_peak = None
 
     def matvec(self, x):
         x = as_vector(x, self.spec)
-        future = self.client.compute(_product(self.spec, self.path, self.opts, x))
+        futures = [self.client.submit(part_product_in_worker, self.key, part, first, stop, x,
+                                      workers=[address], allow_other_workers=False, pure=False)
+                   for part, address, first, stop in self.parts]
         try:
-            return self._wait(future)
+            return np.concatenate(self._wait(futures))
         finally:
-            future.release()
+            for future in futures:
+                future.release()
 
-    def _wait(self, future):
+    def _wait(self, futures) -> list:
         deadline = time.monotonic() + self.timeout_seconds
-        while True:
-            try:
-                y = future.result(timeout=WORKER_CHECK_SECONDS)
-            except TimeoutError:
-                self._check_workers()
-                if time.monotonic() > deadline:
-                    future.cancel()
+        parts = []
+        for future in futures:
+            while True:
+                try:
+                    parts.append(future.result(timeout=WORKER_CHECK_SECONDS))
+                    break
+                except TimeoutError:
+                    self._check_workers()
+                    if time.monotonic() > deadline:
+                        self.client.cancel(futures)
+                        raise cluster.ClusterError(
+                            f"the product did not finish within {self.timeout_seconds:.0f} s on "
+                            f"the dask cluster at {self.cluster_spec.label()}") from None
+                except Exception as exc:
+                    self._check_workers()
                     raise cluster.ClusterError(
-                        f"the product did not finish within {self.timeout_seconds:.0f} s on the "
-                        f"dask cluster at {self.cluster_spec.label()}") from None
-                continue
-            except Exception as exc:
-                self._check_workers()
-                raise cluster.ClusterError(
-                    f"the product failed on the dask cluster at {self.cluster_spec.label()}: "
-                    f"{type(exc).__name__}: {exc}") from exc
-            self._check_workers()
-            return y
+                        f"the product failed on the dask cluster at {self.cluster_spec.label()}: "
+                        f"{type(exc).__name__}: {exc}") from exc
+        # Every part arrived: the product is whole, whatever happens to the cluster next.
+        return parts
 
     def _check_workers(self) -> None:
         try:
@@ -182,6 +275,11 @@ class DistributedOperand:
         self.last_cluster_peak = peak
         return result, peak.peak_memory()
 
+    def close(self) -> None:
+        """Close the readers the workers opened (a worker that has left has nothing to close)."""
+        with contextlib.suppress(Exception):
+            self.client.run(close_parts_in_worker, self.key)
+
 
 @contextlib.contextmanager
 def _open_threads(spec: DatasetSpec, path: Path, opts: Options):
@@ -190,7 +288,11 @@ def _open_threads(spec: DatasetSpec, path: Path, opts: Options):
 
 @contextlib.contextmanager
 def _open_distributed(spec: DatasetSpec, path: Path, opts: Options):
-    yield DistributedOperand(spec, path, opts, cluster.ClusterSpec.from_options(opts))
+    operand = DistributedOperand(spec, path, opts, cluster.ClusterSpec.from_options(opts))
+    try:
+        yield operand
+    finally:
+        operand.close()
 
 
 def _threads_seconds(spec: DatasetSpec, opts: Options) -> float:
@@ -200,6 +302,18 @@ def _threads_seconds(spec: DatasetSpec, opts: Options) -> float:
 
 def _distributed_seconds(spec: DatasetSpec, opts: Options) -> float:
     return _threads_seconds(spec, opts) + ASSUMED_SECONDS_PER_COMPUTE
+
+
+def _library_read_bytes(spec: DatasetSpec) -> int:
+    """What the storage's library holds besides the slab it returns while one task reads it
+    (bytes): zarr's chunks in flight (HDF5 decodes into the slab, with its chunk cache)."""
+    if spec.storage == "zarr":
+        from harness.measuring.strategies.zarr import reader_bytes
+
+        return reader_bytes(spec)
+    from harness.measuring.strategies.hdf5 import filter_pipeline_bytes
+
+    return filter_pipeline_bytes(spec)
 
 
 def _threads(opts: Options) -> int:
@@ -225,10 +339,12 @@ register(Strategy(
     name="dask-threads", family="distributed", storage=("zarr", "hdf5"), out_of_core=True,
     description="dask.array over the store (chunks: storage chunk-rows), threaded scheduler",
     opener=_open_threads,
-    # Each thread holds a slab it read and the one it is about to read.
-    budget=lambda spec, opts: 2 * _threads(opts) * chunk_bytes(spec, opts),
+    # Each thread: the slab it is filling, one it freed that its malloc arena still holds,
+    # and what the library holds while reading.
+    budget=lambda spec, opts: _threads(opts) * (2 * chunk_bytes(spec, opts)
+                                                + _library_read_bytes(spec)),
     resident=one_block_bytes, pass_seconds=_threads_seconds,
-    accepts_fn=_accepts, refusal=_REFUSAL,
+    accepts_fn=_accepts, refusal=_REFUSAL, imports=("dask.array",),
 ))
 register(Strategy(
     name="dask-distributed", family="distributed", storage=("zarr", "hdf5"), out_of_core=True,
@@ -237,5 +353,5 @@ register(Strategy(
     # Summed over the cluster: each worker thread holds two slabs at most.
     budget=lambda spec, opts: 2 * _cluster_threads(opts) * chunk_bytes(spec, opts),
     resident=one_block_bytes, pass_seconds=_distributed_seconds,
-    accepts_fn=_accepts, refusal=_REFUSAL,
+    accepts_fn=_accepts, refusal=_REFUSAL, imports=("dask.array", "distributed"),
 ))

@@ -187,26 +187,34 @@ class BlockedOperand:
         self.memory_spaces = {n: h5py.h5s.create_simple((n, spec.shape[1]))
                               for n in {r1 - r0 for r0, r1 in self.blocks}}
 
-    def _read(self, index: int) -> None:
-        r0, r1 = self.blocks[index]
+    def _read(self, block: tuple[int, int], buffer: np.ndarray) -> None:
+        r0, r1 = block
+        if r1 - r0 not in self.memory_spaces:
+            import h5py
+
+            self.memory_spaces[r1 - r0] = h5py.h5s.create_simple((r1 - r0, self.spec.shape[1]))
         self.file_space.select_hyperslab((r0, 0), (r1 - r0, self.spec.shape[1]))
-        self.dset.id.read(self.memory_spaces[r1 - r0], self.file_space,
-                          self.buffers[index % 2][:r1 - r0])
+        self.dset.id.read(self.memory_spaces[r1 - r0], self.file_space, buffer[:r1 - r0])
 
     def matvec(self, x):
+        return self.matvec_rows(x, 0, self.spec.shape[0])
+
+    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
+        """``(A @ x)[first:stop]``, reading only those rows."""
         x = as_vector(x, self.spec)
-        y = np.empty(self.spec.shape[0], dtype=self.spec.dtype)
+        blocks = self.blocks if (first, stop) == (0, self.spec.shape[0]) else [
+            (r0, min(r0 + self.rows_per_block, stop))
+            for r0 in range(first, stop, self.rows_per_block)]
+        y = np.empty(stop - first, dtype=self.spec.dtype)
         # One BLAS thread: the reader needs the other core, and OpenBLAS's idle threads spin.
         with _blas_controller().limit(limits=1, user_api="blas"):
-            return self._matvec(x, y)
-
-    def _matvec(self, x, y):
-        pending = self.reader.submit(self._read, 0)
-        for index, (r0, r1) in enumerate(self.blocks):
-            pending.result()
-            if index + 1 < len(self.blocks):
-                pending = self.reader.submit(self._read, index + 1)
-            np.dot(self.buffers[index % 2][:r1 - r0], x, out=y[r0:r1])
+            pending = self.reader.submit(self._read, blocks[0], self.buffers[0]) if blocks else None
+            for index, (r0, r1) in enumerate(blocks):
+                pending.result()
+                if index + 1 < len(blocks):
+                    pending = self.reader.submit(self._read, blocks[index + 1],
+                                                 self.buffers[(index + 1) % 2])
+                np.dot(self.buffers[index % 2][:r1 - r0], x, out=y[r0 - first:r1 - first])
         return y
 
     def close(self) -> None:
@@ -253,16 +261,23 @@ class MappedChunksOperand:
         self.locations = sorted(locations, key=lambda c: c[1])
 
     def matvec(self, x):
+        return self.matvec_rows(x, 0, self.spec.shape[0])
+
+    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
+        """``(A @ x)[first:stop]``, touching only the chunks that hold those rows."""
         x = as_vector(x, self.spec)
-        nrows, ncols = self.spec.shape
+        ncols = self.spec.shape[1]
         ch, cw = self.chunk
         count = ch * cw
-        y = np.zeros(nrows, dtype=self.spec.dtype)
+        y = np.zeros(stop - first, dtype=self.spec.dtype)
         for (r0, c0), byte_offset in self.locations:
-            # Edge chunks are stored whole (padded); use their valid corner only.
+            # Edge chunks are stored whole (padded); use their valid part only.
+            top, bottom = max(r0, first), min(r0 + ch, stop)
+            if top >= bottom:
+                continue
             block = np.frombuffer(self.buffer, dtype=self.spec.dtype, count=count, offset=byte_offset)
-            h, w = min(ch, nrows - r0), min(cw, ncols - c0)
-            y[r0:r0 + h] += block.reshape(ch, cw)[:h, :w] @ x[c0:c0 + w]
+            w = min(cw, ncols - c0)
+            y[top - first:bottom - first] += block.reshape(ch, cw)[top - r0:bottom - r0, :w] @ x[c0:c0 + w]
         return y
 
 
@@ -351,7 +366,7 @@ def _chunk_bytes(spec: DatasetSpec) -> int:
     return chunks[0] * chunks[1] * spec.itemsize if chunks else 0
 
 
-def _filter_pipeline_bytes(spec: DatasetSpec) -> int:
+def filter_pipeline_bytes(spec: DatasetSpec) -> int:
     """What HDF5 allocates to decode a compressed chunk (bytes): the stored chunk read, the
     filter's output, and the codec's own working memory (0 when not compressed)."""
     if spec.compression is None:
@@ -420,7 +435,7 @@ register(Strategy(
         spec, path, dataclasses.replace(opts, chunk_cache_bytes=_blocked_cache_bytes(spec, opts))),
     budget=lambda spec, opts: (_blocked_cache_bytes(spec, opts)
                                + 2 * _aligned_block_rows(spec, opts) * _row_bytes(spec)
-                               + _filter_pipeline_bytes(spec)),
+                               + filter_pipeline_bytes(spec)),
     resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     # Reads in row order, which suits chunked data: compared for the cache and for decompression.
     questions=("chunk_cache", "compression"),
@@ -430,7 +445,7 @@ register(Strategy(
     description="chunk by chunk in file order, one chunk-sized buffer",
     opener=_opener(lambda spec, dset, opts: ChunkedOperand(spec, dset)),
     budget=lambda spec, opts: (chunk_cache_bytes(opts) + _chunk_bytes(spec)
-                               + _filter_pipeline_bytes(spec)),
+                               + filter_pipeline_bytes(spec)),
     resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     accepts_fn=lambda spec: spec.chunks is not None,
     refusal="the dataset is contiguous (chunks=None); use hdf5-blocked",

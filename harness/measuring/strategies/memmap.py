@@ -215,6 +215,10 @@ class BlockedMapOperand:
         self.whole_mapping_populated = not self.release
         return y
 
+    def matvec_rows(self, x: np.ndarray, first: int, stop: int) -> np.ndarray:
+        """``(A @ x)[first:stop]``: one BLAS call on those rows of the mapping."""
+        return self.mapping.array[first:stop] @ as_vector(x, self.spec)
+
     def close(self) -> None:
         self.reader.shutdown(wait=True)
 
