@@ -10,10 +10,10 @@ cluster.
   or on an existing cluster by address (``scheduler``, else ``$HARNESS_DASK_SCHEDULER``); see
   ``harness.measuring.cluster``. One task per worker thread, each the product of one range of
   whole storage chunk-rows, read by a reader its worker opened at setup (the fastest the store
-  allows: ``WORKER_READERS``). Measured on this 2-core machine, dask's cost is per task (about
-  10 ms for two trivial tasks and 78 ms for 25, submitted and gathered): one task per thread is
-  what keeps a 0.4 GB product near the time its reads take, where ``dask.array``'s 16 MiB chunks
-  cost 5x. Its operand meters the whole cluster (``harness.measuring.cluster_memory``): every
+  allows: ``WORKER_READERS``). dask's cost is per task (``tools/dask_task_cost.py`` on this
+  2-core machine: 18 ms to submit and gather two trivial tasks, 76 ms for 25): one task per
+  thread keeps a 0.4 GB product near the time its reads take, where ``dask.array``'s 25 chunks
+  of 16 MiB would pay 76 ms before reading anything. Its operand meters the whole cluster (``harness.measuring.cluster_memory``): every
   worker's exact peak, summed.
 
 Opening (the store, the cluster, the workers' readers) is setup; the product is submitting the
