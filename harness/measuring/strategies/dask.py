@@ -13,8 +13,8 @@ cluster.
   allows: ``WORKER_READERS``). dask's cost is per task (``tools/dask_task_cost.py`` on this
   2-core machine: 18 ms to submit and gather two trivial tasks, 76 ms for 25): one task per
   thread keeps a 0.4 GB product near the time its reads take, where ``dask.array``'s 25 chunks
-  of 16 MiB would pay 76 ms before reading anything. Its operand meters the whole cluster (``harness.measuring.cluster_memory``): every
-  worker's exact peak, summed.
+  of 16 MiB would pay 76 ms before reading anything. Its operand meters the whole cluster
+  (``harness.measuring.cluster_memory``): every worker's exact peak, summed.
 
 Opening (the store, the cluster, the workers' readers) is setup; the product is submitting the
 tasks, computing, and gathering ``y``.
@@ -23,6 +23,7 @@ tasks, computing, and gathering ``y``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 import uuid
@@ -139,7 +140,7 @@ def row_parts(nrows: int, parts: int, align: int) -> list[tuple[int, int]]:
     units = -(-nrows // align)
     parts = max(1, min(parts, units))
     bounds = [min(nrows, (units * i // parts) * align) for i in range(parts + 1)]
-    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _worker_options(spec: DatasetSpec, opts: Options) -> Options:
@@ -210,10 +211,14 @@ class DistributedOperand:
         self.parts = [(part, slots[part], first, stop) for part, (first, stop) in enumerate(ranges)]
         self.key = uuid.uuid4().hex
         self.readers = {}
-        for address in sorted({address for _, address, _, _ in self.parts}):
-            mine = [part for part, a, _, _ in self.parts if a == address]
-            self.readers.update(self.client.run(open_parts_in_worker, self.key, spec, path, opts,
-                                                mine, workers=[address]))
+        try:
+            for address in sorted({address for _, address, _, _ in self.parts}):
+                mine = [part for part, a, _, _ in self.parts if a == address]
+                self.readers.update(self.client.run(open_parts_in_worker, self.key, spec, path,
+                                                    opts, mine, workers=[address]))
+        except BaseException:
+            self.close()  # what the other workers opened
+            raise
         self.timeout_seconds = max(MIN_PRODUCT_TIMEOUT_SECONDS,
                                    20 * _distributed_seconds(spec, opts))
         self.last_cluster_peak = None
