@@ -96,8 +96,8 @@ def read_buffer(shape: tuple[int, ...], dtype) -> np.ndarray:
     opening, not to the timed product. Page-aligned: numpy places large arrays 16 bytes past a
     page, and the kernel's copy out of the page cache into a destination 16 bytes past the
     source's offset modulo 4 KiB ran at a third of its speed on this machine's CPU
-    (``tools/read_alignment.py``: 320 MiB of 16 MiB reads at file offset 0 took 173 ms into
-    such a buffer, 56 ms into a page-aligned one)."""
+    (``tools/read_alignment.py``: 320 MiB of 16 MiB reads at file offset 0 took 138 ms into
+    such a buffer, 54 ms into a page-aligned one)."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.empty(nbytes + READ_BUFFER_ALIGNMENT, dtype=np.uint8)
