@@ -30,10 +30,10 @@ class DistributedMatvec(_suite._MatvecSuite):
         cluster = self._warm()["cluster"]
         return cluster["sampled_peak_bytes"] if cluster else float("nan")
 
-    track_sampled_peak.unit = "bytes"
+    track_sampled_peak.unit = names.TRACK_UNITS[names.TRACK_SAMPLED_PEAK]
 
     def track_read_bytes(self, cache, *params):
         cluster = self._warm()["cluster"]
         return cluster["worker_read_call_bytes"] if cluster else float("nan")
 
-    track_read_bytes.unit = "bytes"
+    track_read_bytes.unit = names.TRACK_UNITS[names.TRACK_READ]

@@ -20,8 +20,8 @@ MB = 10**6
 GB = 10**9
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
-_SIZE_FACTORS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9,
-                 "gb": 10**9, "t": 10**12, "tb": 10**12, "ki": KiB, "kib": KiB, "mi": MiB,
+_SIZE_FACTORS = {"": 1, "b": 1, "k": KB, "kb": KB, "m": MB, "mb": MB, "g": GB,
+                 "gb": GB, "t": 10**12, "tb": 10**12, "ki": KiB, "kib": KiB, "mi": MiB,
                  "mib": MiB, "gi": GiB, "gib": GiB, "ti": 1 << 40, "tib": 1 << 40}
 
 

@@ -13,8 +13,7 @@ import pytest
 from asv_fixture.make_asv_results import AsvProject, build_second_environment, cached_asv_project
 from suite_asv import run_ci_profile
 
-MB = 1_000_000
-MiB = 1 << 20
+from harness.units import MB, MiB  # noqa: F401 - re-exported: tests import the units from here
 
 CLEAR_REFS_WRITABLE = os.access("/proc/self/clear_refs", os.W_OK)
 requires_clear_refs = pytest.mark.skipif(

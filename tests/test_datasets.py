@@ -272,10 +272,29 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_materialize_of_any_sp
     one, other = DatasetSpec((64, 32)), DatasetSpec((32, 64))
     path = dataset_path(one, tmp_path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_name(path.name + ".lock").touch()  # its writer took the lock before writing
     abandoned = path.with_name(f".{path.name}.999999.tmp")  # a killed writer's 587 MB file
     abandoned.write_bytes(b"\0" * 4096)
     materialize(other, tmp_path)
     assert not abandoned.exists()
+
+
+def test_a_users_files_that_look_like_temporaries_are_left_alone(tmp_path):
+    # The data directory may be one the user chose (--data-dir, HARNESS_DATA_DIR): a file of
+    # theirs named like a temporary, with no lock of the harness's, is not the harness's.
+    users_dir = tmp_path / ".mydata.2024.tmp"
+    users_dir.mkdir()
+    (users_dir / "file").write_text("the user's")
+    users_file = tmp_path / ".report.txt.17.tmp"
+    users_file.write_text("the user's too")
+    materialize(DatasetSpec((32, 64)), tmp_path)
+    assert (users_dir / "file").read_text() == "the user's"
+    assert users_file.read_text() == "the user's too"
+    assert not (tmp_path / "mydata.lock").exists() and not (tmp_path / "report.txt.lock").exists()
+    assert datasets.remove_abandoned_temporaries(tmp_path) == []
+    assert (users_dir / "file").exists() and users_file.exists()
+    assert [p.name for p in tmp_path.glob("*.lock")] == [
+        dataset_path(DatasetSpec((32, 64)), tmp_path).name + ".lock"]
 
 
 def test_a_temporary_being_written_is_left_alone(tmp_path):

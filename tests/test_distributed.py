@@ -133,7 +133,7 @@ def test_measure_reports_the_clusters_summed_memory(local_client, tmp_path, comp
     assert m.memory_method.startswith("cluster-")
     assert m.anon_increment_bytes <= m.budget_bytes + 8 * MiB
     if compression is None:  # the workers map the chunk files: no read calls for the matrix
-        assert m.cluster["worker_read_call_bytes"] < spec.dense_bytes // 4
+        assert m.cluster["worker_read_call_bytes"] < 64 * 1024  # the store's metadata only
     else:  # they read every stored chunk through zarr
         assert m.cluster["worker_read_call_bytes"] >= m.stored_bytes
 
@@ -211,7 +211,7 @@ def test_a_command_line_cluster_from_the_cli_and_the_suite(tmp_path):
         assert done.returncode == 0, done.stderr[-3000:]
         peak, sampled, read = (float(v) for v in done.stdout.split()[-3:])
         # Mapped, not read through read calls (a reader through zarr would read it all).
-        assert peak > 0 and sampled >= 0 and 0 <= read < 200 * 5000 * 4
+        assert peak > 0 and sampled >= 0 and 0 <= read < 64 * 1024  # metadata only
 
 
 @pytest.mark.slow
@@ -233,4 +233,18 @@ def test_a_worker_killed_during_a_product_is_a_clear_error(tmp_path):
             finally:
                 killer.wait(timeout=30)
             assert time.monotonic() - started < 120
-    assert all(worker.poll() is not None for worker in workers)  # none left behind
+            # The kill took the victim only: the error is not the strategy killing the cluster.
+            assert workers[0].poll() is not None and workers[1].poll() is None
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:8786", "tcp://127.0.0.1:notaport"])
+def test_a_malformed_scheduler_address_is_a_clear_error_at_once(address):
+    started = time.monotonic()
+    with pytest.raises(cluster.ClusterError, match="is not a dask scheduler address"):
+        cluster.client(cluster.ClusterSpec(scheduler=address))
+    assert time.monotonic() - started < 10  # refused before any Client is made
+
+
+def test_a_worker_that_joined_during_a_metered_call_does_not_hide_its_result():
+    # A worker restarted mid-call has no meter: it is left out, never a KeyError.
+    assert cluster_memory._stop_in_worker("a token no meter started") is None

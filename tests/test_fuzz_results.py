@@ -24,7 +24,7 @@ from harness.reporting.results import load
 SEED = 20261201
 MUTATIONS = 520
 VICTIMS_PER_CASE = 2  # files damaged per case (of the run's three): the commands run per case
-UNEXPECTED = "run with --debug for the traceback"  # the CLI's line for an unexpected error
+UNEXPECTED = "for the traceback: python -m harness --debug"  # the CLI's line for an unexpected error
 
 ODD_STRINGS = ["\ud800", "\x1b]0;pwned\x07\x1b[2J", "$\\foo$", "=HYPERLINK(\"http://x\")",
                "x" * 20_000, "\x00", "\u202eevil", "a|b*c_[d]", "", "..", "/etc/passwd"]

@@ -17,7 +17,16 @@ import threading
 from pathlib import Path
 
 import pytest
-from hostile import GOOD_ROW, REPO, document, git_project, good_file, run_cli, write
+from hostile import (
+    GOOD_ROW,
+    REPO,
+    document,
+    gate_results,
+    git_project,
+    good_file,
+    run_cli,
+    write,
+)
 
 from harness.reporting import compare as compare_module
 from harness.reporting.results import ResultsFileWarning, load
@@ -389,3 +398,54 @@ def test_loading_takes_at_most_four_times_the_files_size(tmp_path):
     loaded, peak, _ = (int(x) for x in out)
     assert loaded == rows
     assert peak <= 4 * total, f"peak RSS increment {peak / total:.2f} x the files' size"
+
+
+# ------------------------------------------------------------- a parameter too long for Int64
+
+
+@pytest.mark.parametrize("digits", [25, 5000])
+def test_a_parameter_integer_too_long_for_int64_does_not_abort_the_load(tmp_path, digits):
+    good_file(tmp_path / "box")
+    huge = "9" * digits
+    write(tmp_path / "box", "87654321-env-a.json", document(
+        {"suite.T.time_p": [[0.5], [[huge]], "v1"]}, commit="87654321bbbb"))
+    write(tmp_path / "box", "11112222-env-a.json", document(
+        {"suite.T.time_p": [[0.25], [["3"]], "v1"]}, commit="11112222cccc"))
+    frame = load(tmp_path)
+    assert len(frame) == 3
+    values = frame.loc[frame["benchmark"] == "suite.T.time_p", "param_param1"].tolist()
+    assert sorted(values) == [3.0, float(huge)]
+    status, out, err = run_cli("report", "--no-plots", str(tmp_path))
+    assert status == 0, err
+    assert "3 figures measured (0 skipped, 0 failed)" in out
+
+
+def test_gate_reads_the_stored_results_once_and_warns_once(gate_project):
+    from harness.reporting import gate
+
+    root, (base, head) = gate_project
+    gate_results(root, [base, head])
+    write(root / "results" / "box", f"{head[:8]}-env-b.json", '{"version": 2, "res')
+
+    class NoRerunNeeded:  # the stored results have samples enough: nothing to measure again
+        def __init__(self):
+            self.calls: list[str] = []
+
+        def run_missing(self, commits, machine, bench):
+            self.calls.append("run_missing")
+            return "box", 0
+
+        def rerun(self, commits, machine, entry_names):
+            self.calls.append("rerun")
+            return 0
+
+        def environment_names(self):
+            return []
+
+    messages: list[str] = []
+    runner = NoRerunNeeded()
+    result = gate.run_gate(root / "asv.conf.json", base, head, confirm=0, runner=runner,
+                           progress=messages.append)
+    assert runner.calls == ["run_missing"] and result.verdict == gate.PASS
+    warnings = [m for m in messages if m.startswith("warning:")]
+    assert len(warnings) == 1 and f"{head[:8]}-env-b.json" in warnings[0], messages

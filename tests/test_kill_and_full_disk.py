@@ -130,7 +130,8 @@ def test_killed_materialize_is_never_trusted_and_the_next_one_recovers(tmp_path,
         assert not list(path.parent.glob(".*.tmp")), "a killed writer's temporary stayed"
         assert outside.read_text() == "not the harness's"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "outside.txt"]
-    assert sum(outcomes.values()) == KILL_POINTS // 2
+    # Some kills landed mid-write (else the test proved nothing about half-written files).
+    assert outcomes["not trusted"] >= 1, outcomes
 
 
 # --------------------------------------------------------------------------------- publish

@@ -106,3 +106,17 @@ def test_pages_are_readable_as_the_umask_allows(project, tmp_path):
     for path in [site, *site.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o044 == 0o044, f"{path.relative_to(tmp_path)}: {oct(mode)}"
+
+
+@pytest.mark.parametrize("given", ["argument", "configuration"])
+def test_a_symlinked_html_dir_is_refused(project, tmp_path, given):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = project.parent / "html"  # the configuration's html_dir
+    link.symlink_to(elsewhere, target_is_directory=True)
+    before = sorted(p.name for p in project.parent.iterdir())
+    with pytest.raises(PublishError, match="refusing to replace"):
+        publish(project, html_dir=link if given == "argument" else None, plots=False)
+    assert link.is_symlink() and list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in project.parent.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "project"]

@@ -353,3 +353,70 @@ def test_history_figure_appears_with_a_second_commit(tmp_path):
     dense = next(t for t in figure.data if t.name.startswith("dense.DenseMatvec.time_matvec"))
     assert list(dense.y) == pytest.approx([10.0, 20.0])  # ms, oldest commit first
     assert dense.visible and not figure.data[-1].visible  # time shown, GB/s behind the menu
+
+
+def test_matrix_bytes_of_a_huge_or_unmakeable_dtype_and_shape():
+    from harness.reporting.answer import matrix_bytes
+
+    def row(shape, dtype):
+        return pd.Series({"param_shape": shape, "param_dtype": dtype})
+
+    assert matrix_bytes(row("1000x100000", "float32")) == 4e8
+    assert matrix_bytes(row("1000x1000", "(99999999,99999999)f8")) is None
+    # np.prod on int64 would wrap around to a small or negative number here.
+    assert matrix_bytes(row("4294967296x4294967296", "float64")) == 8.0 * 2.0 ** 64
+
+
+def test_report_refuses_to_replace_an_existing_fifo_or_directory(tmp_path):
+    import os
+
+    fifo = tmp_path / "report.md"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="give a regular file path"):
+        write_atomically(fifo, "# report")
+    directory = tmp_path / "out.md"
+    directory.mkdir()
+    with pytest.raises(ValueError, match="not a regular file"):
+        write_atomically(directory, "# report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.md", "report.md"]
+    assert fifo.is_fifo() and directory.is_dir()
+
+
+def test_cli_report_to_a_fifo_says_so_in_one_line(tmp_path, capsys):
+    import os
+
+    write_suite(tmp_path / "results", our_suite())
+    fifo = tmp_path / "report.md"
+    os.mkfifo(fifo)
+    assert main(["report", str(tmp_path / "results"), "-o", str(fifo), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: refusing to write {str(fifo)!r}" in err and "give a regular file path" in err
+    assert fifo.is_fifo()
+
+
+def test_interactive_times_of_a_second_and_more_read_in_seconds(tmp_path):
+    from harness.reporting.interactive import _ms, heatmap_figures
+
+    assert _ms(1.0) == "1.00 s" and _ms(0.0153) == "15.3 ms" and _ms(float("nan")) == "-"
+    suite = our_suite()
+    names, values, _ = suite["hdf5.Hdf5Matvec.time_matvec"]
+    suite["hdf5.Hdf5Matvec.time_matvec"] = (names, values, [0.05, 0.04, 1.0, 0.2])
+    write_suite(tmp_path / "results", suite)
+    (_, figure), = heatmap_figures(load(tmp_path / "results"))
+    cells = [cell for row in figure.data[0].text for cell in row]
+    assert "1.00 s" in cells and "50.0 ms" in cells
+    assert not any("e+" in cell for cell in cells)
+
+
+def test_history_json_is_strict_json_with_iso_dates(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_suite(results, {"s.T.time_x": (["n"], [[1, 2]], [0.01, None])}, commit="aaaa0000")
+
+    def no_constants(name):
+        raise ValueError(f"not strict JSON: {name}")
+
+    assert main(["history", str(results), "-f", "json"]) == 0
+    records = json.loads(capsys.readouterr().out, parse_constant=no_constants)
+    assert len(records) == 2
+    assert [r["value"] for r in records if r["entry_name"] == "s.T.time_x(2)"] == [None]
+    assert all(r["date"] == "2024-01-01T12:00:00+00:00" for r in records)

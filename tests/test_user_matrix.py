@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -269,3 +270,80 @@ def test_a_strategy_that_reads_no_storage_of_the_file_says_which_copy_to_add(fil
     assert reasons["csr"] == "reads npz, csr-hdf5: add a copy with --also-as csr-hdf5"
     _, skipped = plan_for_file(user, available_ram=1000)  # nothing fits 1000 bytes
     assert "may need" in dict(skipped)["dense on npy (yours)"]
+
+
+def test_a_fifo_or_a_device_is_refused_at_once_not_read(tmp_path):
+    # Reading a named pipe's first bytes blocks until a writer comes, which is never: the
+    # check runs in a child so a regression fails on the timeout instead of hanging the suite.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code = textwrap.dedent("""
+        import sys
+        from harness.measuring.user_matrix import UserFileError, open_user_matrix
+        for path, shape in ((sys.argv[1], None), ("/dev/zero", (10, 10))):
+            try:
+                open_user_matrix(path, shape=shape)
+            except UserFileError as exc:
+                print(exc, flush=True)
+            else:
+                print("opened", path, flush=True)
+    """)
+    started = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(fifo)], check=False,
+                              capture_output=True,
+                              text=True, timeout=20, cwd=Path(__file__).resolve().parents[1])
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"opening the FIFO {fifo} hung instead of being refused")
+    assert time.monotonic() - started < 20
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and len(lines) == 2, done.stderr
+    assert lines[0] == (f"{fifo} is not a regular file (a FIFO, device or socket); give a "
+                        ".npy, raw, HDF5 or .npz file or a zarr store")
+    assert lines[1].startswith("/dev/zero is not a regular file (a FIFO, device or socket)")
+    with pytest.raises(UserFileError, match="not a regular file"):
+        open_user_matrix("/dev/zero", shape=(10, 10))
+
+
+def test_a_users_file_with_glob_characters_in_its_name_leaves_no_stale_temporary(tmp_path):
+    np.save(tmp_path / "b[1].npy", _matrix())
+    user = open_user_matrix(tmp_path / "b[1].npy")
+    root = tmp_path / "data"
+    root.mkdir()
+    final = convert.converted_path(user, "raw", root=root)
+    stale = final.with_name(f".{final.name}.999999.tmp")  # a killed conversion's
+    stale.write_bytes(b"\0" * 64)
+    copy = convert.convert(user, "raw", root=root, progress=False)
+    assert copy.location.path == final
+    assert not stale.exists(), "a killed conversion's temporary stayed"
+    assert not list(root.glob(".*.tmp"))
+
+
+def test_the_source_is_walked_once_per_conversion(files, tmp_path, monkeypatch):
+    user = open_user_matrix(files["npy"][0])
+    calls = []
+    identity = type(user).identity
+    monkeypatch.setattr(type(user), "identity", lambda self: calls.append(1) or identity(self))
+    root = tmp_path / "data"
+    copy = convert.convert(user, "raw", root=root, progress=False)
+    assert len(calls) == 1, f"user.identity() walked the source {len(calls)} times"
+    monkeypatch.undo()
+    assert convert.trusted_copy(user, "raw", root=root) == copy
+    assert convert.convert(user, "raw", root=root, progress=False) == copy
+    manifest = json.loads(datasets.manifest_path(copy.location.path).read_text())
+    assert manifest["source"] == user.identity()
+
+
+def test_a_raw_copy_on_a_full_disk_fails_with_enospc(files):
+    import errno
+
+    user = open_user_matrix(files["npy"][0])
+    spec = datasets.DatasetSpec(user.spec.shape, user.spec.dtype, storage="raw")
+
+    class Bar:
+        def update(self, n):
+            pass
+
+    with pytest.raises(OSError) as caught:
+        convert._write_raw(user, spec, Path("/dev/full"), Bar())  # every write: ENOSPC
+    assert caught.value.errno == errno.ENOSPC

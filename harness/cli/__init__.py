@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a line
         if args.debug:
             traceback.print_exc()
+        # --debug belongs before the command (it is the top-level parser's).
         print(f"error: {one_line(exc)}" + ("" if args.debug else
-                                          " (run with --debug for the traceback)"),
+                                          " (for the traceback: python -m harness --debug "
+                                          f"{args.command} ...)"),
               file=sys.stderr)
         return 2
 

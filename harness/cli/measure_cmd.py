@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from harness.cli.arg_types import parse_bytes
@@ -98,28 +99,29 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     # Refuse bad numbers before generating files or probing: both can take minutes.
     if args.rounds < 1 or args.repeat < 1:
         print("error: --rounds and --repeat must be >= 1", file=sys.stderr)
         return 2
-    if not args.timeout > 0:
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
         print(f"error: --timeout must be a positive number of seconds, got {args.timeout}",
               file=sys.stderr)
         return 2
     try:
-        comparison = _compare_file(args) if args.file else _compare_generated(args)
+        comparison = (_compare_file(args) if args.file is not None
+                      else _compare_generated(args))
     except (ValueError, KeyError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # no space, unwritable data directory: the message names the fix
-        print(f"error: {exc.strerror if exc.strerror and exc.filename is None else exc}",
-              file=sys.stderr)
+        from harness.cli import one_line
+
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     from harness.measuring.recommend import recommend
 
     advice = recommend(comparison.records, args.memory_budget, comparison.skipped)
-    if args.format == "json" and args.file:
+    if args.format == "json" and args.file is not None:
         print(json.dumps({"file": args.file, "records": comparison.records,
                           "skipped": comparison.skipped, "failures": comparison.failures,
                           "recommendation": advice.to_dict()}, indent=1))

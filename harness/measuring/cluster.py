@@ -50,10 +50,6 @@ class ClusterSpec:
                    threads_per_worker=opts.threads_per_worker or DEFAULT_THREADS_PER_WORKER,
                    memory_limit=opts.worker_memory_limit or 0)
 
-    @property
-    def started_here(self) -> bool:
-        return self.scheduler is None
-
     def label(self) -> str:
         if self.scheduler:
             return self.scheduler
@@ -77,6 +73,14 @@ def _connect(spec: ClusterSpec) -> tuple:
     from distributed import Client, LocalCluster
 
     if spec.scheduler is not None:
+        from distributed.comm import resolve_address
+
+        try:  # a malformed address fails here, before a Client is half made
+            resolve_address(spec.scheduler)
+        except (ValueError, OSError) as exc:  # a wrong scheme or port; a host that is unknown
+            raise ClusterError(f"{spec.scheduler!r} is not a dask scheduler address ({exc}); "
+                               f"give one like tcp://host:8786 to --scheduler / "
+                               f"${SCHEDULER_ENV_VAR}") from None
         try:
             return Client(spec.scheduler, timeout=CONNECT_TIMEOUT_SECONDS,
                           set_as_default=False), None

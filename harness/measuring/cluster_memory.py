@@ -14,6 +14,7 @@ shows what such a sampler misses of a short product.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import uuid
@@ -106,9 +107,12 @@ def _start_in_worker(token: str) -> int:
     return os.getpid()
 
 
-def _stop_in_worker(token: str, dask_worker=None) -> dict:
+def _stop_in_worker(token: str, dask_worker=None) -> dict | None:
+    """This worker's figures, or None when its meter never started here (a worker that joined
+    during the call: a restarted one, at a new address)."""
     name = dask_worker.address if dask_worker is not None else "worker"
-    return dataclasses.asdict(_RUNNING.pop(token).stop(name))
+    meter = _RUNNING.pop(token, None)
+    return None if meter is None else dataclasses.asdict(meter.stop(name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,9 +199,15 @@ def measure_cluster(client, fn: Callable[..., Any], /, *args: Any,
         with sampler.sample(token, client=client, measure="process",
                             interval=sampler_interval_seconds):
             result = fn(*args, **kwargs)
-    finally:
-        own_peak = own.stop("client")
-        workers = client.run(_stop_in_worker, token)
+    except BaseException:
+        # Stop the meters, but let the call's own error (a worker that left) be the one seen.
+        with contextlib.suppress(Exception):
+            own.stop("client")
+            client.run(_stop_in_worker, token)
+        raise
+    own_peak = own.stop("client")
+    workers = {address: figures for address, figures in client.run(_stop_in_worker, token).items()
+               if figures is not None}
     samples = [value for _, value in sampler.samples.get(token, [])]
     peak = ClusterPeak(
         workers=tuple(ProcessPeak(**workers[address]) for address in sorted(workers)),

@@ -17,6 +17,7 @@ the chunks and one of its codec names asked for).
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -93,11 +94,14 @@ def check_layout(targets, compression) -> None:
 
 
 def converted_path(user: UserMatrix, target: str, chunks=None, compression=None,
-                   root: str | os.PathLike | None = None) -> Path:
+                   root: str | os.PathLike | None = None, *,
+                   identity: dict | None = None) -> Path:
     """Where the copy of ``user`` in ``target`` goes: a readable name plus a hash of the source
-    (path, dataset, size, mtime) and of the target (storage, chunks, compression)."""
+    (path, dataset, size, mtime) and of the target (storage, chunks, compression).
+    ``identity``: ``user.identity()`` if already computed (it stats every file of a store)."""
     root = Path(root) if root is not None else datasets.default_root()
-    key = [user.identity(), target, _chunks_text(chunks), compression, CONVERTER_VERSION]
+    identity = user.identity() if identity is None else identity
+    key = [identity, target, _chunks_text(chunks), compression, CONVERTER_VERSION]
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     stem = user.path.name.replace(".", "_")
     return root / f"copy-{stem}-{target}-{digest}.{_EXTENSIONS[target]}"
@@ -108,15 +112,17 @@ def _chunks_text(chunks) -> str | None:
 
 
 def trusted_copy(user: UserMatrix, target: str, chunks=None, compression=None,
-                 root=None) -> Converted | None:
-    """The copy of ``user`` in ``target`` if its manifest vouches for it, else None."""
-    path = converted_path(user, target, chunks, compression, root)
+                 root=None, *, identity: dict | None = None) -> Converted | None:
+    """The copy of ``user`` in ``target`` if its manifest vouches for it, else None.
+    ``identity``: ``user.identity()`` if already computed."""
+    identity = user.identity() if identity is None else identity
+    path = converted_path(user, target, chunks, compression, root, identity=identity)
     try:
         manifest = json.loads(datasets.manifest_path(path).read_text())
         size, mtime_ns = filetree.size_and_mtime(path)
     except (OSError, ValueError):
         return None
-    if (manifest.get("source") != user.identity()
+    if (manifest.get("source") != identity
             or manifest.get("converter_version") != CONVERTER_VERSION
             or manifest.get("size_bytes") != size
             or manifest.get("mtime_ns") != mtime_ns):
@@ -137,16 +143,17 @@ def convert(user: UserMatrix, target: str, *, chunks=None, compression=None, roo
         chunks = compression = None  # only HDF5 and zarr have a layout to choose
     check_layout([target], compression)
     spec = _target_spec(user, target, chunks, compression, density=None)
-    path = converted_path(user, target, chunks, compression, root)
+    identity = user.identity()  # once: it stats every file of a zarr store
+    path = converted_path(user, target, chunks, compression, root, identity=identity)
     path.parent.mkdir(parents=True, exist_ok=True)
-    found = trusted_copy(user, target, chunks, compression, root)
+    found = trusted_copy(user, target, chunks, compression, root, identity=identity)
     if found is not None:
         return found
     with file_lock(path):
-        found = trusted_copy(user, target, chunks, compression, root)
+        found = trusted_copy(user, target, chunks, compression, root, identity=identity)
         if found is not None:
             return found
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             filetree.remove(stale)  # left by a conversion that was killed
         datasets.manifest_path(path).unlink(missing_ok=True)
         filetree.remove(path)
@@ -160,7 +167,7 @@ def convert(user: UserMatrix, target: str, *, chunks=None, compression=None, roo
         finally:
             filetree.remove(tmp)
         spec = _target_spec(user, target, chunks, compression, density)
-        _seal(user, spec, path)
+        _seal(identity, spec, path)
     return Converted(spec, FileLocation(path))
 
 
@@ -174,10 +181,11 @@ def _target_spec(user: UserMatrix, target: str, chunks, compression, density) ->
                        compression=compression if layout else None)
 
 
-def _seal(user: UserMatrix, spec: DatasetSpec, path: Path) -> None:
+def _seal(identity: dict, spec: DatasetSpec, path: Path) -> None:
+    """Write ``path``'s manifest: ``identity`` (the source's ``UserMatrix.identity()``)."""
     size, mtime_ns = filetree.size_and_mtime(path)
     manifest = {
-        "source": user.identity(), "converter_version": CONVERTER_VERSION,
+        "source": identity, "converter_version": CONVERTER_VERSION,
         "spec": spec.to_dict(), "size_bytes": size, "mtime_ns": mtime_ns,
         "checksum": datasets.file_checksum(path), "checksum_algorithm": "blake2b-128",
     }
@@ -218,7 +226,7 @@ def _progress_bar(user: UserMatrix, path: Path, enabled: bool):
 def _write_raw(user: UserMatrix, spec: DatasetSpec, tmp: Path, bar) -> None:
     with open(tmp, "wb") as out:
         for _, block in user.row_blocks(BLOCK_BYTES):
-            np.ascontiguousarray(block).tofile(out)
+            out.write(np.ascontiguousarray(block).data)  # tofile loses a full disk's errno
             bar.update(block.nbytes)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import units
 from harness.measuring import codecs, filetree
 from harness.measuring import values as value_kinds
 
@@ -624,7 +625,10 @@ def _checksum_matches(path: Path) -> bool:
 def remove_abandoned_temporaries(directory: Path) -> list[Path]:
     """Remove the temporary files (``.NAME.PID.tmp``) of writers that are gone: a file's
     writer holds the lock of NAME while it writes, so a temporary whose lock is free belongs
-    to nobody (a killed ``materialize``). Returns the paths removed."""
+    to nobody (a killed ``materialize``). Only a temporary whose lock file already exists is
+    touched (a writer creates the lock before its temporary): the data directory may be one
+    the user chose, and a file of theirs that merely looks like ``.NAME.123.tmp`` is theirs.
+    No lock file is ever created here. Returns the paths removed."""
     removed = []
     for temporary in directory.glob(".*.tmp"):
         parts = temporary.name[1:-len(".tmp")].rsplit(".", 1)
@@ -635,14 +639,21 @@ def remove_abandoned_temporaries(directory: Path) -> list[Path]:
             owner = owner.with_name(owner.name[:-len(".manifest.json")])
         lock_path = owner.with_name(owner.name + ".lock")
         try:
-            with open(lock_path, "a+") as lock_file:
-                fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_fd = os.open(lock_path, os.O_RDWR)  # never O_CREAT: no lock, not ours
+        except OSError:  # FileNotFoundError above all: a file the harness did not write
+            continue
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
                 filetree.remove(temporary)  # a file, or a zarr store's directory
-                fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+            finally:
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
         except BlockingIOError:
             continue  # being written right now
         except OSError:
             continue
+        finally:
+            os.close(lock_fd)
         removed.append(temporary)
     return removed
 
@@ -660,8 +671,8 @@ def require_free_disk(file_bytes: int, directory: Path, what: str,
     free = shutil.disk_usage(directory).free
     if free < needed:
         raise InsufficientDiskSpaceError(
-            f"not enough free disk in {directory} for {what}: needs {needed / 1e9:.2f} GB "
-            f"(its size + 10%), has {free / 1e9:.2f} GB free; free some space or set "
+            f"not enough free disk in {directory} for {what}: needs {units.human_bytes(needed)} "
+            f"(its size + 10%), has {units.human_bytes(free)} free; free some space or set "
             f"{where} to a larger disk"
         )
 

@@ -213,7 +213,7 @@ def measure_in_process(
     spec = strat.dataset_for(spec.problem, prefer=spec.storage)
     path = materialize(spec, root)
     return measure_opened(
-        strat, spec, path, lambda: strat.open(spec, root=root, **options),
+        strat, spec, path, lambda: strat.open_at(spec, path, **options),
         (lambda x: reference_result(spec, x, root)) if check else None,
         cache=cache, repeat=repeat, options=options)
 
@@ -276,11 +276,13 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
         # the opening (so buffers and mapped pages count), then once more in steady state.
         with contextlib.ExitStack() as stack:
             gc.collect()
-            (operand, _), first_peak = memory.measure_peak(
-                lambda: (op := stack.enter_context(open_operand()),
-                         op.matvec(x)))
-            if hasattr(operand, "measure_peak"):  # a cluster: the client's alone says little
+            if strat.spans_processes:  # a cluster: the client's meter alone says little
+                operand = stack.enter_context(open_operand())
                 first_peak = metered(operand, operand.matvec, x)[1]
+            else:
+                (operand, _), first_peak = memory.measure_peak(
+                    lambda: (op := stack.enter_context(open_operand()),
+                             op.matvec(x)))
             _, steady_peak = metered(operand, operand.matvec, x)
             peaks += [first_peak, steady_peak]
             for _ in range(int(repeat)):

@@ -19,6 +19,7 @@ bytes against the memory bandwidth, ``roofline_bound`` saying which)::
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -199,7 +200,7 @@ def check_run_arguments(cache: str, rounds: int, repeat: int, timeout_seconds: f
         raise ValueError(f"cache must be one of {CACHE_CHOICES}, got {cache!r}")
     if int(rounds) < 1 or int(repeat) < 1:
         raise ValueError(f"rounds and repeat must be >= 1, got {rounds} and {repeat}")
-    if not timeout_seconds > 0:
+    if not (math.isfinite(timeout_seconds) and timeout_seconds > 0):
         raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
     options = {k: v for k, v in options.items() if v is not None}
     resolve_options(options)

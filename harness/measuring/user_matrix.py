@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -130,7 +131,7 @@ def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None =
     path, dataset = split_dataset(file)
     if not path.exists():
         raise UserFileError(f"{path}: no such file or directory; check the path")
-    kind = detect_format(path)
+    kind = detect_format(path)  # refuses a FIFO or a device before reading it
     if dataset is not None and kind not in ("hdf5", "zarr"):
         raise UserFileError(f"{path} is not an HDF5 file or a zarr store, so ':{dataset}' names "
                             "nothing in it; drop the ':/dataset' part")
@@ -141,7 +142,9 @@ def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None =
 
 
 def detect_format(path: Path) -> str:
-    """npy, hdf5, npz, zarr or raw, from the file's first bytes (a directory: zarr or not)."""
+    """npy, hdf5, npz, zarr or raw, from the file's first bytes (a directory: zarr or not).
+    A FIFO, device or socket is refused (UserFileError): reading it may block forever."""
+    _refuse_special_file(path)
     if path.is_dir():
         markers = ("zarr.json", ".zarray", ".zgroup")
         return "zarr" if path.suffix == ".zarr" or any((path / m).exists() for m in markers) \
@@ -155,6 +158,18 @@ def detect_format(path: Path) -> str:
     if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
         return "npz"
     return "raw"
+
+
+def _refuse_special_file(path: Path) -> None:
+    """A UserFileError unless ``path`` is a regular file or a directory (after symlinks): a
+    named pipe would block the first read forever, a device (/dev/zero) has no size."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # gone or unreadable: the open that follows says so
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UserFileError(f"{path} is not a regular file (a FIFO, device or socket); give a "
+                            ".npy, raw, HDF5 or .npz file or a zarr store")
 
 
 def _is_hdf5(path: Path) -> bool:

@@ -18,7 +18,6 @@ for an array at the root; its codecs get the nearest of the names above (``codec
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -56,6 +55,14 @@ def accepts_compression(name: str | None) -> bool:
     from harness.measuring.datasets import ZARR_COMPRESSIONS
 
     return name in ZARR_COMPRESSIONS or name == "none"
+
+
+def codec_refusal() -> str:
+    """Why a zarr reader refuses a spec whose compression is not a zarr codec."""
+    from harness.measuring.datasets import ZARR_COMPRESSIONS
+
+    names = ["none" if name is None else name for name in ZARR_COMPRESSIONS]
+    return f"its compression is not a zarr codec; zarr stores take {', '.join(names)}"
 
 
 def refusal(name: str | None) -> str:
@@ -151,13 +158,13 @@ def array_directory(location) -> Path:
     return Path(os.fspath(location)) / array_path(location)
 
 
-def open_array(path, mode: str = "r"):
+def open_array(path):
     """The zarr array of a store written by :func:`write`, or of a user's store where a
-    location's ``dataset`` says (any zarr format, read-only whatever ``mode`` says)."""
+    location's ``dataset`` says (any zarr format), opened read-only."""
     zarr = zarr_module()
 
     if getattr(path, "dataset", None) is None:
-        return zarr.open_array(store=os.fspath(path), path=ARRAY_NAME, mode=mode, zarr_format=3)
+        return zarr.open_array(store=os.fspath(path), path=ARRAY_NAME, mode="r", zarr_format=3)
     return zarr.open_array(store=os.fspath(path), path=array_path(path), mode="r")
 
 
@@ -211,7 +218,3 @@ def chunk_file(array, location, coords: tuple[int, int]) -> Path:
     """The file of the chunk at chunk-grid ``coords`` (its key as the store encodes it)."""
     return array_directory(location) / array.metadata.encode_chunk_key(coords)
 
-
-def chunk_count(spec) -> int:
-    rows, cols = chunk_shape(spec)
-    return math.ceil(spec.shape[0] / rows) * math.ceil(spec.shape[1] / cols)

@@ -133,9 +133,10 @@ def matrix_bytes(row: pd.Series) -> float | None:
     dims = re.findall(r"\d+", str(shape))
     try:
         itemsize = np.dtype(str(dtype)).itemsize
-    except TypeError:
+    except (TypeError, ValueError):  # ValueError: e.g. a sub-array dtype too big to make
         return None
-    return float(np.prod([int(d) for d in dims])) * itemsize if dims else None
+    # math.prod on Python ints: np.prod would wrap around on a huge shape
+    return float(math.prod(int(d) for d in dims)) * itemsize if dims else None
 
 
 def combinations(frame: pd.DataFrame) -> pd.DataFrame:

@@ -50,4 +50,13 @@ def load_project(config_path: str | os.PathLike = "asv.conf.json") -> AsvProject
     repo = base / str(config.repo)
     repo_dir = repo.resolve() if repo.is_dir() else base
     return AsvProject(path, config, repo_dir, (base / config.results_dir).resolve(),
-                      (base / config.html_dir).resolve())
+                      resolve_parent(base / config.html_dir))
+
+
+def resolve_parent(path: str | os.PathLike) -> Path:
+    """``path`` absolute with its parent's symbolic links resolved but not its own, so that a
+    check of the path itself (is it a symlink?) still sees what it names."""
+    path = Path(path).absolute()
+    if path.name in ("", ".."):  # '/' or 'x/..': no last name of its own to keep
+        return path.resolve()
+    return path.parent.resolve() / path.name

@@ -42,12 +42,14 @@ def history_table(frame: pd.DataFrame, count: int = HISTORY_COMMITS
 
 
 def history_records(frame: pd.DataFrame, count: int = HISTORY_COMMITS) -> list[dict]:
-    """The results of ``newest_commits`` as records (label, machine, env, commit, date as
-    text, value in ``unit``, status), for JSON."""
+    """The results of ``newest_commits`` as records (label, machine, env, commit, date in
+    ISO format, value in ``unit``, status), for strict JSON (a missing value is null)."""
+    from harness.reporting.report import json_value
+
     recent = frame[frame["commit"].isin(newest_commits(frame, count))]
     records = recent[["entry_name", "machine", "env_name", "commit", "date", "value", "unit",
-                      "status"]].assign(date=recent["date"].map(str))
-    return records.to_dict("records")
+                      "status"]]
+    return [{k: json_value(v) for k, v in row.items()} for row in records.to_dict("records")]
 
 
 def regression_records(found: pd.DataFrame) -> list[dict]:

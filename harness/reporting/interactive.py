@@ -22,7 +22,7 @@ from plotly import colors as plotly_colors
 
 from harness import names
 from harness.reporting.answer import latest_ok
-from harness.units import MiB, binary_bytes
+from harness.units import MiB, binary_bytes, human_gbps, human_seconds
 
 MAX_FIGURES = 8  # per kind: a page stays quick to load and to read
 MAX_BARS = 40  # configurations per bar chart
@@ -117,13 +117,14 @@ def _hover(group: pd.DataFrame) -> list[str]:
         if pd.notna(r.get("ratio_to_dense")):
             text.append(f"{r['ratio_to_dense']:.3g} x {names.REFERENCE_FAMILY} time")
         if pd.notna(r.get("gbps")):
-            text.append(f"{r['gbps']:.3g} GB/s")
+            text.append(human_gbps(float(r["gbps"])))
         lines.append("<br>".join(text))
     return lines
 
 
 def _ms(seconds: float) -> str:
-    return "-" if pd.isna(seconds) else f"{seconds * MS:.3g} ms"
+    """A time in the unit that suits it ('15.3 ms', '1.00 s'); '-' when missing."""
+    return "-" if pd.isna(seconds) else human_seconds(float(seconds))
 
 
 def _mib(values: pd.Series) -> pd.Series:
@@ -190,7 +191,7 @@ def heatmap_figures(frame: pd.DataFrame) -> list[tuple[str, go.Figure]]:
         milliseconds = table.to_numpy(dtype=float) * MS
         columns = [binary_bytes(float(c)) for c in table.columns]
         rows = [plot_text(i) for i in table.index]
-        text = [["" if np.isnan(v) else f"{v:.3g} ms" for v in row] for row in milliseconds]
+        text = [["" if np.isnan(v) else human_seconds(v / MS) for v in row] for row in milliseconds]
         # Lists, not arrays: a missing cell must be null in the JSON (an empty cell), where
         # a typed array would carry NaN into the drawing.
         logs = [[None if np.isnan(v) else float(np.log10(v)) for v in row] for row in milliseconds]
@@ -266,7 +267,7 @@ def roofline_figures(combos: pd.DataFrame, frame: pd.DataFrame, colours: dict[st
                 value = float(roof["value"].median())
                 figure.add_trace(go.Scatter(
                     x=[value, value], y=[labels[0], labels[-1]], mode="lines",
-                    name=f"{what} {value:.3g} GB/s", hoverinfo="name",
+                    name=f"{what} {human_gbps(value)}", hoverinfo="name",
                     line={"color": colour, "dash": "dash", "width": 2}))
         title = f"Bandwidth against the roofline, {machine}"
         figure = _layout(figure, title, "achieved bandwidth (GB/s)", "",

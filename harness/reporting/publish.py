@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.reporting.asvconfig import AsvConfigError, load_project
+from harness.reporting.asvconfig import AsvConfigError, load_project, resolve_parent
 
 REPORT_DIR = "report"
 DATA_FORMATS = ("csv", "parquet")  # written beside the report, linked from it
@@ -75,7 +75,8 @@ def publish(config: str | os.PathLike = "asv.conf.json", html_dir: str | os.Path
         paths = load_project(config)
     except AsvConfigError as exc:
         raise PublishError(str(exc)) from None
-    target = Path(html_dir).resolve() if html_dir is not None else paths.html_dir
+    # Not resolve(): that would follow a symlinked html_dir, which check_target refuses.
+    target = resolve_parent(html_dir) if html_dir is not None else paths.html_dir
     check_target(target, protected=(paths.results_dir, paths.config_path.parent,
                                     paths.repo_dir))
     if not paths.results_dir.is_dir():

@@ -425,7 +425,9 @@ def _plain(value):
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
-def _json_value(value):
+def json_value(value):
+    """One value as strict JSON takes it: NaN and missing -> None, infinities as strings,
+    timestamps in ISO format, tuples as lists; anything else unchanged."""
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, pd.Timestamp):
@@ -437,9 +439,12 @@ def _json_value(value):
     return value
 
 
+_json_value = json_value  # the old name
+
+
 def to_json(frame: pd.DataFrame) -> str:
     """Records, one per row; NaN -> null, infinities as strings (strict JSON)."""
-    records = [{k: _json_value(v) for k, v in row.items()}
+    records = [{k: json_value(v) for k, v in row.items()}
                for row in frame.drop(columns=["samples"], errors="ignore").to_dict("records")]
     return json.dumps(records, indent=1, default=str, allow_nan=False) + "\n"
 
@@ -496,8 +501,13 @@ def _render(frame: pd.DataFrame, fmt: str, title: str, plots: bool,
 
 
 def write_atomically(path: str | os.PathLike, content: str | bytes) -> Path:
-    """Write to a temporary file beside ``path`` and rename it over ``path``."""
+    """Write to a temporary file beside ``path`` and rename it over ``path``; ValueError when
+    ``path`` exists and is not a regular file (a FIFO, a device, a directory), which the
+    rename would replace."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"refusing to write {str(path)!r}: it exists and is not a regular "
+                         "file, and writing would replace it; give a regular file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
     mode = new_file_mode(path)  # mkstemp's 0600 would hide the file from a web server

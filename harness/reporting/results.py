@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from asv.results import _format_param_value
 
-from harness.reporting.untrusted import UntrustedFileError, read_json
+from harness.reporting.untrusted import LONGEST_INTEGER, UntrustedFileError, read_json
 
 RESULTS_API_VERSION = 2
 
@@ -497,7 +497,8 @@ def _typed_param_column(values: list[str | None]) -> pd.Series:
     """Numbers when every present value is a number literal (e.g. chunk_cache bytes), else text."""
     present = [v for v in values if v is not None]
     if present and all(NUMBER_PATTERN.match(v) for v in present):
-        if all(re.fullmatch(r"[+-]?\d+", v) for v in present):
+        if all(re.fullmatch(r"[+-]?\d+", v) and len(v.lstrip("+-")) <= LONGEST_INTEGER
+               for v in present):  # a longer one overflows Int64: floats, as untrusted reads
             return pd.Series([None if v is None else int(v) for v in values], dtype="Int64")
         return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
     return pd.Series(values, dtype=object)

@@ -95,7 +95,7 @@ def read_buffer(shape: tuple[int, ...], dtype) -> np.ndarray:
     read from files. Pre-faulted: the VM's first touch of fresh pages is slow, and it belongs to
     opening, not to the timed product. Page-aligned: numpy places large arrays 16 bytes past a
     page, and the kernel's copy out of the page cache into a destination 16 bytes past the
-    source's offset modulo 4 KiB ran at a third of its speed on this machine's CPU
+    source's offset modulo 4 KiB ran 2.6x slower on this machine's CPU
     (``tools/read_alignment.py``: 320 MiB of 16 MiB reads at file offset 0 took 138 ms into
     such a buffer, 54 ms into a page-aligned one)."""
     dtype = np.dtype(dtype)

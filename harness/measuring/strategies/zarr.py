@@ -185,8 +185,7 @@ def _accepts_codec(spec: DatasetSpec) -> bool:
     return zarr_store.accepts_compression(spec.compression)
 
 
-_CODEC_REFUSAL = ("its compression is not a zarr codec; zarr stores take "
-                  "none, zstd, blosc-lz4, blosc-zstd, gzip-1, gzip-4")
+_CODEC_REFUSAL = zarr_store.codec_refusal()
 
 # Two readers of the same bytes into the same reused slab: the same facts, another library.
 for _name, _description, _opener, _imports in (

@@ -172,18 +172,20 @@ def run_gate(config: str | os.PathLike, base: str, head: str, *, factor: float =
             return load_selected(project.results_dir, base, head, machine=machine,
                                  environments=environments, bench=bench)
 
-    def judge_stored() -> pd.DataFrame:
-        return judge(*load_stored(), factor=factor, memory_factor=memory_factor,
-                     memory_floor=memory_floor)
+    def judge_stored(stored: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
+        return judge(*(stored if stored is not None else load_stored()), factor=factor,
+                     memory_factor=memory_factor, memory_floor=memory_floor)
 
+    stored = load_stored()
     if run:
-        thin = too_few_samples(*load_stored())
+        thin = too_few_samples(*stored)
         if thin:
             progress(f"measuring {len(thin)} time benchmark(s) again: their stored results "
                      "have too few samples for asv's test (a run without --record-samples, "
                      "or an interrupted one)")
             runner.rerun([base, head], machine, thin)
-    judged = judge_stored()
+            stored = load_stored()  # the rerun wrote new results
+    judged = judge_stored(stored)
     for attempt in range(confirm if run else 0):
         flagged = time_regressions(judged)
         if not flagged:
