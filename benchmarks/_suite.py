@@ -2,13 +2,13 @@
 
 Why each piece is here (asv 0.6.6 behaviour):
 - ``setup_cache`` (defined per class in the family modules, so each class gets its own) makes
-  the class's files once per run with ``harness.measuring.datasets.materialize`` and returns their root
+  the class's files once per run with ``harness.measuring.storage.datasets.materialize`` and returns their root
   and its own working directory (a fresh directory per run), never arrays.
-- ``setup`` turns the parameters into a ``harness.measuring.profiles.Case``; a combination the profile
+- ``setup`` turns the parameters into a ``harness.measuring.runs.profiles.Case``; a combination the profile
   does not run or this machine cannot hold raises ``NotImplementedError``: asv records a skip.
 - ``time_`` and ``peakmem_`` use the operand that ``setup`` opened (warm page cache: asv calls
   the method once to warm up before it times). ``track_`` figures come from
-  ``harness.measuring.measure.measure_in_process`` in the benchmark's own fresh process; the four warm
+  ``harness.measuring.runs.measure.measure_in_process`` in the benchmark's own fresh process; the four warm
   figures of one combination come from one measurement, kept for the rest of the run in the
   setup_cache directory so that it is not repeated four times.
 """
@@ -21,7 +21,8 @@ import json
 import os
 from pathlib import Path
 
-from harness.measuring import datasets, profiles
+from harness.measuring.storage import datasets
+from harness.measuring.runs import profiles
 
 PROFILE = profiles.get()
 
@@ -114,7 +115,7 @@ class _MatvecSuite:
             return json.loads(memo.read_text())
         # The operand opened by setup is not needed here: measure opens its own.
         self._resources.close()
-        from harness.measuring import measure
+        from harness.measuring.runs import measure
 
         repeat = PROFILE.track_repeat if cache_state == "warm" else PROFILE.cold_repeat
         result = measure.measure_in_process(

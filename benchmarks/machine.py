@@ -1,6 +1,6 @@
 """This machine's limits, measured in the same run: every GB/s figure can be put against them."""
 
-from harness.measuring import profiles
+from harness.measuring.runs import profiles
 
 PROFILE = profiles.get()
 

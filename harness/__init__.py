@@ -27,9 +27,13 @@ __version__ = "0.1.0"
 
 #: Short name -> the module it stands for.
 MODULES = {
-    **{name: f"harness.measuring.{name}" for name in
-       ("datasets", "memory", "pagecache", "machine", "libc", "strategies", "measure", "plan",
-        "profiles")},
+    "datasets": "harness.measuring.storage.datasets",
+    "storage": "harness.measuring.storage",
+    "strategies": "harness.measuring.strategies",
+    **{name: f"harness.measuring.meters.{name}" for name in
+       ("memory", "pagecache", "machine", "libc")},
+    **{name: f"harness.measuring.runs.{name}" for name in
+       ("measure", "plan", "profiles")},
     **{name: f"harness.reporting.{name}" for name in
        ("results", "compare", "runs", "history", "environments", "gate", "summary", "plots",
         "report", "publish", "asvconfig")},

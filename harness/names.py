@@ -1,7 +1,7 @@
 """The asv suite's naming contract: what the benchmark classes, their parameters and their
 figures are called in asv's result files.
 
-The measuring half writes these names (``benchmarks/`` and ``harness.measuring.profiles``),
+The measuring half writes these names (``benchmarks/`` and ``harness.measuring.runs.profiles``),
 the reporting half reads them (``summary``, ``plots``, ``report``); both import them from here,
 so a rename happens in one place. Renaming a class or a method starts a new history in asv
 (results are keyed by name), so names change only on purpose.

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from harness import names
-from harness.measuring import profiles
+from harness.measuring.runs import profiles
 
 REPO = Path(__file__).resolve().parent.parent
 #: Every family of the suite (from its naming contract, so a new family is checked too).

@@ -13,7 +13,7 @@ import sys
 import pytest
 from suite_asv import FAMILIES, REPO, asv, asv_setup
 
-from harness.measuring import profiles
+from harness.measuring.runs import profiles
 
 METHODS = ("time_matvec", "peakmem_matvec", "track_peak_increment", "track_anon_increment",
            "track_file_increment", "track_cold_seconds", "track_gbps")

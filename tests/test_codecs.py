@@ -1,4 +1,4 @@
-"""harness.measuring.codecs: each name writes the filters and settings it stands for, and the
+"""harness.measuring.storage.codecs: each name writes the filters and settings it stands for, and the
 chunk decoders undo exactly what HDF5 stored."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from harness.measuring import codecs
-from harness.measuring.datasets import DatasetSpec
+from harness.measuring.storage import codecs
+from harness.measuring.storage.datasets import DatasetSpec
 
 
 def _pipeline(tmp_path, name) -> list[tuple[int, tuple]]:
@@ -97,11 +97,11 @@ def test_a_fresh_process_reads_plugin_filters_through_hdf5(tmp_path):
     import sys
     from pathlib import Path
 
-    from harness.measuring.datasets import materialize
+    from harness.measuring.storage.datasets import materialize
 
     spec = DatasetSpec((20, 100), storage="hdf5", chunks=(5, 100), compression="blosc-lz4")
     materialize(spec, tmp_path)
-    code = ("import sys; from harness.measuring import datasets, strategies; "
+    code = ("import sys; from harness.measuring import strategies; from harness.measuring.storage import datasets; "
             "assert 'hdf5plugin' not in sys.modules; "
             f"spec = datasets.DatasetSpec.from_dict({spec.to_dict()!r}); "
             f"y = strategies.matvec('hdf5-blocked', spec, datasets.vector(100), root={str(tmp_path)!r}); "

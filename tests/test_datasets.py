@@ -1,4 +1,4 @@
-"""harness.measuring.datasets: identical values in every storage, a cache that never trusts a broken file."""
+"""harness.measuring.storage.datasets: identical values in every storage, a cache that never trusts a broken file."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness.measuring import datasets
-from harness.measuring.datasets import (
+from harness.measuring.storage import datasets
+from harness.measuring.storage.datasets import (
     DatasetSpec,
     InsufficientDiskSpaceError,
     dataset_path,
@@ -118,7 +118,7 @@ def test_truncated_file_with_stale_manifest_is_regenerated(tmp_path):
 
 _SLOW_GENERATOR = textwrap.dedent("""
     import sys, time
-    from harness.measuring import datasets
+    from harness.measuring.storage import datasets
     original = datasets.iter_dense_blocks
     def slow(spec):
         for item in original(spec):
@@ -150,7 +150,7 @@ def test_generator_killed_half_way_leaves_nothing_reused(tmp_path, storage):
 
 _CONCURRENT = textwrap.dedent("""
     import json, sys, time
-    from harness.measuring import datasets
+    from harness.measuring.storage import datasets
     calls = 0
     original = datasets._write_raw
     def counting(spec, tmp):

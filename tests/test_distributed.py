@@ -19,8 +19,11 @@ import psutil
 import pytest
 from conftest import requires_clear_refs
 
-from harness.measuring import cluster, cluster_memory, datasets, strategies
-from harness.measuring.measure import measure_in_process, reference_result
+from harness.measuring import strategies
+from harness.measuring.strategies import cluster
+from harness.measuring.meters import cluster_memory
+from harness.measuring.storage import datasets
+from harness.measuring.runs.measure import measure_in_process, reference_result
 from harness.measuring.strategies import dask as dask_strategies
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,9 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
-from harness.measuring import codecs, strategies
-from harness.measuring.datasets import DatasetSpec, dense_array, hdf5_filter_kwargs, vector
-from harness.measuring.measure import measure_in_process
+from harness.measuring import strategies
+from harness.measuring.storage import codecs
+from harness.measuring.storage.datasets import DatasetSpec, dense_array, hdf5_filter_kwargs, vector
+from harness.measuring.runs.measure import measure_in_process
 from harness.measuring.strategies import hdf5_direct
 from harness.measuring.strategies.base import Options
 

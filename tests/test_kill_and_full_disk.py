@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from hostile import fake_asv_steps, gate_results, git_project, results_project, run_cli
 
-from harness.measuring import datasets
-from harness.measuring.datasets import DatasetSpec
+from harness.measuring.storage import datasets
+from harness.measuring.storage.datasets import DatasetSpec
 
 KILL_POINTS = 20
 SEED = 1201
@@ -35,7 +35,7 @@ SEED = 1201
 #: harness once. Forking this test process instead would copy the locks that other threads
 #: hold (a dask client's event loop, thread pools of earlier tests), and a child could hang.
 _CHILDREN = multiprocessing.get_context("forkserver")
-_CHILDREN.set_forkserver_preload(["harness.measuring.datasets", "harness.reporting.publish",
+_CHILDREN.set_forkserver_preload(["harness.measuring.storage.datasets", "harness.reporting.publish",
                                   "harness.cli"])
 
 

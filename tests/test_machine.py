@@ -8,8 +8,8 @@ import pytest
 from conftest import MiB
 
 from harness.cli import main
-from harness.measuring import machine
-from harness.measuring.machine import DataDirError, Roofline, fingerprint, roofline
+from harness.measuring.meters import machine
+from harness.measuring.meters.machine import DataDirError, Roofline, fingerprint, roofline
 
 
 def test_fingerprint_names_hardware_versions_and_data_filesystem(tmp_path) -> None:
@@ -100,6 +100,6 @@ def test_cli_rejects_zero_mib(capsys) -> None:
 
 def test_data_dir_without_write_permission_is_a_clear_error(tmp_path, monkeypatch) -> None:
     # Root may write anywhere, so permission is denied by stubbing the check it relies on.
-    monkeypatch.setattr("harness.measuring.machine.os.access", lambda *_args, **_kw: False)
+    monkeypatch.setattr("harness.measuring.meters.machine.os.access", lambda *_args, **_kw: False)
     with pytest.raises(DataDirError, match="is not writable.*--data-dir"):
         roofline(tmp_path, memory_bytes=MiB, disk_bytes=MiB)

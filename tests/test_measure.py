@@ -1,4 +1,4 @@
-"""harness.measuring.measure and ``python -m harness measure``: figures, cache states, records."""
+"""harness.measuring.runs.measure and ``python -m harness measure``: figures, cache states, records."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import pytest
 
 from harness.cli import main
 from harness.measuring import strategies
-from harness.measuring.datasets import DatasetSpec, Problem, nbytes_in_memory
-from harness.measuring.measure import (
+from harness.measuring.storage.datasets import DatasetSpec, Problem, nbytes_in_memory
+from harness.measuring.runs.measure import (
     Measurement,
     MeasurementError,
     combine,
     measure_in_process,
     measure_in_subprocess,
 )
-from harness.measuring.plan import add_derived_columns, compare_strategies, format_table, plan_for
+from harness.measuring.runs.plan import add_derived_columns, compare_strategies, format_table, plan_for
 from harness.units import parse_bytes
 
 REQUIRED_KEYS = {"strategy", "family", "storage", "cache", "seconds", "seconds_min",
@@ -221,7 +221,7 @@ def test_a_named_strategy_that_cannot_fit_in_ram_is_refused_with_the_sizes():
 
 
 def test_measure_refuses_a_plan_that_cannot_fit_on_disk_before_writing(tmp_path, monkeypatch):
-    from harness.measuring import plan as plan_module
+    from harness.measuring.runs import plan as plan_module
 
     real_usage = plan_module.shutil.disk_usage
     monkeypatch.setattr(plan_module.shutil, "disk_usage",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import MB, MiB, requires_clear_refs
 
-from harness.measuring.memory import (
+from harness.measuring.meters.memory import (
     PeakMemory,
     PeakMeter,
     measure_peak,
@@ -70,7 +70,7 @@ _SWEEP_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from harness.measuring.memory import measure_peak, prefault
+    from harness.measuring.meters.memory import measure_peak, prefault
 
     sizes = [int(s) for s in sys.argv[1:]]
     prefault(max(sizes))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import MB
 
-from harness.measuring.pagecache import (
+from harness.measuring.meters.pagecache import (
     CacheEvictionError,
     evict,
     read_sequentially,

@@ -1,4 +1,4 @@
-"""harness.measuring.profiles: profile choice, grids, chunk layouts, and the skip rules (RAM, disk, time)."""
+"""harness.measuring.runs.profiles: profile choice, grids, chunk layouts, and the skip rules (RAM, disk, time)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import psutil
 import pytest
 
 from harness import names
-from harness.measuring import datasets, profiles, strategies
+from harness.measuring import strategies
+from harness.measuring.storage import datasets
+from harness.measuring.runs import profiles
 from harness.units import MiB
 
 

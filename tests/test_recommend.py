@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.measuring.recommend import pareto_front, recommend
+from harness.measuring.runs.recommend import pareto_front, recommend
 
 MiB = 1 << 20
 

@@ -7,8 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.measuring import memory, strategies
-from harness.measuring.datasets import DatasetSpec, Problem, dense_array, materialize, nnz, vector
+from harness.measuring import strategies
+from harness.measuring.meters import memory
+from harness.measuring.storage.datasets import DatasetSpec, Problem, dense_array, materialize, nnz, vector
 from harness.measuring.strategies.hdf5 import _open_mmap, stored_chunk_shape
 from harness.measuring.strategies.sparse import format_bytes
 

@@ -19,8 +19,11 @@ import pytest
 import scipy.sparse as sp
 
 from harness.cli import main
-from harness.measuring import convert, datasets, strategies, zarr_store
-from harness.measuring.user_matrix import (
+from harness.measuring import strategies
+from harness.measuring.storage import copies as convert
+from harness.measuring.storage import datasets
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.storage.user import (
     UserFileError,
     measure_file_in_process,
     open_user_matrix,
@@ -142,7 +145,9 @@ def _kill_a_slow_conversion(text: str, rows_per_block: int, call: str, setup: st
     ``rows_per_block`` rows at a time with a pause after each, and kill it after 3 blocks."""
     child = f"""
 import sys, time
-from harness.measuring import convert, user_matrix, zarr_store
+from harness.measuring.storage import copies as convert
+from harness.measuring.storage import user as user_matrix
+from harness.measuring.storage import zarr as zarr_store
 {setup}
 user = user_matrix.open_user_matrix({text!r})
 blocks = user_matrix.UserMatrix.row_blocks
@@ -279,7 +284,7 @@ def test_a_fifo_or_a_device_is_refused_at_once_not_read(tmp_path):
     os.mkfifo(fifo)
     code = textwrap.dedent("""
         import sys
-        from harness.measuring.user_matrix import UserFileError, open_user_matrix
+        from harness.measuring.storage.user import UserFileError, open_user_matrix
         for path, shape in ((sys.argv[1], None), ("/dev/zero", (10, 10))):
             try:
                 open_user_matrix(path, shape=shape)

@@ -15,8 +15,12 @@ import pytest
 import zarr
 
 from harness.cli import main
-from harness.measuring import convert, datasets, filetree, strategies, zarr_store
-from harness.measuring.user_matrix import UserFileError, open_user_matrix, plan_for_file
+from harness.measuring import strategies
+from harness.measuring.storage import copies as convert
+from harness.measuring.storage import datasets
+from harness.measuring.storage import files as filetree
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.storage.user import UserFileError, open_user_matrix, plan_for_file
 
 SHAPE = (60, 700)
 #: Strategies that read a zarr store (dask-distributed starts a cluster: test_distributed's).

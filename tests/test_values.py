@@ -7,8 +7,10 @@ import h5py
 import numpy as np
 import pytest
 
-from harness.measuring import datasets, profiles, values
-from harness.measuring.datasets import DatasetSpec, Problem, dense_array, materialize
+from harness.measuring.storage import datasets
+from harness.measuring.runs import profiles
+from harness.measuring.matrix import values
+from harness.measuring.storage.datasets import DatasetSpec, Problem, dense_array, materialize
 
 
 @pytest.fixture

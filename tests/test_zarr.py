@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.measuring import datasets, strategies, zarr_store
-from harness.measuring.measure import reference_result
+from harness.measuring import strategies
+from harness.measuring.storage import datasets
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.runs.measure import reference_result
 
 READERS = [*strategies.names("zarr"), "dask-threads"]
 #: (shape, chunks, compression, shards): chunks that do not divide the shape, a 1-row and a
@@ -94,7 +96,8 @@ def test_a_killed_zarr_write_leaves_nothing_a_later_run_trusts(tmp_path):
     # The child writes a few chunk-rows, then stalls (its writer's blocks stop coming).
     child = textwrap.dedent(f"""
         import time
-        from harness.measuring import datasets, zarr_store
+        from harness.measuring.storage import datasets
+        from harness.measuring.storage import zarr as zarr_store
         real_write = zarr_store.write
         def stalling(spec, directory, blocks, advance):
             def some():

@@ -2,7 +2,7 @@
 
     python tools/compression_ratios.py --shape 100x100000 --chunks 10x100000
 
-Each (codec, values) matrix is written once through ``harness.measuring.datasets.materialize``
+Each (codec, values) matrix is written once through ``harness.measuring.storage.datasets.materialize``
 (so the files are the suite's own) and its ratio is decoded bytes / stored bytes of the HDF5
 dataset. The values are stationary along the rows, so a slice of rows of a larger matrix has
 about the ratio of the whole.
@@ -17,7 +17,9 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from harness.measuring import codecs, datasets, values
+    from harness.measuring.storage import codecs
+    from harness.measuring.storage import datasets
+    from harness.measuring.matrix import values
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

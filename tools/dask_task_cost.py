@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=9, help="rounds per count (default 9)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from harness.measuring import cluster
+    from harness.measuring.strategies import cluster
 
     spec = cluster.ClusterSpec()
     client = cluster.client(spec)

@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import numpy as np
 
-    from harness.measuring.datasets import default_root
+    from harness.measuring.storage.datasets import default_root
 
     root = default_root()
     root.mkdir(parents=True, exist_ok=True)

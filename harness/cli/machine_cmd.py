@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.measuring.machine import DataDirError, fingerprint, roofline
+    from harness.measuring.meters.machine import DataDirError, fingerprint, roofline
 
     report: dict[str, Any] = {"fingerprint": fingerprint(args.data_dir)}
     if not args.no_roofline:

@@ -3,7 +3,7 @@
 Each (strategy, cache state) runs in a fresh subprocess; the figures are put against the
 ``dense`` strategy of the same run (``x dense``) and against this machine's roofline,
 measured in the same run (memory bandwidth when warm, disk bandwidth when cold). The work is
-``harness.measuring.plan.compare_strategies``; this module parses and prints.
+``harness.measuring.runs.plan.compare_strategies``; this module parses and prints.
 
 With ``--file PATH`` the matrix is yours: a .npy, a raw binary file (``--shape``, ``--dtype``),
 an HDF5 dataset (``file.h5:/group/dataset``), a scipy.sparse .npz or a zarr store (format 3 or
@@ -25,9 +25,9 @@ import math
 import sys
 
 from harness.cli.arg_types import parse_bytes
-from harness.measuring.codecs import HDF5_NAMES
-from harness.measuring.datasets import DTYPES, Problem, parse_chunks, parse_shape
-from harness.measuring.values import DEFAULT_KIND, KINDS
+from harness.measuring.storage.codecs import HDF5_NAMES
+from harness.measuring.storage.datasets import DTYPES, Problem, parse_chunks, parse_shape
+from harness.measuring.matrix.values import DEFAULT_KIND, KINDS
 
 
 def _argument_type(parse):
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    from harness.measuring.recommend import recommend
+    from harness.measuring.runs.recommend import recommend
 
     advice = recommend(comparison.records, args.memory_budget, comparison.skipped)
     if args.format == "json" and args.file is not None:
@@ -153,7 +153,7 @@ def _names(args: argparse.Namespace):
 
 
 def _compare_generated(args: argparse.Namespace):
-    from harness.measuring.plan import compare_strategies
+    from harness.measuring.runs.plan import compare_strategies
 
     if args.also_as:
         raise ValueError("--also-as copies your own matrix: use it with --file")
@@ -163,8 +163,8 @@ def _compare_generated(args: argparse.Namespace):
 
 
 def _compare_file(args: argparse.Namespace):
-    from harness.measuring.convert import check_layout, parse_targets
-    from harness.measuring.user_matrix import compare_file, open_user_matrix
+    from harness.measuring.storage.copies import check_layout, parse_targets
+    from harness.measuring.storage.user import compare_file, open_user_matrix
 
     if args.density is not None:
         raise ValueError("--density describes a generated matrix; your --file has its own")

@@ -4,7 +4,7 @@ Per claim: the notebook's figure, ours with the harness's meter (and, where the 
 ``%memit``, ``memory_profiler``'s 10 Hz sampler on the same cell), the verdict (reproduced,
 different, wrong) and why. ``--quick`` divides the column counts by 100 (seconds instead of
 minutes; the notebook's figures are scaled alike where they scale). The work is
-``harness.measuring.notebook``; this module parses and prints.
+``harness.measuring.runs.notebook``; this module parses and prints.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.measuring.notebook import format_rows, replay
+    from harness.measuring.runs.notebook import format_rows, replay
 
     if args.repeat is not None and args.repeat < 1:
         print("error: --repeat must be >= 1", file=sys.stderr)

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from harness.measuring.datasets import DatasetSpec, Problem, materialize
+from harness.measuring.storage.datasets import DatasetSpec, Problem, materialize
 from harness.units import MiB
 
 #: Default memory budget of block-wise strategies, in bytes.

@@ -8,13 +8,13 @@ cluster.
 - ``dask-distributed``: the product on a ``distributed.Client``: on a ``LocalCluster`` of worker
   processes the harness starts (``workers``, ``threads_per_worker``, ``worker_memory_limit``),
   or on an existing cluster by address (``scheduler``, else ``$HARNESS_DASK_SCHEDULER``); see
-  ``harness.measuring.cluster``. One task per worker thread, each the product of one range of
+  ``harness.measuring.strategies.cluster``. One task per worker thread, each the product of one range of
   whole storage chunk-rows, read by a reader its worker opened at setup (the fastest the store
   allows: ``WORKER_READERS``). dask's cost is per task (``tools/dask_task_cost.py`` on this
   2-core machine: 18 ms to submit and gather two trivial tasks, 76 ms for 25): one task per
   thread keeps a 0.4 GB product near the time its reads take, where ``dask.array``'s 25 chunks
   of 16 MiB would pay 76 ms before reading anything. Its operand meters the whole cluster
-  (``harness.measuring.cluster_memory``): every worker's exact peak, summed.
+  (``harness.measuring.meters.cluster_memory``): every worker's exact peak, summed.
 
 Opening (the store, the cluster, the workers' readers) is setup; the product is submitting the
 tasks, computing, and gathering ``y``.
@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import cluster, zarr_store
-from harness.measuring.datasets import DatasetSpec
+from harness.measuring.strategies import cluster
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.storage.datasets import DatasetSpec
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -60,7 +61,7 @@ WORKER_CHECK_SECONDS = 0.5
 
 def _storage_chunk_rows(spec: DatasetSpec) -> int:
     if spec.storage == "zarr":
-        from harness.measuring import zarr_store
+        from harness.measuring.storage import zarr as zarr_store
 
         return zarr_store.chunk_shape(spec)[0]
     from harness.measuring.strategies.hdf5 import stored_chunk_shape
@@ -95,7 +96,7 @@ class SlabReader:
 
     def __getitem__(self, key):
         if self.storage == "zarr":
-            from harness.measuring import zarr_store
+            from harness.measuring.storage import zarr as zarr_store
 
             return zarr_store.open_array(self.location)[key]
         from harness.measuring.strategies.base import Options, hdf5_dataset
@@ -273,7 +274,7 @@ class DistributedOperand:
         """``fn(*args)`` metered on every process of the cluster (and this one): returns its
         result and the summed :class:`PeakMemory`; the per-process figures are kept in
         ``last_cluster_peak``."""
-        from harness.measuring.cluster_memory import measure_cluster
+        from harness.measuring.meters.cluster_memory import measure_cluster
 
         result, peak = measure_cluster(self.client, fn, *args, **kwargs)
         self.last_cluster_peak = peak
@@ -347,7 +348,7 @@ def _cluster_threads(opts: Options) -> int:
 
 def _accepts(spec: DatasetSpec) -> bool:
     if spec.storage == "zarr":
-        from harness.measuring import zarr_store
+        from harness.measuring.storage import zarr as zarr_store
 
         return zarr_store.accepts_compression(spec.compression)
     return True

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.datasets import DatasetSpec
+from harness.measuring.storage.datasets import DatasetSpec
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -36,7 +36,7 @@ def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
             f[hdf5_dataset(path, DATASET_NAME)].read_direct(out)
             return out
     if spec.storage == "zarr":
-        from harness.measuring import zarr_store
+        from harness.measuring.storage import zarr as zarr_store
 
         return np.asarray(zarr_store.open_array(path)[...], dtype=spec.dtype)
     from harness.measuring.strategies.sparse import load_csr

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.datasets import DatasetSpec
+from harness.measuring.storage.datasets import DatasetSpec
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -73,7 +73,7 @@ def open_file(path: Path, opts: Options):
     library default)."""
     import h5py
 
-    from harness.measuring.codecs import register_hdf5_filters
+    from harness.measuring.storage.codecs import register_hdf5_filters
 
     register_hdf5_filters()  # a dataset written with a plugin's filter is read with it
     cache = opts.chunk_cache_bytes
@@ -371,7 +371,7 @@ def filter_pipeline_bytes(spec: DatasetSpec) -> int:
     filter's output, and the codec's own working memory (0 when not compressed)."""
     if spec.compression is None:
         return 0
-    from harness.measuring.codecs import decoder_working_bytes
+    from harness.measuring.storage.codecs import decoder_working_bytes
 
     return 2 * _chunk_bytes(spec) + decoder_working_bytes(spec.compression)
 

@@ -5,7 +5,7 @@ reads it, so ``hdf5-blocked`` decodes on one core however many there are. ``hdf5
 asks HDF5 only where each chunk is (``chunk_iter``: file offset, stored size, filter mask) when
 it opens the dataset; a pass then reads each chunk's stored bytes with a positional read
 (``os.preadv``, no HDF5 call, no lock), decodes them with codecs that release the GIL
-(``harness.measuring.codecs``), and multiplies the decoded chunk by its slice of ``x``, all in
+(``harness.measuring.storage.codecs``), and multiplies the decoded chunk by its slice of ``x``, all in
 a pool of worker threads, one chunk per worker at a time, each into its own reused buffers.
 The main thread adds the partial products up in chunk order, so the result does not depend on
 which worker finished first. A filter it cannot decode is refused at opening with a message
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import codecs
-from harness.measuring.datasets import DatasetSpec
+from harness.measuring.storage import codecs
+from harness.measuring.storage.datasets import DatasetSpec
 from harness.measuring.strategies.base import (
     Options,
     Strategy,

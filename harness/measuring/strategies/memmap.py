@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import libc
-from harness.measuring.datasets import DatasetSpec
+from harness.measuring.meters import libc
+from harness.measuring.storage.datasets import DatasetSpec
 from harness.measuring.strategies.base import (
     Options,
     Strategy,

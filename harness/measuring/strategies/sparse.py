@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from harness.measuring.datasets import DatasetSpec, csr_index_dtype, nnz
+from harness.measuring.storage.datasets import DatasetSpec, csr_index_dtype, nnz
 from harness.measuring.strategies.base import (
     ASSUMED_READ_BYTES_PER_SECOND,
     Options,

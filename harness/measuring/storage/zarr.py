@@ -52,21 +52,21 @@ def compressors(name: str | None) -> tuple:
 
 
 def accepts_compression(name: str | None) -> bool:
-    from harness.measuring.datasets import ZARR_COMPRESSIONS
+    from harness.measuring.storage.datasets import ZARR_COMPRESSIONS
 
     return name in ZARR_COMPRESSIONS or name == "none"
 
 
 def codec_refusal() -> str:
     """Why a zarr reader refuses a spec whose compression is not a zarr codec."""
-    from harness.measuring.datasets import ZARR_COMPRESSIONS
+    from harness.measuring.storage.datasets import ZARR_COMPRESSIONS
 
     names = ["none" if name is None else name for name in ZARR_COMPRESSIONS]
     return f"its compression is not a zarr codec; zarr stores take {', '.join(names)}"
 
 
 def refusal(name: str | None) -> str:
-    from harness.measuring.datasets import ZARR_COMPRESSIONS
+    from harness.measuring.storage.datasets import ZARR_COMPRESSIONS
 
     return (f"zarr stores take the codecs {list(ZARR_COMPRESSIONS)}, not {name!r} "
             "(an HDF5-only filter)")

@@ -3,10 +3,10 @@ read.
 
 In every worker process (through ``Client.run``) and in the client, before the call: return
 freed heap to the kernel, start a sampler of the anonymous/file-backed split, and reset the
-kernel's high-water mark (``/proc/self/clear_refs``, as ``harness.measuring.memory`` does for
+kernel's high-water mark (``/proc/self/clear_refs``, as ``harness.measuring.meters.memory`` does for
 one process); after it: read each one's ``VmHWM``, the split's peaks and its I/O counters
 (``/proc/self/io``). The figures are per process and summed, in bytes, with the same meaning
-as :class:`harness.measuring.memory.PeakMemory` (the peak over the start). Beside them, the
+as :class:`harness.measuring.meters.memory.PeakMemory` (the peak over the start). Beside them, the
 peak of dask's own ``distributed.diagnostics.MemorySampler`` (the workers' memory as their
 heartbeats report it, every ``sampler_interval_seconds``) over the same call, as it is: it
 shows what such a sampler misses of a short product.
@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from harness.measuring import memory
+from harness.measuring.meters import memory
 
 #: Sampling period of each process's anonymous/file split (seconds).
 SPLIT_INTERVAL_SECONDS = 0.001

@@ -2,21 +2,21 @@
 
 Only ``matvec(x)`` is timed (``time.perf_counter``); opening the operand (file opening,
 dataset lookup, buffers, pre-faulting) is not. Peak memory comes from
-``harness.measuring.memory.measure_peak`` in separate, untimed passes (its sampling thread would slow
+``harness.measuring.meters.memory.measure_peak`` in separate, untimed passes (its sampling thread would slow
 the timed ones); the figures are the worst metered pass's. Cache states:
 
 - ``"warm"``: the operand is opened once and kept, as a user or asv's ``setup`` keeps it; a
   first, untimed product (measured for memory together with the opening, so buffers and
   mapped pages count) brings the file into the page cache; a second, metered product in
   steady state; then ``repeat`` timed products.
-- ``"cold"``: every pass evicts the file (``harness.measuring.pagecache.evict``), opens, multiplies and
+- ``"cold"``: every pass evicts the file (``harness.measuring.meters.pagecache.evict``), opens, multiplies and
   closes; ``repeat`` timed passes, then one metered pass (on a virtual disk the host may still
   serve the reads from its own cache: this guest cannot tell).
 
 ``measure_in_process`` is what asv calls (asv gives each benchmark a fresh process);
-``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measuring.measure``):
+``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measuring.runs.measure``):
 glibc keeps memory an earlier measurement freed and reuses it, which would hide a later
-measurement's allocations. ``harness.measuring.plan`` measures every strategy on one matrix
+measurement's allocations. ``harness.measuring.runs.plan`` measures every strategy on one matrix
 that way.
 """
 
@@ -36,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import memory, pagecache
-from harness.measuring.datasets import (
+from harness.measuring.meters import memory
+from harness.measuring.meters import pagecache
+from harness.measuring.storage.datasets import (
     SPARSE_STORAGES,
     DatasetSpec,
     materialize,
@@ -60,12 +61,12 @@ class Measurement:
 
     Times in seconds (``seconds``: every timed pass), sizes in bytes. ``matrix_bytes``: the
     matrix in its storage's natural in-memory form (dense: rows * cols * itemsize; sparse: CSR
-    arrays). ``*_increment_bytes``: the worst pass's peak over its start (``harness.measuring.memory``);
+    arrays). ``*_increment_bytes``: the worst pass's peak over its start (``harness.measuring.meters.memory``);
     ``budget_bytes``: the strategy's declared extra anonymous memory. ``max_abs_error``:
     ``max |y - y_ref|`` against a float64 dense reference (None when not checked).
     ``resident_fraction_before``: largest page-cache fraction of the file just before a pass.
     ``cluster``: for a strategy on a dask cluster, every process's figures of the worst metered
-    pass (``harness.measuring.cluster_memory.ClusterPeak.to_dict``); the increments above are
+    pass (``harness.measuring.meters.cluster_memory.ClusterPeak.to_dict``); the increments above are
     then the cluster's, summed.
     """
 
@@ -232,11 +233,11 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
     if spec.storage in ("hdf5", "csr-hdf5"):
         # Importing h5py and hdf5plugin (about 3.5 MiB here) is a cost of the process, not of
         # the product: done before anything is metered.
-        from harness.measuring.codecs import register_hdf5_filters
+        from harness.measuring.storage.codecs import register_hdf5_filters
 
         register_hdf5_filters()
     if spec.storage == "zarr":
-        from harness.measuring.zarr_store import zarr_module
+        from harness.measuring.storage.zarr import zarr_module
 
         zarr_module()  # the same for zarr and its codecs (about 10 MiB)
     for module in strat.imports:
@@ -348,7 +349,7 @@ def measure_in_subprocess(
     timeout_seconds: float | None = None,
     **options,
 ) -> Measurement:
-    """``measure_in_process`` in a fresh interpreter (``python -m harness.measuring.measure``).
+    """``measure_in_process`` in a fresh interpreter (``python -m harness.measuring.runs.measure``).
 
     Raises :class:`MeasurementError` (with the child's stderr) when the child fails or runs
     longer than ``timeout_seconds``.
@@ -358,7 +359,7 @@ def measure_in_subprocess(
         "root": os.fspath(root) if root is not None else None, "check": bool(check),
         "options": options,
     }
-    return run_child("harness.measuring.measure", request, f"{strategy} on {spec} ({cache})",
+    return run_child("harness.measuring.runs.measure", request, f"{strategy} on {spec} ({cache})",
                      timeout_seconds)
 
 
@@ -387,7 +388,7 @@ def run_child(module: str, request: dict, label: str, timeout_seconds: float | N
 def _child_main(argv: list[str]) -> int:
     """Entry point of the measuring subprocess: one JSON request in, one JSON record out."""
     if len(argv) != 1:
-        print("usage: python -m harness.measuring.measure '<json request>'", file=sys.stderr)
+        print("usage: python -m harness.measuring.runs.measure '<json request>'", file=sys.stderr)
         return 2
     request = json.loads(argv[0])
     result = measure_in_process(

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import filetree, zarr_store
-from harness.measuring.datasets import COMPRESSIONS, DTYPES, DatasetSpec
+from harness.measuring.storage import files as filetree
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.storage.datasets import COMPRESSIONS, DTYPES, DatasetSpec
 from harness.measuring.strategies.base import FileLocation
 
 #: Rows read at a time by ``UserMatrix.row_blocks`` aim at this many bytes.
@@ -418,7 +419,7 @@ class ZarrReader:
 
     @staticmethod
     def open(path: Path, *, dataset=None, shape=None, dtype=None) -> UserMatrix:
-        from harness.measuring.zarr_store import zarr_module
+        from harness.measuring.storage.zarr import zarr_module
 
         zarr = zarr_module()
         try:
@@ -519,7 +520,7 @@ def plan_for_file(user: UserMatrix, copies=(), names=None, *, repeat: int = 5,
     longer than the timeout allows. A named strategy that reads none of them is a ValueError.
     """
     from harness.measuring import strategies
-    from harness.measuring.plan import REFERENCE_STRATEGY
+    from harness.measuring.runs.plan import REFERENCE_STRATEGY
 
     if available_ram is None:
         import psutil
@@ -577,7 +578,8 @@ def _too_costly(strat, spec: DatasetSpec, repeat: int, timeout_seconds: float,
 def measure_file_in_process(run: FileRun, user: UserMatrix, *, cache: str = "warm",
                             repeat: int = 3, check: bool = True, **options):
     """Measure ``run`` in this process; results are checked against ``user``'s own values."""
-    from harness.measuring import measure, strategies
+    from harness.measuring import strategies
+    from harness.measuring.runs import measure
 
     strat = strategies.get(run.strategy)
     return measure.measure_opened(
@@ -590,8 +592,8 @@ def measure_file_in_subprocess(run: FileRun, user: UserMatrix, *, cache: str = "
                                repeat: int = 3, check: bool = True,
                                timeout_seconds: float | None = None, **options):
     """``measure_file_in_process`` in a fresh interpreter (``python -m
-    harness.measuring.user_matrix``); raises ``measure.MeasurementError`` when it fails."""
-    from harness.measuring.measure import run_child
+    harness.measuring.storage.user``); raises ``measure.MeasurementError`` when it fails."""
+    from harness.measuring.runs.measure import run_child
 
     request = {
         "strategy": run.strategy, "label": run.label, "spec": run.spec.to_dict(),
@@ -600,7 +602,7 @@ def measure_file_in_subprocess(run: FileRun, user: UserMatrix, *, cache: str = "
         "user": user.describe(), "cache": cache, "repeat": int(repeat), "check": bool(check),
         "options": options,
     }
-    return run_child("harness.measuring.user_matrix", request, f"{run.key} ({cache})",
+    return run_child("harness.measuring.storage.user", request, f"{run.key} ({cache})",
                      timeout_seconds)
 
 
@@ -609,7 +611,7 @@ def _child_main(argv: list[str]) -> int:
     import json
 
     if len(argv) != 1:
-        print("usage: python -m harness.measuring.user_matrix '<json request>'", file=sys.stderr)
+        print("usage: python -m harness.measuring.storage.user '<json request>'", file=sys.stderr)
         return 2
     request = json.loads(argv[0])
     described = request["user"]
@@ -636,7 +638,9 @@ def compare_file(user: UserMatrix, also_as=(), names=None, *, chunks=None, compr
     directory ``root``.
     The rest as in ``plan.compare_strategies``.
     """
-    from harness.measuring import convert, datasets, plan
+    from harness.measuring.storage import copies as convert
+    from harness.measuring.storage import datasets
+    from harness.measuring.runs import plan
 
     options = plan.check_run_arguments(cache, rounds, repeat, timeout_seconds, options)
     targets = convert.parse_targets(",".join(also_as)) if also_as else []

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import psutil
 
-from harness.measuring.memory import prefault
-from harness.measuring.pagecache import evict, read_sequentially, resident_fraction
+from harness.measuring.meters.memory import prefault
+from harness.measuring.meters.pagecache import evict, read_sequentially, resident_fraction
 
 __all__ = ["Roofline", "default_data_dir", "fingerprint", "roofline"]
 
@@ -84,8 +84,8 @@ class Roofline:
 
 
 def default_data_dir() -> Path:
-    """Where datasets live: ``harness.measuring.datasets.default_root()`` ($HARNESS_DATA_DIR first)."""
-    from harness.measuring.datasets import default_root
+    """Where datasets live: ``harness.measuring.storage.datasets.default_root()`` ($HARNESS_DATA_DIR first)."""
+    from harness.measuring.storage.datasets import default_root
 
     return default_root()
 

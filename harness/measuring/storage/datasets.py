@@ -1,8 +1,8 @@
 """Dataset specs, deterministic block-wise generation and the on-disk dataset cache.
 
 A :class:`DatasetSpec` names one matrix (its values: shape, dtype, density, seed and the kind of
-values, ``harness.measuring.values``) stored one way (storage, chunks, compression, with the
-codecs of ``harness.measuring.codecs``). The values depend only on ``(shape, dtype, density,
+values, ``harness.measuring.matrix.values``) stored one way (storage, chunks, compression, with the
+codecs of ``harness.measuring.storage.codecs``). The values depend only on ``(shape, dtype, density,
 seed, values)``, so the same spec in any storage holds exactly the same matrix: generation runs
 block of rows by block of rows, each block from its own seeded generator, and the block
 boundaries depend only on the shape.
@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from harness import units
-from harness.measuring import codecs, filetree
-from harness.measuring import values as value_kinds
+from harness.measuring.storage import codecs
+from harness.measuring.storage import files as filetree
+from harness.measuring.matrix import values as value_kinds
 
 #: Bumped whenever the generator's output changes, so old files are not trusted.
 GENERATOR_VERSION = 1
@@ -40,9 +41,9 @@ GENERATOR_VERSION = 1
 STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr")
 #: Storages that hold a sparse (CSR) matrix; they need a density.
 SPARSE_STORAGES = ("npz", "csr-hdf5")
-#: HDF5 compressions: the built-in filters and those of hdf5plugin (``harness.measuring.codecs``).
+#: HDF5 compressions: the built-in filters and those of hdf5plugin (``harness.measuring.storage.codecs``).
 COMPRESSIONS = codecs.HDF5_NAMES
-#: Codec names of zarr stores (harness.measuring.zarr_store maps them to zarr codecs; a spec
+#: Codec names of zarr stores (harness.measuring.storage.zarr maps them to zarr codecs; a spec
 #: may name another compression, which zarr's writer and strategies refuse with the list).
 ZARR_COMPRESSIONS = (None, "zstd", "blosc-lz4", "blosc-zstd", "gzip-1", "gzip-4")
 #: Storages with a chunk shape and a compression.
@@ -74,7 +75,7 @@ class DatasetSpec:
     "none" is None). zarr stores take chunks and compression too (``ZARR_COMPRESSIONS``; chunks
     None: full-width rows of about 4 MiB) and ``shards`` (a shard shape in rows and columns,
     whole chunks; None: no sharding). values: the kind of values, one of
-    ``harness.measuring.values.KINDS`` (dense matrices only; "uniform" is part of no file name
+    ``harness.measuring.matrix.values.KINDS`` (dense matrices only; "uniform" is part of no file name
     or hash, so those files stay valid).
     """
 
@@ -817,7 +818,7 @@ def _write_csr_hdf5(spec: DatasetSpec, tmp: Path) -> None:
 
 
 def _write_zarr(spec: DatasetSpec, tmp: Path) -> None:
-    from harness.measuring import zarr_store
+    from harness.measuring.storage import zarr as zarr_store
 
     with _progress(spec, tmp) as bar:
         zarr_store.write(spec, tmp, iter_dense_blocks(spec), bar.update)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import libc
+from harness.measuring.meters import libc
 
 __all__ = ["CacheEvictionError", "evict", "read_sequentially", "resident_bytes",
            "resident_fraction"]

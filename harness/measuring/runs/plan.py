@@ -9,8 +9,8 @@ roofline, measured in the same run (``roofline_fraction``: decoded bytes against
 bandwidth when warm; cold, the larger of stored bytes against the disk read bandwidth and decoded
 bytes against the memory bandwidth, ``roofline_bound`` saying which)::
 
-    from harness.measuring import plan
-    from harness.measuring.datasets import Problem
+    from harness.measuring.runs import plan
+    from harness.measuring.storage.datasets import Problem
 
     comparison = plan.compare_strategies(Problem((1000, 100000)), cache="both")
     print(comparison.table())          # or comparison.records, one dict per figure set
@@ -25,14 +25,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harness import units
-from harness.measuring import datasets, strategies
-from harness.measuring.measure import (
+from harness.measuring import strategies
+from harness.measuring.storage import datasets
+from harness.measuring.runs.measure import (
     CACHE_STATES,
     MeasurementError,
     combine,
     measure_in_subprocess,
 )
-from harness.measuring.profiles import RAM_FRACTION
+from harness.measuring.runs.profiles import RAM_FRACTION
 from harness.measuring.strategies.base import resolve_options
 
 #: The strategy every ratio is taken against: the whole matrix in RAM.
@@ -129,7 +130,7 @@ class Comparison:
     ``records``: one dict per (strategy, cache state), cache state first then plan order:
     ``Measurement.to_record()`` plus ``ratio_to_dense``, ``roofline_gbps`` and
     ``roofline_fraction``. ``skipped``: (strategy, why); ``failures``: (strategy, cache state,
-    message); ``roofline``: ``harness.measuring.machine.Roofline`` or None.
+    message); ``roofline``: ``harness.measuring.meters.machine.Roofline`` or None.
     """
 
     records: list[dict]
@@ -210,7 +211,7 @@ def check_run_arguments(cache: str, rounds: int, repeat: int, timeout_seconds: f
 def measure_roofline(root):
     """This machine's memory and cold-disk read bandwidths (``machine.Roofline``), probed with a
     scratch file in the data directory ``root``."""
-    from harness.measuring import machine
+    from harness.measuring.meters import machine
 
     return machine.roofline(data_dir=root)
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 
 from harness import units
-from harness.measuring.measure import CACHE_STATES
-from harness.measuring.plan import REFERENCE_STRATEGY
+from harness.measuring.runs.measure import CACHE_STATES
+from harness.measuring.runs.plan import REFERENCE_STRATEGY
 
 
 def available_memory_bytes() -> int:

@@ -1,7 +1,7 @@
 """Copies of a user's matrix in other storages, written block by block into the data directory.
 
 ``convert(user, "hdf5", chunks=..., compression=...)`` reads the user's matrix
-(``harness.measuring.user_matrix.UserMatrix``) a block of rows at a time (never whole in RAM)
+(``harness.measuring.storage.user.UserMatrix``) a block of rows at a time (never whole in RAM)
 and writes it in one of ``TARGETS`` with a progress bar on stderr, as ``datasets.materialize``
 writes its files: under a lock, to a temporary name that is fsynced and renamed into place, then
 sealed by a manifest (the source's path, size and mtime; the copy's spec, size, mtime and
@@ -26,14 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring import datasets, filetree, zarr_store
-from harness.measuring.datasets import DatasetSpec, hdf5_filter_kwargs
+from harness.measuring.storage import datasets
+from harness.measuring.storage import files as filetree
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.storage.datasets import DatasetSpec, hdf5_filter_kwargs
 
 # The cache's own lock and fsync: a copy is written exactly like a generated file.
-from harness.measuring.datasets import _file_lock as file_lock
-from harness.measuring.datasets import _fsync as fsync
+from harness.measuring.storage.datasets import _file_lock as file_lock
+from harness.measuring.storage.datasets import _fsync as fsync
 from harness.measuring.strategies.base import FileLocation
-from harness.measuring.user_matrix import UserFileError, UserMatrix
+from harness.measuring.storage.user import UserFileError, UserMatrix
 
 #: Bumped whenever a writer's output changes, so older copies are written again.
 CONVERTER_VERSION = 1

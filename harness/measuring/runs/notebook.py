@@ -122,7 +122,7 @@ def _cell_memmap_open(sizes: Sizes, directory: Path):
 
 def _cell_memmap_row(sizes: Sizes, directory: Path):
     path = _written_memmap(sizes, directory)
-    from harness.measuring import pagecache
+    from harness.measuring.meters import pagecache
 
     pagecache.evict(path)
     m = np.memmap(path, dtype="float32", mode="r", shape=sizes.wide)
@@ -143,7 +143,7 @@ def run_cell(name: str, sizes: Sizes, directory: Path) -> dict:
     import psutil
     from memory_profiler import memory_usage
 
-    from harness.measuring import memory
+    from harness.measuring.meters import memory
 
     cell, keep = _CELLS[name](sizes, directory)
     # memory_profiler's first call imports and starts its machinery: not the cell's memory.
@@ -167,7 +167,7 @@ def _run_cell_in_subprocess(name: str, sizes: Sizes, directory: Path) -> dict:
     import subprocess
 
     request = json.dumps({"cell": name, "scale": sizes.scale, "dir": os.fspath(directory)})
-    done = subprocess.run([sys.executable, "-m", "harness.measuring.notebook", request],
+    done = subprocess.run([sys.executable, "-m", "harness.measuring.runs.notebook", request],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])
@@ -244,7 +244,7 @@ class Context:
         """Median seconds of ``strategy`` on ``spec`` (warm; measured once, in a fresh process
         at the notebook's sizes, in this one at quick sizes, where a process costs more than
         the product)."""
-        from harness.measuring.measure import measure_in_process, measure_in_subprocess
+        from harness.measuring.runs.measure import measure_in_process, measure_in_subprocess
 
         key = (strategy, json.dumps(spec.to_dict(), sort_keys=True), json.dumps(options))
         if key not in self.timings:
@@ -265,7 +265,7 @@ def _ratio_row(claim: str, notebook_ms: tuple[float, float], ours: tuple[float, 
 
 
 def _hdf5_row_loop(context: Context) -> ClaimRow:
-    from harness.measuring.datasets import DatasetSpec
+    from harness.measuring.storage.datasets import DatasetSpec
 
     shape = context.sizes.tall
     rows_loop = context.seconds("hdf5-rows", DatasetSpec(shape, "float32", storage="hdf5"),
@@ -280,7 +280,7 @@ def _hdf5_row_loop(context: Context) -> ClaimRow:
 
 
 def _csr_vs_dense(context: Context) -> ClaimRow:
-    from harness.measuring.datasets import DatasetSpec
+    from harness.measuring.storage.datasets import DatasetSpec
 
     shape = context.sizes.tall
     csr = context.seconds("csr", DatasetSpec(shape, "float64", density=0.1, storage="npz"))
@@ -310,7 +310,7 @@ def recursive_getsizeof(obj, seen: set | None = None) -> int:
 
 
 def _csr_size(context: Context) -> ClaimRow:
-    from harness.measuring.datasets import DatasetSpec, csr_array, footprint_bytes
+    from harness.measuring.storage.datasets import DatasetSpec, csr_array, footprint_bytes
 
     spec = DatasetSpec(context.sizes.tall, "float64", density=0.1, storage="npz")
     matrix = csr_array(spec)
@@ -325,7 +325,7 @@ def _csr_size(context: Context) -> ClaimRow:
 
 def _chunk_sweep(context: Context) -> ClaimRow:
     from harness.measuring import strategies
-    from harness.measuring.datasets import DatasetSpec
+    from harness.measuring.storage.datasets import DatasetSpec
 
     rows, cols = context.sizes.tall
     cache = HDF5_1_CHUNK_CACHE_BYTES // context.sizes.scale
@@ -385,7 +385,7 @@ def replay(quick: bool = False, root=None, repeat: int | None = None,
     ``different`` and the error as its why (never a missing row)."""
     import tempfile
 
-    from harness.measuring import datasets
+    from harness.measuring.storage import datasets
 
     sizes = Sizes(100 if quick else 1)
     root = Path(root) if root is not None else datasets.default_root()

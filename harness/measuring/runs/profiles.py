@@ -12,7 +12,7 @@ that is not part of the profile, or does not fit this machine (RAM, disk, time),
 Parameter values are small strings and ints, because asv stores them as ``repr()`` labels:
 ``shape`` "1000x100000", ``dtype`` "float32", ``strategy`` a harness strategy name,
 ``chunks`` one of :data:`CHUNK_LAYOUTS`, ``chunk_cache`` bytes, ``compression`` "none"/"gzip"/...
-(``harness.measuring.codecs``), ``values`` the kind of values ("uniform", "smooth", "quantized"),
+(``harness.measuring.storage.codecs``), ``values`` the kind of values ("uniform", "smooth", "quantized"),
 ``density`` a float, ``cluster`` "WORKERSxTHREADS" (a dask cluster's workers and threads per
 worker).
 
@@ -32,8 +32,10 @@ from pathlib import Path
 import psutil
 
 from harness import names
-from harness.measuring import codecs, datasets, strategies
-from harness.measuring import values as value_kinds
+from harness.measuring import strategies
+from harness.measuring.storage import codecs
+from harness.measuring.storage import datasets
+from harness.measuring.matrix import values as value_kinds
 from harness.units import GiB, MiB
 
 PROFILE_ENV_VAR = "HARNESS_PROFILE"
@@ -75,7 +77,7 @@ class Skip(NotImplementedError):
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One parameter combination made concrete: what ``harness.measuring.measure`` needs."""
+    """One parameter combination made concrete: what ``harness.measuring.runs.measure`` needs."""
 
     family: str
     strategy: str
@@ -112,11 +114,11 @@ class Profile:
     setup_cache_timeout_seconds: float = 1800.0
     #: Estimated seconds of one matvec pass above which a combination is skipped.
     max_pass_seconds: float = 5.0
-    #: Bytes of the roofline probes (memory and disk); None: harness.measuring.machine's defaults.
+    #: Bytes of the roofline probes (memory and disk); None: harness.measuring.meters.machine's defaults.
     roofline_probe_bytes: int | None = None
 
     def roofline_kwargs(self) -> dict:
-        """Keyword arguments for ``harness.measuring.machine.roofline`` in this profile."""
+        """Keyword arguments for ``harness.measuring.meters.machine.roofline`` in this profile."""
         if self.roofline_probe_bytes is None:
             return {}
         return {"memory_bytes": self.roofline_probe_bytes, "disk_bytes": self.roofline_probe_bytes}

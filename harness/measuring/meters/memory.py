@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from harness.measuring import libc
+from harness.measuring.meters import libc
 
 __all__ = [
     "PeakMemory",
