@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import codecs
-from harness.measuring.storage.datasets import DatasetSpec
 
 
 def _pipeline(tmp_path, name) -> list[tuple[int, tuple]]:
@@ -103,7 +103,7 @@ def test_a_fresh_process_reads_plugin_filters_through_hdf5(tmp_path):
     materialize(spec, tmp_path)
     code = ("import sys; from harness.measuring import strategies; from harness.measuring.storage import datasets; "
             "assert 'hdf5plugin' not in sys.modules; "
-            f"spec = datasets.DatasetSpec.from_dict({spec.to_dict()!r}); "
+            f"spec = DatasetSpec.from_dict({spec.to_dict()!r}); "
             f"y = strategies.matvec('hdf5-blocked', spec, datasets.vector(100), root={str(tmp_path)!r}); "
             "print(y.shape[0])")
     root = str(Path(__file__).resolve().parent.parent)

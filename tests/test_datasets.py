@@ -16,20 +16,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness.measuring.storage import datasets
-from harness.measuring.storage.datasets import (
-    DatasetSpec,
-    InsufficientDiskSpaceError,
-    dataset_path,
-    dense_array,
-    footprint_bytes,
-    manifest_path,
-    materialize,
-    nbytes_in_memory,
-    nbytes_on_disk,
-    nnz,
-    verify,
-)
+from harness.measuring.matrix import generate
+from harness.measuring.matrix.generate import dense_array, footprint_bytes, nbytes_in_memory, nnz
+from harness.measuring.matrix.spec import DatasetSpec, Problem, parse_chunks, parse_shape
+from harness.measuring.storage import cache, datasets
+from harness.measuring.storage.cache import InsufficientDiskSpaceError, manifest_path
+from harness.measuring.storage.datasets import dataset_path, materialize, nbytes_on_disk, verify
 
 
 def read_back(spec: DatasetSpec, path) -> np.ndarray:
@@ -76,7 +68,7 @@ def test_density_gives_about_that_many_nonzeros():
 
 def test_sparse_footprint_is_data_indices_indptr_not_getsizeof():
     spec = DatasetSpec((1000, 2000), density=0.05, storage="npz")
-    matrix = datasets.csr_array(spec)
+    matrix = generate.csr_array(spec)
     footprint = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
     assert footprint_bytes(matrix) == footprint == nbytes_in_memory(spec)
     assert footprint > 100 * sys.getsizeof(matrix)  # the notebook's 4940-byte figure
@@ -119,14 +111,14 @@ def test_truncated_file_with_stale_manifest_is_regenerated(tmp_path):
 _SLOW_GENERATOR = textwrap.dedent("""
     import sys, time
     from harness.measuring.storage import datasets
-    original = datasets.iter_dense_blocks
+    original = generate.iter_dense_blocks
     def slow(spec):
         for item in original(spec):
             yield item
             print("block", flush=True)
             time.sleep(60)
-    datasets.iter_dense_blocks = slow
-    datasets.materialize(datasets.DatasetSpec((200, 40000), storage=sys.argv[2]), sys.argv[1])
+    generate.iter_dense_blocks = slow
+    datasets.materialize(DatasetSpec((200, 40000), storage=sys.argv[2]), sys.argv[1])
 """)
 
 
@@ -160,7 +152,7 @@ _CONCURRENT = textwrap.dedent("""
     datasets._WRITERS["raw"] = counting
     while time.time() < float(sys.argv[2]):
         time.sleep(0.001)
-    path = datasets.materialize(datasets.DatasetSpec((300, 50000)), sys.argv[1])
+    path = datasets.materialize(DatasetSpec((300, 50000)), sys.argv[1])
     print(json.dumps({"path": str(path), "generated": calls, "mtime": path.stat().st_mtime_ns}))
 """)
 
@@ -221,35 +213,35 @@ def test_spec_is_hashable_and_normalised():
 
 
 def test_problem_keeps_its_hdf5_layout_for_hdf5_storage_only():
-    problem = datasets.Problem([10, 20], np.float64, density=0.5, compression="gzip")
+    problem = Problem([10, 20], np.float64, density=0.5, compression="gzip")
     assert problem.chunks == "auto"  # checked and normalised as a DatasetSpec is
     assert problem.in_storage("hdf5") == DatasetSpec((10, 20), "float64", 0.5, storage="hdf5",
                                                      chunks="auto", compression="gzip")
     assert problem.in_storage("npz") == DatasetSpec((10, 20), "float64", 0.5, storage="npz")
     assert problem.in_storage("hdf5").problem == problem
-    assert not datasets.Problem((3, 3)).storable_in("npz")
+    assert not Problem((3, 3)).storable_in("npz")
     with pytest.raises(ValueError, match="compression"):
-        datasets.Problem((3, 3), compression="zip")
+        Problem((3, 3), compression="zip")
 
 
 @pytest.mark.parametrize("text, shape", [("1000x100000", (1000, 100000)), ("3X4", (3, 4)),
                                          ("5,6", (5, 6))])
 def test_shape_is_parsed_from_rows_x_cols(text, shape):
-    assert datasets.parse_shape(text) == shape
+    assert parse_shape(text) == shape
 
 
 @pytest.mark.parametrize("text", ["1000-100000", "0x5", "1x2x3", "x"])
 def test_bad_shape_is_a_clear_error(text):
     with pytest.raises(ValueError, match="rows x cols"):
-        datasets.parse_shape(text)
+        parse_shape(text)
 
 
 def test_chunks_are_parsed_from_text():
-    assert datasets.parse_chunks("10x100000") == (10, 100000)
-    assert datasets.parse_chunks("auto") == "auto"
-    assert datasets.parse_chunks("none") is None and datasets.parse_chunks("contiguous") is None
+    assert parse_chunks("10x100000") == (10, 100000)
+    assert parse_chunks("auto") == "auto"
+    assert parse_chunks("none") is None and parse_chunks("contiguous") is None
     with pytest.raises(ValueError, match="'auto' or 'none'"):
-        datasets.parse_chunks("big")
+        parse_chunks("big")
 
 
 def test_default_root_reads_the_environment(monkeypatch, tmp_path):
@@ -291,7 +283,7 @@ def test_a_users_files_that_look_like_temporaries_are_left_alone(tmp_path):
     assert (users_dir / "file").read_text() == "the user's"
     assert users_file.read_text() == "the user's too"
     assert not (tmp_path / "mydata.lock").exists() and not (tmp_path / "report.txt.lock").exists()
-    assert datasets.remove_abandoned_temporaries(tmp_path) == []
+    assert cache.remove_abandoned_temporaries(tmp_path) == []
     assert (users_dir / "file").exists() and users_file.exists()
     assert [p.name for p in tmp_path.glob("*.lock")] == [
         dataset_path(DatasetSpec((32, 64)), tmp_path).name + ".lock"]
@@ -329,7 +321,7 @@ def test_npz_is_written_block_by_block_and_loads_as_scipys(tmp_path, monkeypatch
     import scipy.sparse as sp
 
     spec = DatasetSpec((3000, 700), "float64", density=0.3, storage="npz")
-    reference = datasets.csr_array(spec)
+    reference = generate.csr_array(spec)
 
     def whole_matrix(*args, **kwargs):
         raise AssertionError("the npz writer built the whole matrix")

@@ -20,10 +20,12 @@ import pytest
 from conftest import requires_clear_refs
 
 from harness.measuring import strategies
-from harness.measuring.strategies import cluster
+from harness.measuring.matrix.generate import dense_array
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.meters import cluster_memory
+from harness.measuring.runs.measure import measure_in_process
 from harness.measuring.storage import datasets
-from harness.measuring.runs.measure import measure_in_process, reference_result
+from harness.measuring.strategies import cluster
 from harness.measuring.strategies import dask as dask_strategies
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,12 +95,12 @@ def test_dask_distributed_equals_the_dense_reference(local_client, tmp_path, sto
                                                      compression):
     for shape, dtype, x_dtype in (((45, 97), "float32", "float64"), ((1, 50), "float64", "float32"),
                                   ((50, 1), "float32", "float64")):
-        spec = datasets.DatasetSpec(shape, dtype, storage=storage, chunks=chunks,
+        spec = DatasetSpec(shape, dtype, storage=storage, chunks=chunks,
                                     compression=compression)
         x = datasets.vector(shape[1], x_dtype)
         y = strategies.matvec("dask-distributed", spec, x, root=tmp_path, block_rows=2)
         assert y.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(y, reference_result(spec, x, tmp_path), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(y, _dense_reference(spec, x), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("storage,compression,reader", [
@@ -106,7 +108,7 @@ def test_dask_distributed_equals_the_dense_reference(local_client, tmp_path, sto
     ("hdf5", None, "hdf5-mmap"), ("hdf5", "gzip", "hdf5-blocked")])
 def test_workers_read_with_the_fastest_reader_the_store_allows(local_client, tmp_path, storage,
                                                                compression, reader):
-    spec = datasets.DatasetSpec((30, 40), storage=storage, chunks=(4, 40), compression=compression)
+    spec = DatasetSpec((30, 40), storage=storage, chunks=(4, 40), compression=compression)
     with strategies.get("dask-distributed").open(spec, root=tmp_path) as operand:
         # One task per worker thread, each a range of whole chunk-rows, together every row.
         assert [(first, stop) for _, _, first, stop in operand.parts] == [(0, 16), (16, 30)]
@@ -127,7 +129,7 @@ def test_row_parts_are_whole_aligned_units_covering_every_row(nrows, parts, alig
 @pytest.mark.slow
 @pytest.mark.parametrize("compression", [None, "zstd"])
 def test_measure_reports_the_clusters_summed_memory(local_client, tmp_path, compression):
-    spec = datasets.DatasetSpec((64, 20000), storage="zarr", chunks=(8, 20000),
+    spec = DatasetSpec((64, 20000), storage="zarr", chunks=(8, 20000),
                                 compression=compression)
     m = measure_in_process("dask-distributed", spec, repeat=1, root=tmp_path, block_rows=16)
     assert m.max_abs_error < 1e-3
@@ -219,7 +221,7 @@ def test_a_command_line_cluster_from_the_cli_and_the_suite(tmp_path):
 
 @pytest.mark.slow
 def test_a_worker_killed_during_a_product_is_a_clear_error(tmp_path):
-    spec = datasets.DatasetSpec((200, 2000), storage="zarr", chunks=(1, 2000))
+    spec = DatasetSpec((200, 2000), storage="zarr", chunks=(1, 2000))
     x = datasets.vector(2000)
     with _command_line_cluster() as (address, workers):
         strategy = strategies.get("dask-distributed")
@@ -251,3 +253,8 @@ def test_a_malformed_scheduler_address_is_a_clear_error_at_once(address):
 def test_a_worker_that_joined_during_a_metered_call_does_not_hide_its_result():
     # A worker restarted mid-call has no meter: it is left out, never a KeyError.
     assert cluster_memory._stop_in_worker("a token no meter started") is None
+
+
+def _dense_reference(spec, x):
+    """A @ x in float64 from the generated values themselves (no file, no strategy)."""
+    return dense_array(spec).astype(np.float64) @ x.astype(spec.dtype).astype(np.float64)

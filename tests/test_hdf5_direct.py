@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from harness.measuring import strategies
-from harness.measuring.storage import codecs
-from harness.measuring.storage.datasets import DatasetSpec, dense_array, hdf5_filter_kwargs, vector
+from harness.measuring.matrix.generate import dense_array, vector
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.runs.measure import measure_in_process
+from harness.measuring.storage import codecs
+from harness.measuring.storage.codecs import hdf5_filter_kwargs
 from harness.measuring.strategies import hdf5_direct
 from harness.measuring.strategies.base import Options
 

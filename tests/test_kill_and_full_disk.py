@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from hostile import fake_asv_steps, gate_results, git_project, results_project, run_cli
 
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import datasets
-from harness.measuring.storage.datasets import DatasetSpec
 
 KILL_POINTS = 20
 SEED = 1201

@@ -9,15 +9,18 @@ import pytest
 
 from harness.cli import main
 from harness.measuring import strategies
-from harness.measuring.storage.datasets import DatasetSpec, Problem, nbytes_in_memory
-from harness.measuring.runs.measure import (
-    Measurement,
-    MeasurementError,
-    combine,
-    measure_in_process,
-    measure_in_subprocess,
-)
-from harness.measuring.runs.plan import add_derived_columns, compare_strategies, format_table, plan_for
+from harness.measuring.matrix.generate import nbytes_in_memory
+from harness.measuring.matrix.spec import DatasetSpec, Problem
+from harness.measuring.runs.child import measure_in_subprocess
+from harness.measuring.runs.compare import add_derived_columns, format_table
+from harness.measuring.runs.compare import compare as compare_strategies
+from harness.measuring.runs.measure import Measurement, MeasurementError, combine, measure_in_process
+from harness.measuring.runs.plan import plan_for
+
+
+def _pairs(plan) -> list:
+    """(strategy, spec) of every run of a plan."""
+    return [(run.strategy, run.spec) for run in _pairs(plan)]
 from harness.units import parse_bytes
 
 REQUIRED_KEYS = {"strategy", "family", "storage", "cache", "seconds", "seconds_min",
@@ -115,21 +118,21 @@ def test_cli_sizes_parse_in_binary_and_plain_bytes():
 
 def test_plan_puts_dense_first_and_says_why_the_others_cannot_run():
     plan = plan_for(Problem((4, 4)))
-    assert [name for name, _ in plan.runs][:2] == ["dense", "memmap"]
-    assert dict(plan.runs)["dense"].storage == "ram"
-    assert dict(plan.runs)["hdf5-blocked"] == DatasetSpec((4, 4), storage="hdf5")
+    assert [name for name, _ in _pairs(plan)][:2] == ["dense", "memmap"]
+    assert dict(_pairs(plan))["dense"].storage == "ram"
+    assert dict(_pairs(plan))["hdf5-blocked"] == DatasetSpec((4, 4), storage="hdf5")
     skipped = dict(plan.skipped)
     assert skipped["csr"] == "needs storage ['npz', 'csr-hdf5'] with a density"
     assert skipped["hdf5-chunked"] == strategies.get("hdf5-chunked").refusal
-    assert set(skipped) | set(dict(plan.runs)) == set(strategies.names())
+    assert set(skipped) | set(dict(_pairs(plan))) == set(strategies.names())
 
 
 def test_plan_of_named_strategies_adds_the_reference_and_refuses_what_cannot_run():
     spec = DatasetSpec((4, 4), density=0.5, storage="hdf5", chunks=(2, 2))
     plan = plan_for(spec, ["csr-hdf5-blocked", " hdf5-chunked"])
-    assert [(name, s.storage) for name, s in plan.runs] == [
+    assert [(name, s.storage) for name, s in _pairs(plan)] == [
         ("dense", "ram"), ("csr-hdf5-blocked", "csr-hdf5"), ("hdf5-chunked", "hdf5")]
-    assert dict(plan.runs)["hdf5-chunked"].chunks == (2, 2) and plan.skipped == ()
+    assert dict(_pairs(plan))["hdf5-chunked"].chunks == (2, 2) and plan.skipped == ()
     with pytest.raises(ValueError, match="'csr' cannot run on this matrix: needs storage"):
         plan_for(Problem((4, 4)), ["csr"])
     with pytest.raises(KeyError, match="known strategies"):
@@ -209,7 +212,7 @@ def test_cli_strategy_names_with_spaces_are_still_checked(tmp_path, capsys):
 def test_dense_is_left_out_with_the_reason_when_it_cannot_fit_in_ram():
     big = Problem((80_000, 100_000), "float32")  # 32 GB in RAM
     plan = plan_for(big, ["memmap"], available_ram_bytes=8 << 30)
-    assert [name for name, _ in plan.runs] == ["memmap"]
+    assert [name for name, _ in _pairs(plan)] == ["memmap"]
     reasons = dict(plan.skipped)
     assert "RAM" in reasons["dense"] and "GiB" in reasons["dense"]
     assert "x dense" in reasons["dense"]
@@ -221,10 +224,10 @@ def test_a_named_strategy_that_cannot_fit_in_ram_is_refused_with_the_sizes():
 
 
 def test_measure_refuses_a_plan_that_cannot_fit_on_disk_before_writing(tmp_path, monkeypatch):
-    from harness.measuring.runs import plan as plan_module
+    from harness.measuring import fit
 
-    real_usage = plan_module.shutil.disk_usage
-    monkeypatch.setattr(plan_module.shutil, "disk_usage",
+    real_usage = fit.shutil.disk_usage
+    monkeypatch.setattr(fit.shutil, "disk_usage",
                         lambda path: real_usage(path)._replace(free=1_000_000))
     with pytest.raises(ValueError, match=r"data file.*free"):
         compare_strategies(Problem((2000, 1000), "float64"), ["memmap"], root=tmp_path,

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.measuring.runs.notebook import CLAIMS, DIFFERENT, REPRODUCED, WRONG, recursive_getsizeof
+from harness.measuring.runs.notebook import (
+    CLAIMS,
+    DIFFERENT,
+    REPRODUCED,
+    WRONG,
+    recursive_getsizeof,
+)
 
 
 @pytest.mark.slow

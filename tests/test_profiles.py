@@ -9,8 +9,10 @@ import pytest
 
 from harness import names
 from harness.measuring import strategies
-from harness.measuring.storage import datasets
+from harness.measuring.matrix.spec import DatasetSpec, parse_shape
+from harness.measuring import fit
 from harness.measuring.runs import profiles
+from harness.measuring.storage import datasets
 from harness.units import MiB
 
 
@@ -45,7 +47,7 @@ def test_default_profile_has_the_notebooks_sizes():
 
 def test_full_profile_holds_a_matrix_larger_than_this_machines_ram():
     full = profiles.get("full")
-    largest = max(datasets.parse_shape(s)[0] * datasets.parse_shape(s)[1]
+    largest = max(parse_shape(s)[0] * parse_shape(s)[1]
                   * (8 if d == "float64" else 4) for s, d in full.problems["hdf5"])
     assert largest > psutil.virtual_memory().total
 
@@ -103,7 +105,7 @@ def test_unknown_chunk_layout_is_a_clear_error():
 def test_hdf5_case_has_spec_and_chunk_cache_option():
     case = _case("hdf5", shape="1000x100000", dtype="float32", strategy="hdf5-blocked",
                  chunks="rows", chunk_cache=MiB, compression="lzf")
-    assert case.spec == datasets.DatasetSpec((1000, 100000), "float32", storage="hdf5",
+    assert case.spec == DatasetSpec((1000, 100000), "float32", storage="hdf5",
                                              chunks=(10, 100000), compression="lzf")
     assert case.options == {"chunk_cache_bytes": MiB}
 
@@ -171,7 +173,7 @@ def test_skip_for_ram_takes_the_strategys_own_memory_model():
     case = _case("sparse", shape="1000x100000", dtype="float32", strategy="lil", density=0.01)
     needed = strategies.get("lil").needed_ram_bytes(case.spec)
     assert needed == strategies.get("lil").extra_memory_bytes(case.spec)
-    just_enough = math.ceil(needed / profiles.RAM_FRACTION)
+    just_enough = math.ceil(needed / fit.RAM_FRACTION)
     fits = profiles.skip_reason(case, profiles.get("default"), available_ram_bytes=just_enough,
                                 free_disk_bytes=10**12)
     too_little = profiles.skip_reason(case, profiles.get("default"),

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from harness.measuring import strategies
+from harness.measuring.matrix.generate import dense_array, nnz, vector
+from harness.measuring.matrix.spec import DatasetSpec, Problem
 from harness.measuring.meters import memory
-from harness.measuring.storage.datasets import DatasetSpec, Problem, dense_array, materialize, nnz, vector
+from harness.measuring.storage.datasets import materialize
 from harness.measuring.strategies.hdf5 import _open_mmap, stored_chunk_shape
 from harness.measuring.strategies.sparse import format_bytes
 

@@ -20,15 +20,22 @@ import scipy.sparse as sp
 
 from harness.cli import main
 from harness.measuring import strategies
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.runs.measure import measure_store
+from harness.measuring.runs.plan import plan_for
+from harness.measuring.runs.sources import UserFile
+from harness.measuring.storage import cache, datasets
 from harness.measuring.storage import copies as convert
-from harness.measuring.storage import datasets
+from harness.measuring.storage import files as filetree
 from harness.measuring.storage import zarr as zarr_store
-from harness.measuring.storage.user import (
-    UserFileError,
-    measure_file_in_process,
-    open_user_matrix,
-    plan_for_file,
-)
+from harness.measuring.storage.base import UserFileError
+from harness.measuring.storage.user import open_user_matrix
+
+
+def plan_for_file(user, copies=(), **kwargs):
+    """The runs and skips of a user's matrix and its copies."""
+    plan = plan_for(UserFile(user, tuple(copies)), **kwargs)
+    return list(plan.runs), list(plan.skipped)
 
 SHAPE = (60, 700)
 
@@ -60,7 +67,7 @@ def files(tmp_path: Path) -> dict[str, tuple[str, np.ndarray, dict]]:
 
 def _fingerprint(path: str) -> tuple[str, int]:
     path = Path(path.split(":")[0])
-    return datasets.file_checksum(path), path.stat().st_mtime_ns
+    return filetree.checksum(path), path.stat().st_mtime_ns
 
 
 @pytest.mark.parametrize("name", ["npy", "raw", "hdf5", "hdf5-chunked", "npz"])
@@ -70,7 +77,7 @@ def test_every_strategy_on_each_format_equals_the_dense_reference(files, name, t
     assert user.spec.shape == SHAPE and user.spec.dtype == matrix.dtype.name
     x = datasets.vector(SHAPE[1], user.spec.dtype)
     expected = matrix.astype(np.float64) @ x.astype(np.float64)
-    np.testing.assert_allclose(user.reference(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(UserFile(user).reference(x), expected, rtol=1e-12)
     runs, _ = plan_for_file(user)
     names = {run.strategy for run in runs}
     assert "dense" in names and len(names) >= 2  # the reference and at least one other
@@ -104,7 +111,7 @@ def test_a_measurement_in_place_checks_against_the_users_values(files):
     text, _, kwargs = files["npy"]
     user = open_user_matrix(text, **kwargs)
     run = next(r for r in plan_for_file(user)[0] if r.strategy == "memmap-blocked")
-    measurement = measure_file_in_process(run, user, cache="cold", repeat=1)
+    measurement = measure_store(run.strategy, run.store, UserFile(user), cache="cold", repeat=1)
     assert measurement.max_abs_error < 1e-3
     assert measurement.spec["shape"] == list(SHAPE)
 
@@ -113,18 +120,18 @@ def test_a_measurement_in_place_checks_against_the_users_values(files):
 def test_the_users_file_is_unchanged_after_a_run(files, tmp_path, capsys):
     # The .npy in both cache states (a cold pass evicts its pages); the HDF5 file cold, and
     # copied: the copy reads it too.
-    for name, cache, strategy in (("npy", "both", "memmap-blocked"),
-                                  ("hdf5-chunked", "cold", "hdf5-blocked")):
+    for name, cache_state, strategy in (("npy", "both", "memmap-blocked"),
+                                        ("hdf5-chunked", "cold", "hdf5-blocked")):
         text = files[name][0]
         before = _fingerprint(text)
         status = main(["measure", "--file", text, "--also-as", "raw", "--strategies",
-                       f"dense,{strategy}", "--cache", cache, "--repeat", "1",
+                       f"dense,{strategy}", "--cache", cache_state, "--repeat", "1",
                        "--no-roofline", "--data-dir", str(tmp_path / "data"),
                        "--memory-budget", "1MiB", "--format", "json"])
         assert status == 0, capsys.readouterr().err
         out = json.loads(capsys.readouterr().out)
         assert _fingerprint(text) == before
-        states = ("warm", "cold") if cache == "both" else (cache,)
+        states = ("warm", "cold") if cache_state == "both" else (cache_state,)
         stores = [("dense", "yours"), (strategy, "yours")]
         if strategy == "memmap-blocked":
             stores.append((strategy, "copy"))  # it reads the raw copy too
@@ -273,7 +280,7 @@ def test_a_strategy_that_reads_no_storage_of_the_file_says_which_copy_to_add(fil
     reasons = dict(skipped)
     assert reasons["hdf5-blocked"] == "reads hdf5: add a copy with --also-as hdf5"
     assert reasons["csr"] == "reads npz, csr-hdf5: add a copy with --also-as csr-hdf5"
-    _, skipped = plan_for_file(user, available_ram=1000)  # nothing fits 1000 bytes
+    _, skipped = plan_for_file(user, available_ram_bytes=1000)  # nothing fits 1000 bytes
     assert "may need" in dict(skipped)["dense on npy (yours)"]
 
 
@@ -335,7 +342,7 @@ def test_the_source_is_walked_once_per_conversion(files, tmp_path, monkeypatch):
     monkeypatch.undo()
     assert convert.trusted_copy(user, "raw", root=root) == copy
     assert convert.convert(user, "raw", root=root, progress=False) == copy
-    manifest = json.loads(datasets.manifest_path(copy.location.path).read_text())
+    manifest = json.loads(cache.manifest_path(copy.location.path).read_text())
     assert manifest["source"] == user.identity()
 
 
@@ -343,7 +350,7 @@ def test_a_raw_copy_on_a_full_disk_fails_with_enospc(files):
     import errno
 
     user = open_user_matrix(files["npy"][0])
-    spec = datasets.DatasetSpec(user.spec.shape, user.spec.dtype, storage="raw")
+    spec = DatasetSpec(user.spec.shape, user.spec.dtype, storage="raw")
 
     class Bar:
         def update(self, n):

@@ -16,11 +16,20 @@ import zarr
 
 from harness.cli import main
 from harness.measuring import strategies
+from harness.measuring.runs.plan import plan_for
+from harness.measuring.runs.sources import UserFile
 from harness.measuring.storage import copies as convert
 from harness.measuring.storage import datasets
 from harness.measuring.storage import files as filetree
 from harness.measuring.storage import zarr as zarr_store
-from harness.measuring.storage.user import UserFileError, open_user_matrix, plan_for_file
+from harness.measuring.storage.base import UserFileError
+from harness.measuring.storage.user import open_user_matrix
+
+
+def plan_for_file(user, copies=(), **kwargs):
+    """The runs and skips of a user's matrix and its copies."""
+    plan = plan_for(UserFile(user, tuple(copies)), **kwargs)
+    return list(plan.runs), list(plan.skipped)
 
 SHAPE = (60, 700)
 #: Strategies that read a zarr store (dask-distributed starts a cluster: test_distributed's).
@@ -74,7 +83,7 @@ def test_every_zarr_strategy_on_a_users_store_equals_the_dense_reference(stores,
     assert user.spec.dtype == matrix.dtype.name
     x = datasets.vector(SHAPE[1], user.spec.dtype)
     expected = matrix.astype(np.float64) @ x.astype(np.float64)
-    np.testing.assert_allclose(user.reference(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(UserFile(user).reference(x), expected, rtol=1e-12)
     runs, skipped = plan_for_file(user)
     ran = {run.strategy for run in runs} - {"dask-distributed"}
     mappable = user.spec.compression is None and user.spec.shards is None

@@ -7,10 +7,12 @@ import h5py
 import numpy as np
 import pytest
 
-from harness.measuring.storage import datasets
+from harness.measuring.matrix import generate, values
+from harness.measuring.matrix.generate import dense_array
+from harness.measuring.matrix.spec import DatasetSpec, Problem
 from harness.measuring.runs import profiles
-from harness.measuring.matrix import values
-from harness.measuring.storage.datasets import DatasetSpec, Problem, dense_array, materialize
+from harness.measuring.storage import datasets
+from harness.measuring.storage.datasets import materialize
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def test_uniform_keeps_its_file_names_and_keys(tmp_path):
 @pytest.mark.parametrize("kind", ["smooth", "quantized"])
 def test_each_kind_is_identical_in_every_storage(tmp_path, small_blocks, kind):
     base = DatasetSpec((23, 301), "float32", seed=3, values=kind)
-    assert datasets.generation_block_rows(base.shape) == 3  # several blocks
+    assert generate.generation_block_rows(base.shape) == 3  # several blocks
     expected = dense_array(base)
     raw = np.fromfile(materialize(base.with_storage("raw"), tmp_path), dtype="float32")
     np.testing.assert_array_equal(raw.reshape(base.shape), expected)

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 
 from harness.measuring import strategies
+from harness.measuring.matrix import generate
+from harness.measuring.matrix.generate import dense_array
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import datasets
 from harness.measuring.storage import zarr as zarr_store
-from harness.measuring.runs.measure import reference_result
 
 READERS = [*strategies.names("zarr"), "dask-threads"]
 #: (shape, chunks, compression, shards): chunks that do not divide the shape, a 1-row and a
@@ -40,10 +42,10 @@ LAYOUTS = [
 @pytest.mark.parametrize("shape,chunks,compression,shards", LAYOUTS)
 def test_every_zarr_reader_equals_the_dense_reference(tmp_path, dtype, x_dtype, shape, chunks,
                                                       compression, shards):
-    spec = datasets.DatasetSpec(shape, dtype, storage="zarr", chunks=chunks,
+    spec = DatasetSpec(shape, dtype, storage="zarr", chunks=chunks,
                                 compression=compression, shards=shards)
     x = datasets.vector(shape[1], x_dtype)
-    reference = reference_result(spec, x, tmp_path)
+    reference = _dense_reference(spec, x)
     tolerance = 1e-4 if dtype == "float32" else 1e-10
     checked = 0
     for name in READERS:
@@ -58,7 +60,7 @@ def test_every_zarr_reader_equals_the_dense_reference(tmp_path, dtype, x_dtype, 
 
 
 def test_zarr_store_holds_the_same_values_as_every_storage(tmp_path):
-    spec = datasets.DatasetSpec((45, 97), "float32", storage="zarr", chunks=(7, 33),
+    spec = DatasetSpec((45, 97), "float32", storage="zarr", chunks=(7, 33),
                                 compression="blosc-lz4")
     path = datasets.materialize(spec, tmp_path)
     raw = datasets.materialize(spec.with_storage("raw"), tmp_path)
@@ -69,7 +71,7 @@ def test_zarr_store_holds_the_same_values_as_every_storage(tmp_path):
 
 
 def test_zarr_refuses_an_hdf5_only_filter_with_the_list(tmp_path):
-    spec = datasets.DatasetSpec((10, 20), storage="zarr", compression="lzf")
+    spec = DatasetSpec((10, 20), storage="zarr", compression="lzf")
     with pytest.raises(ValueError, match="zarr stores take the codecs"):
         datasets.materialize(spec, tmp_path)
     assert "zarr codec" in strategies.get("zarr-blocked").why_not(spec)
@@ -77,22 +79,22 @@ def test_zarr_refuses_an_hdf5_only_filter_with_the_list(tmp_path):
 
 
 def test_zarr_mmap_refuses_compressed_chunks():
-    spec = datasets.DatasetSpec((10, 20), storage="zarr", chunks=(5, 5), compression="zstd")
+    spec = DatasetSpec((10, 20), storage="zarr", chunks=(5, 5), compression="zstd")
     assert not strategies.get("zarr-mmap").accepts(spec)
     assert strategies.get("zarr-blocked").accepts(spec)
 
 
 def test_shards_must_hold_whole_chunks_and_belong_to_zarr():
     with pytest.raises(ValueError, match="multiples"):
-        datasets.DatasetSpec((10, 20), storage="zarr", chunks=(3, 5), shards=(4, 10))
+        DatasetSpec((10, 20), storage="zarr", chunks=(3, 5), shards=(4, 10))
     with pytest.raises(ValueError, match="zarr"):
-        datasets.DatasetSpec((10, 20), storage="hdf5", chunks=(2, 5), shards=(4, 10))
+        DatasetSpec((10, 20), storage="hdf5", chunks=(2, 5), shards=(4, 10))
     # An unsharded spec keeps the name and file it had before shards existed.
-    assert "shards" not in datasets.DatasetSpec((10, 20), storage="hdf5").to_dict()
+    assert "shards" not in DatasetSpec((10, 20), storage="hdf5").to_dict()
 
 
 def test_a_killed_zarr_write_leaves_nothing_a_later_run_trusts(tmp_path):
-    spec = datasets.DatasetSpec((400, 2000), "float64", storage="zarr", chunks=(10, 500))
+    spec = DatasetSpec((400, 2000), "float64", storage="zarr", chunks=(10, 500))
     # The child writes a few chunk-rows, then stalls (its writer's blocks stop coming).
     child = textwrap.dedent(f"""
         import time
@@ -107,7 +109,7 @@ def test_a_killed_zarr_write_leaves_nothing_a_later_run_trusts(tmp_path):
             real_write(spec, directory, some(), advance)
         zarr_store.write = stalling
         # Never returns: the last block stalls before the store is renamed and sealed.
-        datasets.materialize(datasets.DatasetSpec.from_dict({spec.to_dict()!r}), {str(tmp_path)!r})
+        datasets.materialize(DatasetSpec.from_dict({spec.to_dict()!r}), {str(tmp_path)!r})
     """)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen([sys.executable, "-c", child], env=env, start_new_session=True)
@@ -128,14 +130,19 @@ def test_a_killed_zarr_write_leaves_nothing_a_later_run_trusts(tmp_path):
     datasets.materialize(spec, tmp_path)
     assert not list(tmp_path.glob(".*.tmp"))
     assert datasets.verify(spec, tmp_path)
-    np.testing.assert_array_equal(zarr_store.open_array(path)[:], datasets.dense_array(spec))
+    np.testing.assert_array_equal(zarr_store.open_array(path)[:], generate.dense_array(spec))
 
 
 def test_a_store_changed_after_sealing_is_not_trusted(tmp_path):
-    spec = datasets.DatasetSpec((20, 30), storage="zarr", chunks=(5, 30))
+    spec = DatasetSpec((20, 30), storage="zarr", chunks=(5, 30))
     path = datasets.materialize(spec, tmp_path)
     chunk = path / zarr_store.ARRAY_NAME / "c" / "1" / "0"
     chunk.write_bytes(chunk.read_bytes()[:-4])  # truncated: its size no longer matches
     assert not datasets._manifest_matches(spec, path)
     datasets.materialize(spec, tmp_path)
     assert datasets.verify(spec, tmp_path)
+
+
+def _dense_reference(spec, x):
+    """A @ x in float64 from the generated values themselves (no file, no strategy)."""
+    return dense_array(spec).astype(np.float64) @ x.astype(spec.dtype).astype(np.float64)

@@ -14,18 +14,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.measuring.matrix.spec import DTYPES, DatasetSpec, parse_chunks, parse_shape
+
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from harness.measuring.storage import codecs
-    from harness.measuring.storage import datasets
     from harness.measuring.matrix import values
+    from harness.measuring.storage import codecs, datasets
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shape", type=datasets.parse_shape, default=(100, 100_000))
-    parser.add_argument("--chunks", type=datasets.parse_chunks, default=(10, 100_000))
-    parser.add_argument("--dtype", choices=datasets.DTYPES, default="float32")
+    parser.add_argument("--shape", type=parse_shape, default=(100, 100_000))
+    parser.add_argument("--chunks", type=parse_chunks, default=(10, 100_000))
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
     parser.add_argument("--data-dir", default=None, help="default: $HARNESS_DATA_DIR")
     args = parser.parse_args(argv)
     names = ["none", *codecs.COMPRESSED_NAMES]
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         cells = []
         for kind in values.KINDS:
-            spec = datasets.DatasetSpec(args.shape, args.dtype, storage="hdf5", chunks=args.chunks,
+            spec = DatasetSpec(args.shape, args.dtype, storage="hdf5", chunks=args.chunks,
                                         compression=name, values=kind)
             path = datasets.materialize(spec, args.data_dir)
             cells.append(spec.dense_bytes / datasets.stored_nbytes(spec, path))

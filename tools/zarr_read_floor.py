@@ -51,8 +51,9 @@ def main(argv=None) -> int:
     import numpy as np
     from zarr.core.buffer import cpu
 
+    from harness.measuring.matrix.spec import DatasetSpec, parse_shape
     from harness.measuring.storage import zarr as zarr_store
-    from harness.measuring.storage.datasets import DatasetSpec, materialize, parse_shape
+    from harness.measuring.storage.datasets import materialize
     from harness.measuring.strategies import get
     from harness.measuring.strategies.base import Options, read_buffer
     from harness.measuring.strategies.zarr import ZARR_READS_IN_FLIGHT, slab_rows

@@ -3,7 +3,7 @@
 Each (strategy, cache state) runs in a fresh subprocess; the figures are put against the
 ``dense`` strategy of the same run (``x dense``) and against this machine's roofline,
 measured in the same run (memory bandwidth when warm, disk bandwidth when cold). The work is
-``harness.measuring.runs.plan.compare_strategies``; this module parses and prints.
+``harness.measuring.runs.compare.compare``; this module parses and prints.
 
 With ``--file PATH`` the matrix is yours: a .npy, a raw binary file (``--shape``, ``--dtype``),
 an HDF5 dataset (``file.h5:/group/dataset``), a scipy.sparse .npz or a zarr store (format 3 or
@@ -25,8 +25,8 @@ import math
 import sys
 
 from harness.cli.arg_types import parse_bytes
-from harness.measuring.storage.codecs import HDF5_NAMES
-from harness.measuring.storage.datasets import DTYPES, Problem, parse_chunks, parse_shape
+from harness.measuring.matrix.spec import COMPRESSIONS as HDF5_NAMES
+from harness.measuring.matrix.spec import DTYPES, Problem, parse_chunks, parse_shape
 from harness.measuring.matrix.values import DEFAULT_KIND, KINDS
 
 
@@ -108,8 +108,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        comparison = (_compare_file(args) if args.file is not None
-                      else _compare_generated(args))
+        comparison = _compare(args)
     except (ValueError, KeyError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
@@ -152,27 +151,25 @@ def _names(args: argparse.Namespace):
     return args.strategies.split(",") if args.strategies else None
 
 
-def _compare_generated(args: argparse.Namespace):
-    from harness.measuring.runs.plan import compare_strategies
-
-    if args.also_as:
-        raise ValueError("--also-as copies your own matrix: use it with --file")
-    problem = Problem(args.shape or (1000, 100000), args.dtype or "float32", args.density,
-                      args.seed, args.chunks, args.compression, values=args.values)
-    return compare_strategies(problem, _names(args), **_common(args), **_strategy_options(args))
-
-
-def _compare_file(args: argparse.Namespace):
+def _compare(args: argparse.Namespace):
+    from harness.measuring.runs.compare import compare
     from harness.measuring.storage.copies import check_layout, parse_targets
-    from harness.measuring.storage.user import compare_file, open_user_matrix
 
+    if args.file is None:
+        if args.also_as:
+            raise ValueError("--also-as copies your own matrix: use it with --file")
+        matrix = Problem(args.shape or (1000, 100000), args.dtype or "float32", args.density,
+                         args.seed, args.chunks, args.compression, values=args.values)
+        return compare(matrix, _names(args), **_common(args), **_strategy_options(args))
     if args.density is not None:
         raise ValueError("--density describes a generated matrix; your --file has its own")
     targets = parse_targets(args.also_as) if args.also_as else []  # before any file is read
     check_layout(targets, args.compression)
+    from harness.measuring.storage.user import open_user_matrix
+
     user = open_user_matrix(args.file, shape=args.shape, dtype=args.dtype)
-    return compare_file(user, targets, _names(args), chunks=args.chunks,
-                        compression=args.compression, **_common(args), **_strategy_options(args))
+    return compare(user, _names(args), also_as=targets, chunks=args.chunks,
+                   compression=args.compression, **_common(args), **_strategy_options(args))
 
 
 def _to_stderr(line: str) -> None:

@@ -13,11 +13,12 @@ the timed ones); the figures are the worst metered pass's. Cache states:
   closes; ``repeat`` timed passes, then one metered pass (on a virtual disk the host may still
   serve the reads from its own cache: this guest cannot tell).
 
-``measure_in_process`` is what asv calls (asv gives each benchmark a fresh process);
-``measure_in_subprocess`` runs it in a fresh interpreter (``python -m harness.measuring.runs.measure``):
-glibc keeps memory an earlier measurement freed and reuses it, which would hide a later
-measurement's allocations. ``harness.measuring.runs.plan`` measures every strategy on one matrix
-that way.
+``measure_opened`` measures one strategy on a matrix wherever it is (any source,
+``runs.sources``). ``measure_in_process`` is what asv calls for a generated matrix (asv gives
+each benchmark a fresh process); ``runs.child.measure_in_subprocess`` runs a measurement in a fresh
+interpreter (the one child entry point): glibc keeps memory an earlier
+measurement freed and reuses it, which would hide a later measurement's allocations.
+``runs.compare`` measures every strategy on one matrix that way.
 """
 
 from __future__ import annotations
@@ -27,26 +28,21 @@ import dataclasses
 import gc
 import importlib
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.meters import memory
-from harness.measuring.meters import pagecache
-from harness.measuring.storage.datasets import (
-    SPARSE_STORAGES,
-    DatasetSpec,
-    materialize,
-    nbytes_in_memory,
-    stored_nbytes,
-    vector,
-)
+from harness.measuring.matrix.generate import nbytes_in_memory, vector
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.meters import memory, pagecache
+from harness.measuring.runs.sources import Generated
+from harness.measuring.storage import codecs
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.storage.datasets import stored_nbytes
 from harness.measuring.strategies import get
+from harness.measuring.strategies.capabilities import MetersItsProcesses, Profiled
 
 CACHE_STATES = ("warm", "cold")
 
@@ -167,25 +163,6 @@ def warm_page_cache(path: Path) -> None:
     pagecache.read_sequentially(path)
 
 
-def reference_result(spec: DatasetSpec, x: np.ndarray, root=None) -> np.ndarray:
-    """``A @ x`` in float64 (x cast to the matrix dtype first, as every strategy does),
-    computed block by block so it needs no copy of the matrix."""
-    x64 = np.asarray(x).astype(spec.dtype).astype(np.float64)
-    if spec.storage in SPARSE_STORAGES:
-        from harness.measuring.strategies.sparse import load_csr
-
-        csr = load_csr(spec, materialize(spec, root))
-        return csr.astype(np.float64) @ x64
-    path = materialize(spec.with_storage("raw"), root)
-    matrix = np.memmap(path, dtype=spec.dtype, mode="r", shape=spec.shape)
-    y = np.empty(spec.shape[0])
-    step = max(1, (16 * 1024 * 1024) // (spec.shape[1] * spec.itemsize))
-    for r0 in range(0, spec.shape[0], step):
-        y[r0:r0 + step] = matrix[r0:r0 + step].astype(np.float64) @ x64
-    del matrix
-    return y
-
-
 def _check_cache_and_repeat(cache: str, repeat: int) -> None:
     if cache not in CACHE_STATES:
         raise ValueError(f"cache must be one of {CACHE_STATES}, got {cache!r}")
@@ -203,20 +180,30 @@ def measure_in_process(
     check: bool = True,
     **options,
 ) -> Measurement:
-    """Measure ``strategy`` on ``spec`` in this process (``repeat`` timed passes).
+    """Measure ``strategy`` on the generated matrix of ``spec`` in this process (``repeat``
+    timed passes).
 
     ``spec`` in a storage the strategy does not read is moved to a storage it reads (same
     values, ``Strategy.dataset_for``). ``options``: the strategy options (block_rows,
     memory_budget, chunk_cache_bytes).
     """
     _check_cache_and_repeat(cache, repeat)
+    source = Generated.of(spec, root)
+    store = source.stores_for(get(strategy), prefer=spec.storage)[0]
+    source.prepare(store)
+    return measure_store(strategy, store, source, cache=cache, repeat=repeat, check=check,
+                         **options)
+
+
+def measure_store(strategy: str, store, source, *, cache: str = "warm", repeat: int = 3,
+                  check: bool = True, **options) -> Measurement:
+    """Measure ``strategy`` on ``store`` (a ``sources.Store``) of ``source`` in this process,
+    checked against the source's own reference (``check``)."""
     strat = get(strategy)
-    spec = strat.dataset_for(spec.problem, prefer=spec.storage)
-    path = materialize(spec, root)
     return measure_opened(
-        strat, spec, path, lambda: strat.open_at(spec, path, **options),
-        (lambda x: reference_result(spec, x, root)) if check else None,
-        cache=cache, repeat=repeat, options=options)
+        strat, store.spec, store.location,
+        lambda: strat.open_at(store.spec, store.location, **options),
+        source.reference if check else None, cache=cache, repeat=repeat, options=options)
 
 
 def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
@@ -233,13 +220,9 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
     if spec.storage in ("hdf5", "csr-hdf5"):
         # Importing h5py and hdf5plugin (about 3.5 MiB here) is a cost of the process, not of
         # the product: done before anything is metered.
-        from harness.measuring.storage.codecs import register_hdf5_filters
-
-        register_hdf5_filters()
+        codecs.register_hdf5_filters()
     if spec.storage == "zarr":
-        from harness.measuring.storage.zarr import zarr_module
-
-        zarr_module()  # the same for zarr and its codecs (about 10 MiB)
+        zarr_store.zarr_module()  # the same for zarr and its codecs (about 10 MiB)
     for module in strat.imports:
         importlib.import_module(module)
     budget = strat.extra_memory_bytes(spec, **options)
@@ -251,7 +234,8 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
         started = time.perf_counter()
         y = operand.matvec(x)
         elapsed = time.perf_counter() - started
-        profile.update(getattr(operand, "profile", None) or {})
+        if isinstance(operand, Profiled):
+            profile.update(operand.profile)
         return y, elapsed
 
     def open_and_time() -> tuple[np.ndarray, float]:
@@ -263,8 +247,10 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
 
     def metered(operand, fn, *args):
         # An operand on a dask cluster meters every process of it (its own measure_peak).
-        result, peak = getattr(operand, "measure_peak", memory.measure_peak)(fn, *args)
-        if getattr(operand, "last_cluster_peak", None) is not None:
+        if not isinstance(operand, MetersItsProcesses):
+            return memory.measure_peak(fn, *args)
+        result, peak = operand.measure_peak(fn, *args)
+        if operand.last_cluster_peak is not None:
             cluster_peaks.append(operand.last_cluster_peak)
         return result, peak
 
@@ -336,69 +322,3 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
         stored_bytes=stored_nbytes(spec, path),
         profile=profile or None,
     )
-
-
-def measure_in_subprocess(
-    strategy: str,
-    spec: DatasetSpec,
-    *,
-    cache: str = "warm",
-    repeat: int = 3,
-    root=None,
-    check: bool = True,
-    timeout_seconds: float | None = None,
-    **options,
-) -> Measurement:
-    """``measure_in_process`` in a fresh interpreter (``python -m harness.measuring.runs.measure``).
-
-    Raises :class:`MeasurementError` (with the child's stderr) when the child fails or runs
-    longer than ``timeout_seconds``.
-    """
-    request = {
-        "strategy": strategy, "spec": spec.to_dict(), "cache": cache, "repeat": int(repeat),
-        "root": os.fspath(root) if root is not None else None, "check": bool(check),
-        "options": options,
-    }
-    return run_child("harness.measuring.runs.measure", request, f"{strategy} on {spec} ({cache})",
-                     timeout_seconds)
-
-
-def run_child(module: str, request: dict, label: str, timeout_seconds: float | None
-              ) -> Measurement:
-    """Run ``python -m <module> '<json request>'`` in a fresh interpreter and return the
-    :class:`Measurement` its last JSON line holds; ``label`` names the work in errors."""
-    command = [sys.executable, "-m", module, json.dumps(request)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_seconds,
-                              check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise MeasurementError(
-            f"{label} took longer than {timeout_seconds} s; "
-            "raise the timeout or measure a smaller matrix"
-        ) from exc
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-6:])
-        raise MeasurementError(f"{label} failed (exit {done.returncode}):\n{tail}")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        raise MeasurementError(f"{label} printed no record")
-    return Measurement.from_record(json.loads(lines[-1]))
-
-
-def _child_main(argv: list[str]) -> int:
-    """Entry point of the measuring subprocess: one JSON request in, one JSON record out."""
-    if len(argv) != 1:
-        print("usage: python -m harness.measuring.runs.measure '<json request>'", file=sys.stderr)
-        return 2
-    request = json.loads(argv[0])
-    result = measure_in_process(
-        request["strategy"], DatasetSpec.from_dict(request["spec"]), cache=request["cache"],
-        repeat=request["repeat"], root=Path(request["root"]) if request["root"] else None,
-        check=request["check"], **request["options"],
-    )
-    print(json.dumps(result.to_record()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_child_main(sys.argv[1:]))

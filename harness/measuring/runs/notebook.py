@@ -8,7 +8,7 @@ Memory claims run the notebook's cell in a fresh interpreter, under the harness'
 kernel's high-water mark, split into anonymous and file-backed pages by a 1 ms sampler) and,
 on the same execution, under ``memory_profiler.memory_usage`` at 10 Hz, which is what the
 notebook's ``%memit`` used: both figures are shown. Timing claims reuse
-``measure.measure_in_subprocess``; the notebook's absolute times belong to its machine, so the
+``child.measure_in_subprocess``; the notebook's absolute times belong to its machine, so the
 verdict compares ratios measured in the same run.
 """
 
@@ -25,6 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from harness import units
+from harness.measuring import strategies
+from harness.measuring.matrix.generate import csr_array, footprint_bytes
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.meters import memory, pagecache
+from harness.measuring.runs import child
+from harness.measuring.runs.measure import measure_in_process
+from harness.measuring.storage import datasets
 from harness.units import MiB
 
 #: Verdicts.
@@ -122,8 +129,6 @@ def _cell_memmap_open(sizes: Sizes, directory: Path):
 
 def _cell_memmap_row(sizes: Sizes, directory: Path):
     path = _written_memmap(sizes, directory)
-    from harness.measuring.meters import pagecache
-
     pagecache.evict(path)
     m = np.memmap(path, dtype="float32", mode="r", shape=sizes.wide)
     kept = []
@@ -143,8 +148,6 @@ def run_cell(name: str, sizes: Sizes, directory: Path) -> dict:
     import psutil
     from memory_profiler import memory_usage
 
-    from harness.measuring.meters import memory
-
     cell, keep = _CELLS[name](sizes, directory)
     # memory_profiler's first call imports and starts its machinery: not the cell's memory.
     memory_usage((lambda: None, (), {}), interval=0.1, max_usage=True)
@@ -157,22 +160,10 @@ def run_cell(name: str, sizes: Sizes, directory: Path) -> dict:
             "sampler_increment": max(0.0, float(peak_mib) * MiB - baseline)}
 
 
-def _child_main(argv: list[str]) -> int:
-    request = json.loads(argv[0])
-    print(json.dumps(run_cell(request["cell"], Sizes(request["scale"]), Path(request["dir"]))))
-    return 0
-
-
 def _run_cell_in_subprocess(name: str, sizes: Sizes, directory: Path) -> dict:
-    import subprocess
-
-    request = json.dumps({"cell": name, "scale": sizes.scale, "dir": os.fspath(directory)})
-    done = subprocess.run([sys.executable, "-m", "harness.measuring.runs.notebook", request],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        raise RuntimeError(f"the {name} cell failed: {tail}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    request = {"kind": "notebook-cell", "cell": name, "scale": sizes.scale,
+               "dir": os.fspath(directory)}
+    return child.run(request, f"the {name} cell")
 
 
 # ----------------------------------------------------------------------------------- claims
@@ -244,11 +235,9 @@ class Context:
         """Median seconds of ``strategy`` on ``spec`` (warm; measured once, in a fresh process
         at the notebook's sizes, in this one at quick sizes, where a process costs more than
         the product)."""
-        from harness.measuring.runs.measure import measure_in_process, measure_in_subprocess
-
         key = (strategy, json.dumps(spec.to_dict(), sort_keys=True), json.dumps(options))
         if key not in self.timings:
-            measure = measure_in_process if self.sizes.scale > 1 else measure_in_subprocess
+            measure = measure_in_process if self.sizes.scale > 1 else child.measure_in_subprocess
             self.timings[key] = measure(strategy, spec, cache="warm", repeat=self.repeat,
                                         root=self.root, check=False, **options).seconds_median
         return self.timings[key]
@@ -265,8 +254,6 @@ def _ratio_row(claim: str, notebook_ms: tuple[float, float], ours: tuple[float, 
 
 
 def _hdf5_row_loop(context: Context) -> ClaimRow:
-    from harness.measuring.storage.datasets import DatasetSpec
-
     shape = context.sizes.tall
     rows_loop = context.seconds("hdf5-rows", DatasetSpec(shape, "float32", storage="hdf5"),
                                 chunk_cache_bytes=HDF5_1_CHUNK_CACHE_BYTES)
@@ -280,8 +267,6 @@ def _hdf5_row_loop(context: Context) -> ClaimRow:
 
 
 def _csr_vs_dense(context: Context) -> ClaimRow:
-    from harness.measuring.storage.datasets import DatasetSpec
-
     shape = context.sizes.tall
     csr = context.seconds("csr", DatasetSpec(shape, "float64", density=0.1, storage="npz"))
     dense = context.seconds("dense", DatasetSpec(shape, "float64", storage="raw"))
@@ -310,8 +295,6 @@ def recursive_getsizeof(obj, seen: set | None = None) -> int:
 
 
 def _csr_size(context: Context) -> ClaimRow:
-    from harness.measuring.storage.datasets import DatasetSpec, csr_array, footprint_bytes
-
     spec = DatasetSpec(context.sizes.tall, "float64", density=0.1, storage="npz")
     matrix = csr_array(spec)
     shallow, real = recursive_getsizeof(matrix), footprint_bytes(matrix)
@@ -324,9 +307,6 @@ def _csr_size(context: Context) -> ClaimRow:
 
 
 def _chunk_sweep(context: Context) -> ClaimRow:
-    from harness.measuring import strategies
-    from harness.measuring.storage.datasets import DatasetSpec
-
     rows, cols = context.sizes.tall
     cache = HDF5_1_CHUNK_CACHE_BYTES // context.sizes.scale
     limit = 1_000_000 // context.sizes.scale  # "1 MB", scaled
@@ -385,8 +365,6 @@ def replay(quick: bool = False, root=None, repeat: int | None = None,
     ``different`` and the error as its why (never a missing row)."""
     import tempfile
 
-    from harness.measuring.storage import datasets
-
     sizes = Sizes(100 if quick else 1)
     root = Path(root) if root is not None else datasets.default_root()
     rows = []
@@ -416,5 +394,3 @@ def format_rows(rows: list[ClaimRow]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    raise SystemExit(_child_main(sys.argv[1:]))

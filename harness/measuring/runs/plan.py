@@ -1,353 +1,127 @@
-"""Every strategy on one matrix, side by side (what ``python -m harness measure`` prints).
+"""Which strategy multiplies which stored copy of a matrix, and which cannot, and why.
 
-:func:`plan_for` says which strategy multiplies which dataset (each reads the matrix from a
-storage of its own; ``dense`` is always added, as the reference) and which strategies cannot,
-and why. :func:`compare_strategies` runs that plan, each (strategy, cache state) in a fresh
-process (``measure.measure_in_subprocess``), pools interleaved rounds, and puts every record
-against the ``dense`` strategy of the same run (``ratio_to_dense``) and against this machine's
-roofline, measured in the same run (``roofline_fraction``: decoded bytes against the memory read
-bandwidth when warm; cold, the larger of stored bytes against the disk read bandwidth and decoded
-bytes against the memory bandwidth, ``roofline_bound`` saying which)::
-
-    from harness.measuring.runs import plan
-    from harness.measuring.storage.datasets import Problem
-
-    comparison = plan.compare_strategies(Problem((1000, 100000)), cache="both")
-    print(comparison.table())          # or comparison.records, one dict per figure set
+:func:`plan_for` asks each strategy where it reads the matrix (``runs.sources``: a storage of
+its own for a generated matrix, the user's file or its copies for a user's) and applies the one
+fit policy (``harness.measuring.fit``: RAM, time) to each; ``dense``, the reference of every
+ratio, is always added, and left out with the reason when it does not fit. :func:`check_disk`
+refuses a plan whose files do not fit on the disk before any is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from harness import units
-from harness.measuring import strategies
-from harness.measuring.storage import datasets
-from harness.measuring.runs.measure import (
-    CACHE_STATES,
-    MeasurementError,
-    combine,
-    measure_in_subprocess,
-)
-from harness.measuring.runs.profiles import RAM_FRACTION
-from harness.measuring.strategies.base import resolve_options
+from harness.measuring import fit, strategies
+from harness.measuring.runs.sources import REFERENCE_STRATEGY, Source, Store, as_source
 
-#: The strategy every ratio is taken against: the whole matrix in RAM.
-REFERENCE_STRATEGY = "dense"
-#: ``cache`` of :func:`compare_strategies`: one state, or both ("warm" first).
-CACHE_CHOICES = (*CACHE_STATES, "both")
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One strategy on one stored copy of the matrix."""
+
+    strategy: str
+    store: Store
+
+    @property
+    def spec(self):
+        return self.store.spec
+
+    @property
+    def location(self):
+        return self.store.location
+
+    @property
+    def label(self) -> str:
+        return self.store.label
+
+    @property
+    def key(self) -> str:
+        """How tables and progress lines name the run: the strategy, and the store when it is
+        not simply the storage the strategy reads (a user's file, a copy)."""
+        if self.store.label == self.store.spec.storage:
+            return self.strategy
+        return f"{self.strategy} on {self.store.label}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """``runs``: (strategy, the dataset it multiplies), the reference first; ``skipped``:
-    (strategy, why it cannot multiply this matrix)."""
+    """``runs``: the reference first; ``skipped``: (strategy or run, why it does not run)."""
 
-    runs: tuple[tuple[str, datasets.DatasetSpec], ...]
+    runs: tuple[Run, ...]
     skipped: tuple[tuple[str, str], ...]
 
 
-def _as_problem(matrix: datasets.Problem | datasets.DatasetSpec) -> datasets.Problem:
-    # A DatasetSpec stands for its matrix and HDF5 layout; each strategy picks its storage.
-    return matrix.problem if isinstance(matrix, datasets.DatasetSpec) else matrix
-
-
-def plan_for(matrix: datasets.Problem | datasets.DatasetSpec,
-             names: Iterable[str] | None = None, *, options: dict | None = None,
-             available_ram_bytes: int | None = None) -> Plan:
-    """Which strategies run on ``matrix``, each on which dataset.
+def plan_for(matrix, names: Iterable[str] | None = None, *, options: dict | None = None,
+             available_ram_bytes: int | None = None, repeat: int = 5,
+             timeout_seconds: float = 600.0) -> Plan:
+    """Which strategies run on ``matrix`` (a source, or anything ``sources.as_source``
+    takes), each on which store.
 
     ``names``: the strategies to compare (default: every one that can read the matrix); the
-    reference is added when it fits in RAM, and left out with the reason when it does not
-    (the ratios to it are then absent). A strategy whose pass needs more than ``RAM_FRACTION``
-    of the available RAM (``available_ram_bytes``, default: psutil's figure) is left out the
-    same way. A named strategy that cannot read the matrix or does not fit is a ValueError
-    (with the sizes), an unknown name a KeyError. ``options``: strategy options (block rows,
-    memory budget), which change what a pass needs.
+    reference is added. A strategy is left out, with the reason, when it reads none of the
+    stores, when a pass may need more than ``fit.RAM_FRACTION`` of ``available_ram_bytes``
+    (default: available now), or when ``repeat`` passes would exceed ``timeout_seconds``. A
+    named strategy that runs nowhere is a ValueError (with the sizes), an unknown name a
+    KeyError. ``options``: strategy options, which change what a pass needs.
     """
-    problem = _as_problem(matrix)
+    source = matrix if isinstance(matrix, Source) else as_source(matrix)
     options = options or {}
     if available_ram_bytes is None:
-        import psutil
-
-        available_ram_bytes = psutil.virtual_memory().available
+        available_ram_bytes = fit.available_ram_bytes()
     requested = [name.strip() for name in names] if names else []
     runs, skipped = [], []
     for name in dict.fromkeys([REFERENCE_STRATEGY, *(requested or strategies.names())]):
+        strategy = strategies.get(name)
         try:
-            strategy = strategies.get(name)
-            spec = strategy.dataset_for(problem)
-            reason = _ram_refusal(strategy.needed_ram_bytes(spec, **options),
-                                  available_ram_bytes)
+            stores = source.stores_for(strategy)
         except strategies.CannotRead as exc:
-            reason = exc.reason
-        if reason is None:
-            runs.append((name, spec))
-            continue
-        if name in requested:
-            raise ValueError(f"strategy {name!r} cannot run on this matrix: {reason}") from None
+            reasons = [(name, exc.reason)]
+            stores = []
+        else:
+            reasons = []
+        for store in stores:
+            run = Run(name, store)
+            reason = _refusal(strategy, store, options, available_ram_bytes, repeat,
+                              timeout_seconds)
+            if reason is None:
+                runs.append(run)
+            else:
+                reasons.append((run.key, reason))
+        if name in requested and not any(run.strategy == name for run in runs):
+            raise ValueError(f"strategy {name!r} cannot run on this matrix: "
+                             + "; ".join(reason for _, reason in reasons))
         if name == REFERENCE_STRATEGY:
-            reason += "; the ratios to it ('x dense') are left out"
-        skipped.append((name, reason))
+            reasons = [(key, reason + "; the ratios to it ('x dense') are left out")
+                       for key, reason in reasons]
+        skipped += reasons
     return Plan(tuple(runs), tuple(skipped))
 
 
-def _ram_refusal(needed: int, available: int) -> str | None:
-    if needed <= RAM_FRACTION * available:
-        return None
-    return (f"a pass needs about {units.human_bytes(needed)} of RAM, more than "
-            f"{RAM_FRACTION:.0%} of the {units.human_bytes(available)} available")
+def _refusal(strategy, store: Store, options: dict, available_ram_bytes: int, repeat: int,
+             timeout_seconds: float) -> str | None:
+    """Why ``strategy`` must not run on ``store`` here (RAM, then time), or None."""
+    needed = strategy.needed_ram_bytes(store.spec, **options)
+    return (fit.ram_refusal(needed, available_ram_bytes)
+            or fit.time_refusal(strategy.estimated_pass_seconds(store.spec, **options), repeat,
+                                timeout_seconds))
 
 
-def check_disk(plan: Plan, root, free_disk_bytes: int | None = None) -> None:
+def check_disk(plan: Plan, source: Source, free_disk_bytes: int | None = None) -> None:
     """Refuse (ValueError with the sizes) a plan whose missing data files do not fit on the
-    disk of ``root``, before any of them is written."""
-    missing = {datasets.dataset_path(spec, root): spec for _, spec in plan.runs}
-    missing = {path: spec for path, spec in missing.items() if not path.exists()}
-    needed = int(sum(datasets.expected_file_bytes(spec) for spec in missing.values()) * 1.1)
+    disk of the source's data directory, before any of them is written."""
+    stores = list({run.store.location.path: run.store for run in plan.runs}.values())
+    missing = [s for s in stores if not Path(s.location.path).exists()]
+    needed = fit.with_disk_margin(source.missing_bytes(missing))
     if not needed:
-        return
+        return  # a user's file and its copies exist: only generated files can be missing
+    root = source.root
     if free_disk_bytes is None:
-        probe = Path(root)
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        free_disk_bytes = shutil.disk_usage(probe).free
+        free_disk_bytes = fit.free_disk_bytes(root)
     if needed > free_disk_bytes:
         raise ValueError(f"the {len(missing)} data file(s) this plan needs take about "
                          f"{units.human_bytes(needed)} (with 10% margin), and {root} has "
                          f"{units.human_bytes(free_disk_bytes)} free; choose fewer strategies, a "
                          "smaller shape, or set HARNESS_DATA_DIR to a larger disk")
-
-
-@dataclasses.dataclass
-class Comparison:
-    """What :func:`compare_strategies` measured.
-
-    ``records``: one dict per (strategy, cache state), cache state first then plan order:
-    ``Measurement.to_record()`` plus ``ratio_to_dense``, ``roofline_gbps`` and
-    ``roofline_fraction``. ``skipped``: (strategy, why); ``failures``: (strategy, cache state,
-    message); ``roofline``: ``harness.measuring.meters.machine.Roofline`` or None.
-    """
-
-    records: list[dict]
-    skipped: list[tuple[str, str]]
-    failures: list[tuple[str, str, str]]
-    roofline: object | None = None
-
-    def table(self) -> str:
-        """The records as an aligned text table, then the roofline, skips and failures."""
-        return format_table(self.records, self.roofline, self.skipped, self.failures)
-
-
-def compare_strategies(
-    matrix: datasets.Problem | datasets.DatasetSpec,
-    names: Iterable[str] | None = None,
-    *,
-    cache: str = "warm",
-    repeat: int = 5,
-    rounds: int = 1,
-    root=None,
-    check: bool = True,
-    roofline: bool = True,
-    timeout_seconds: float = 600.0,
-    progress: Callable[[str], None] | None = None,
-    **options,
-) -> Comparison:
-    """Measure every strategy of :func:`plan_for` on ``matrix``, side by side.
-
-    ``cache``: "warm", "cold" or "both"; ``repeat`` timed passes per measurement; ``rounds``:
-    every strategy that many times, interleaved, each in a fresh process, passes pooled
-    (evens out load that comes and goes). ``root``: the data directory (default
-    ``datasets.default_root()``). ``check``: compare every result with a float64 reference.
-    ``roofline``: probe this machine's bandwidths first (a few seconds). ``timeout_seconds``
-    per measuring process. ``progress`` is called with a line before each measurement.
-    ``options``: strategy options (``block_rows``, ``memory_budget``, ``chunk_cache_bytes``, and
-    a dask cluster's ``scheduler``, ``workers``, ``threads_per_worker``,
-    ``worker_memory_limit``).
-
-    Bad arguments raise before any file is written; every dataset is written before the
-    first measurement (never inside a timed process). A failed measurement is listed in
-    ``failures`` and that strategy is not run again in that cache state.
-    """
-    options = check_run_arguments(cache, rounds, repeat, timeout_seconds, options)
-    chosen = plan_for(matrix, names, options=options)
-    root = root if root is not None else datasets.default_root()
-    check_disk(chosen, root)  # before anything is written
-    for _, spec in chosen.runs:
-        datasets.materialize(spec, root, verify_checksum=True)
-    ceiling = measure_roofline(root) if roofline else None
-
-    def measurer(name: str, spec: datasets.DatasetSpec):
-        return lambda state: measure_in_subprocess(
-            name, spec, cache=state, repeat=repeat, root=root, check=check,
-            timeout_seconds=timeout_seconds, **options)
-
-    labelled, failures = run_interleaved(
-        [(name, measurer(name, spec)) for name, spec in chosen.runs], cache, rounds, progress)
-    records = [record for _, record in labelled]
-    add_derived_columns(records, ceiling)
-    return Comparison(records, list(chosen.skipped), failures, ceiling)
-
-
-def check_run_arguments(cache: str, rounds: int, repeat: int, timeout_seconds: float,
-                        options: dict) -> dict:
-    """Refuse bad arguments of a comparison before anything is written; return the strategy
-    options that were given (None values dropped), checked."""
-    if cache not in CACHE_CHOICES:
-        raise ValueError(f"cache must be one of {CACHE_CHOICES}, got {cache!r}")
-    if int(rounds) < 1 or int(repeat) < 1:
-        raise ValueError(f"rounds and repeat must be >= 1, got {rounds} and {repeat}")
-    if not (math.isfinite(timeout_seconds) and timeout_seconds > 0):
-        raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
-    options = {k: v for k, v in options.items() if v is not None}
-    resolve_options(options)
-    return options
-
-
-def measure_roofline(root):
-    """This machine's memory and cold-disk read bandwidths (``machine.Roofline``), probed with a
-    scratch file in the data directory ``root``."""
-    from harness.measuring.meters import machine
-
-    return machine.roofline(data_dir=root)
-
-
-def run_interleaved(runs: list[tuple[str, Callable[[str], object]]], cache: str, rounds: int,
-                    progress: Callable[[str], None] | None = None
-                    ) -> tuple[list[tuple[str, dict]], list[tuple[str, str, str]]]:
-    """Run every ``(label, measure)`` of ``runs`` (``measure(cache_state)`` returns a
-    ``Measurement``) ``rounds`` times, interleaved, in each cache state of ``cache``; pool each
-    run's passes. Returns ``[(label, record)]`` (cache state first, then run order) and the
-    failures ``[(label, cache state, message)]``; a run that failed is not run again in that
-    state."""
-    pooled: dict[tuple[str, str], list] = {}
-    failures: list[tuple[str, str, str]] = []
-    for state in CACHE_STATES if cache == "both" else (cache,):
-        for round_index in range(int(rounds)):
-            for label, measure in runs:
-                if any(failure[:2] == (label, state) for failure in failures):
-                    continue
-                if progress is not None:
-                    progress(f"measuring {label} ({state}, round {round_index + 1}/{rounds})...")
-                try:
-                    measurement = measure(state)
-                except MeasurementError as exc:
-                    failures.append((label, state, str(exc)))
-                    continue
-                pooled.setdefault((label, state), []).append(measurement)
-    labelled = [(label, combine(measurements).to_record())
-                for (label, _), measurements in pooled.items()]
-    return labelled, failures
-
-
-def add_derived_columns(records: list[dict], roofline) -> None:
-    """``ratio_to_dense`` (same cache state, same run), ``roofline_gbps``,
-    ``roofline_fraction`` and ``roofline_bound`` ("memory" or "disk"), in place (None where
-    there is no reference or no roofline).
-
-    Warm reads come from RAM (or the page cache): decoded bytes against the memory bandwidth.
-    Cold file reads come from the disk: the stored (compressed) bytes against the disk
-    bandwidth, or the decoded bytes against the memory bandwidth, whichever is nearer its
-    ceiling. The reference's matrix is in RAM in both states.
-    """
-    reference = {r["cache"]: r["seconds"] for r in records if r["strategy"] == REFERENCE_STRATEGY}
-    for r in records:
-        r["ratio_to_dense"] = r["seconds"] / reference[r["cache"]] if r["cache"] in reference else None
-        if roofline is None:
-            r["roofline_gbps"] = r["roofline_fraction"] = r["roofline_bound"] = None
-            continue
-        bounds = {"memory": (r["gbps"], roofline.memory_read_gbps)}
-        if r["cache"] == "cold" and r["strategy"] != REFERENCE_STRATEGY:
-            bounds["disk"] = (r.get("stored_gbps") or r["gbps"], roofline.disk_read_gbps)
-        bound = max(bounds, key=lambda name: bounds[name][0] / bounds[name][1])
-        rate, r["roofline_gbps"] = bounds[bound]
-        r["roofline_bound"] = bound
-        r["roofline_fraction"] = rate / r["roofline_gbps"]
-
-
-def _number(value, spec: str, scale: float = 1.0) -> str:
-    return "-" if value is None else f"{scale * value:{spec}}"
-
-
-#: Columns of the table: header, cell of a record, left-aligned.
-_COLUMNS: tuple[tuple[str, Callable[[dict], str], bool], ...] = (
-    ("strategy", lambda r: r["strategy"], True),
-    ("storage", lambda r: r["storage"], True),
-    ("cache", lambda r: r["cache"], True),
-    ("median", lambda r: units.human_seconds(r["seconds"]), False),
-    ("min", lambda r: units.human_seconds(r["seconds_min"]), False),
-    ("x dense", lambda r: _number(r["ratio_to_dense"], ".2f"), False),
-    ("read rate", lambda r: units.human_gbps(r["gbps"]), False),
-    ("compr", lambda r: _number(r.get("compression_ratio"), ".2f"), False),
-    ("stored rate", lambda r: units.human_gbps(r["stored_gbps"]) if r.get("stored_gbps")
-     else "-", False),
-    ("roof %", lambda r: _roof_cell(r), False),
-    ("peak incr", lambda r: units.human_bytes(r["increment_bytes"]), False),
-    ("anon incr", lambda r: units.human_bytes(r["anon_increment_bytes"]), False),
-    ("file incr", lambda r: units.human_bytes(r["file_increment_bytes"]), False),
-    ("budget", lambda r: units.human_bytes(r["budget_bytes"]), False),
-    ("max |err|", lambda r: _number(r["max_abs_error"], ".2g"), False),
-)
-
-
-#: Marks a roofline fraction above 100 %: the pass beat the probe measured as its ceiling.
-PROBE_BEATEN_MARK = "!"
-
-
-def _roof_cell(record: dict) -> str:
-    fraction = record.get("roofline_fraction")
-    if fraction is None:
-        return "-"
-    bound = (record.get("roofline_bound") or "memory")[0]  # m(emory) or d(isk)
-    mark = PROBE_BEATEN_MARK if fraction > 1 else ""
-    return f"{100 * fraction:.1f}{bound}{mark}"
-
-
-def format_table(records: list[dict], roofline, skipped, failures) -> str:
-    """Records (with derived columns) as an aligned table, then the roofline, the skipped
-    strategies and the failures, one line each."""
-    cells = [[header for header, _, _ in _COLUMNS]]
-    cells += [[cell(r) for _, cell, _ in _COLUMNS] for r in records]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
-
-    def line(row: list[str]) -> str:
-        return " ".join(text.ljust(width) if left else text.rjust(width)
-                        for text, width, (_, _, left) in zip(row, widths, _COLUMNS)).rstrip()
-
-    lines = [line(cells[0]), "-" * len(line(cells[0])), *(line(row) for row in cells[1:])]
-    if roofline is not None:
-        lines.append(f"roofline: memory {units.human_gbps(roofline.memory_read_gbps)}, disk "
-                     f"(cold) {units.human_gbps(roofline.disk_read_gbps)}; a 'cold' read on a "
-                     "virtual disk may still hit the host's cache")
-        lines.append("roof %: m = decoded bytes against the memory bandwidth, d = stored "
-                     "(compressed) bytes against the disk bandwidth; compr = decoded / stored "
-                     "bytes; for compressed data the read rate is the decode throughput")
-        beaten = [r for r in records if (r.get("roofline_fraction") or 0) > 1]
-        if beaten:
-            lines.append(
-                f"{PROBE_BEATEN_MARK} above 100 %: {', '.join(sorted({r['strategy'] for r in beaten}))} "
-                "beat the probe measured as the ceiling, so the probe is not a true ceiling here "
-                "(the host's cache, or a read pattern faster than the probe's)")
-    lines += [profile_line(r) for r in records if r.get("profile")]
-    lines += [f"skipped {name}: {reason}" for name, reason in skipped]
-    lines += [f"FAILED {name} ({cache}): {message}" for name, cache, message in failures]
-    return "\n".join(lines)
-
-
-def profile_line(record: dict) -> str:
-    """Where a pass of ``record`` spent its time, from the operand's own ``profile``: worker
-    seconds (summed over the workers) reading, decoding and multiplying, the main thread's
-    seconds waiting and adding, and the decode throughput of one worker."""
-    p = record["profile"]
-    seconds = units.human_seconds
-    decode_rate = (units.human_gbps(p["decoded_bytes"] / p["decode_seconds"] / 1e9)
-                   if p.get("decode_seconds") else "-")
-    return (f"profile {record['strategy']} ({record['cache']}, last pass, {p.get('workers')} "
-            f"workers): read {seconds(p['read_seconds'])}, decode {seconds(p['decode_seconds'])} "
-            f"({decode_rate} per worker), multiply {seconds(p['multiply_seconds'])}; worker CPU "
-            f"{seconds(p['worker_cpu_seconds']) if 'worker_cpu_seconds' in p else '-'}; main thread "
-            f"waits {seconds(p['wait_seconds'])}, adds {seconds(p['add_seconds'])}")

@@ -26,17 +26,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import shutil
 from pathlib import Path
 
 import psutil
 
 from harness import names
-from harness.measuring import strategies
-from harness.measuring.storage import codecs
-from harness.measuring.storage import datasets
+from harness.measuring import fit, strategies
 from harness.measuring.matrix import values as value_kinds
-from harness.units import GiB, MiB
+from harness.measuring.matrix.spec import DatasetSpec, Problem, parse_shape
+from harness.measuring.storage import codecs, datasets
+from harness.units import MiB
 
 PROFILE_ENV_VAR = "HARNESS_PROFILE"
 DEFAULT_PROFILE = "default"
@@ -63,11 +62,6 @@ SQUARE_CHUNK_BYTES = 1 * MiB
 HDF5_DEFAULT_CHUNK_CACHE = 8 * MiB
 HDF5_1X_CHUNK_CACHE = 1 * MiB
 
-#: Share of the available RAM a benchmark may plan to use: the rest is for the OS, the page cache
-#: of the file under test and the other benchmark processes.
-RAM_FRACTION = 0.6
-
-
 class Skip(NotImplementedError):
     """A parameter combination this profile or this machine does not run; the message says why.
 
@@ -81,7 +75,7 @@ class Case:
 
     family: str
     strategy: str
-    spec: datasets.DatasetSpec
+    spec: DatasetSpec
     options: dict = dataclasses.field(default_factory=dict)
 
 
@@ -147,7 +141,7 @@ class Profile:
 
 
 def _shape_sort_key(shape: str) -> tuple[int, int]:
-    rows, cols = datasets.parse_shape(shape)
+    rows, cols = parse_shape(shape)
     return rows * cols, rows
 
 
@@ -322,14 +316,14 @@ def chunks_for_layout(layout: str, shape: tuple[int, int], dtype: str):
     raise ValueError(f"chunks must be one of {CHUNK_LAYOUTS}, got {layout!r}")
 
 
-def problem_for(params: dict) -> datasets.Problem:
+def problem_for(params: dict) -> Problem:
     """The matrix a parameter combination multiplies, with its HDF5 layout if it has one."""
-    shape = datasets.parse_shape(params["shape"])
+    shape = parse_shape(params["shape"])
     dtype = params["dtype"]
     density = params.get("density")
     chunks = params.get("chunks")
     compression = params.get("compression")
-    return datasets.Problem(
+    return Problem(
         shape, dtype, density=None if density is None else float(density),
         chunks=None if chunks is None else chunks_for_layout(chunks, shape, dtype),
         compression=None if compression in (None, "none") else compression,
@@ -343,7 +337,7 @@ def options_for(params: dict) -> dict:
     if "chunk_cache" in params:
         options["chunk_cache_bytes"] = int(params["chunk_cache"])
     if "cluster" in params:
-        workers, threads = datasets.parse_shape(params["cluster"])  # "2x1": the same form
+        workers, threads = parse_shape(params["cluster"])  # "2x1": the same form
         options.update(workers=workers, threads_per_worker=threads)
     return options
 
@@ -360,18 +354,15 @@ def skip_reason(case: Case, profile: Profile, data_root: str | os.PathLike | Non
     refusal = strategy.why_not(spec)
     if refusal:
         return refusal
-    if available_ram_bytes is None:
-        available_ram_bytes = psutil.virtual_memory().available
     needed = strategy.needed_ram_bytes(spec, **case.options)
-    if needed > RAM_FRACTION * available_ram_bytes:
-        return (f"needs about {needed / GiB:.1f} GiB of RAM, more than {RAM_FRACTION:.0%} of the "
-                f"{available_ram_bytes / GiB:.1f} GiB available; run a smaller profile "
-                "or a machine with more RAM")
+    refusal = fit.ram_refusal(needed, available_ram_bytes)
+    if refusal:
+        return f"{refusal}; run a smaller profile or a machine with more RAM"
     root = Path(data_root) if data_root is not None else datasets.default_root()
     if not datasets.dataset_path(spec, root).exists():
         if free_disk_bytes is None:
-            free_disk_bytes = _free_disk_bytes(root)
-        needed_disk = int(datasets.expected_file_bytes(spec) * 1.1)
+            free_disk_bytes = fit.free_disk_bytes(root)
+        needed_disk = fit.with_disk_margin(datasets.expected_file_bytes(spec))
         if needed_disk > free_disk_bytes:
             return (f"its file needs {needed_disk / 1e9:.1f} GB of disk, {root} has "
                     f"{free_disk_bytes / 1e9:.1f} GB free; set HARNESS_DATA_DIR to a larger disk")
@@ -380,13 +371,6 @@ def skip_reason(case: Case, profile: Profile, data_root: str | os.PathLike | Non
         return (f"one pass would take about {seconds:.0f} s (more than this profile's "
                 f"{profile.max_pass_seconds:g} s per pass)")
     return None
-
-
-def _free_disk_bytes(root: Path) -> int:
-    probe = root
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
 
 
 def case(family: str, params: dict, profile: Profile | None = None,

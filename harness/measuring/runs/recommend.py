@@ -15,15 +15,14 @@ from __future__ import annotations
 import dataclasses
 
 from harness import units
+from harness.measuring import fit
 from harness.measuring.runs.measure import CACHE_STATES
-from harness.measuring.runs.plan import REFERENCE_STRATEGY
+from harness.measuring.runs.sources import REFERENCE_STRATEGY
 
 
 def available_memory_bytes() -> int:
-    """RAM available now (``psutil.virtual_memory().available``), in bytes: the default budget."""
-    import psutil
-
-    return int(psutil.virtual_memory().available)
+    """RAM available now, in bytes: the default budget."""
+    return fit.available_ram_bytes()
 
 
 def pareto_front(records: list[dict]) -> list[dict]:

@@ -39,9 +39,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from harness.measuring.matrix.spec import COMPRESSIONS
+
 #: Every name a dataset's ``compression`` may take in HDF5 (None: uncompressed).
-HDF5_NAMES = (None, "none", "gzip", "gzip-1", "gzip-4", "gzip-1-shuffle", "gzip-4-shuffle",
-              "lzf", "blosc-lz4", "blosc-zstd", "zstd", "blosc", "blosc2", "lz4", "bitshuffle")
+HDF5_NAMES = COMPRESSIONS
 #: The names of compressed codecs, for sweeps (every kind of filter once or more).
 COMPRESSED_NAMES = tuple(name for name in HDF5_NAMES if name not in (None, "none"))
 

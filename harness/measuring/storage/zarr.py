@@ -1,7 +1,7 @@
 """zarr stores (zarr-python 3, format 3): chunk shape, codecs and sharding of a
-``DatasetSpec(storage="zarr")``, and the writer ``datasets.materialize`` calls.
+``DatasetSpec(storage="zarr")``, the writer, and a user's store (format 2 or 3) opened read-only.
 
-Codec names are the ones HDF5 shares (``datasets.ZARR_COMPRESSIONS``), with the same settings:
+Codec names are the ones HDF5 shares (``matrix.spec.ZARR_COMPRESSIONS``), with the same settings:
 ``zstd`` plain zstd level 3; ``blosc-lz4`` / ``blosc-zstd`` blosc with byte shuffle, clevel 5;
 ``gzip-1`` / ``gzip-4`` deflate level 1 / 4. Other names are refused with the list.
 
@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from harness.measuring.matrix.spec import ZARR_COMPRESSIONS, DatasetSpec
+from harness.measuring.storage import base
+from harness.measuring.storage.base import FileLocation, UserFileError
+from harness.measuring.storage.user_checks import check_dtype, check_matrix_shape
 
 #: The array's name inside the store.
 ARRAY_NAME = "A"
@@ -52,22 +57,16 @@ def compressors(name: str | None) -> tuple:
 
 
 def accepts_compression(name: str | None) -> bool:
-    from harness.measuring.storage.datasets import ZARR_COMPRESSIONS
-
     return name in ZARR_COMPRESSIONS or name == "none"
 
 
 def codec_refusal() -> str:
     """Why a zarr reader refuses a spec whose compression is not a zarr codec."""
-    from harness.measuring.storage.datasets import ZARR_COMPRESSIONS
-
     names = ["none" if name is None else name for name in ZARR_COMPRESSIONS]
     return f"its compression is not a zarr codec; zarr stores take {', '.join(names)}"
 
 
 def refusal(name: str | None) -> str:
-    from harness.measuring.storage.datasets import ZARR_COMPRESSIONS
-
     return (f"zarr stores take the codecs {list(ZARR_COMPRESSIONS)}, not {name!r} "
             "(an HDF5-only filter)")
 
@@ -119,10 +118,10 @@ def zarr_module():
     return zarr
 
 
-def write(spec, directory: Path, blocks: Iterable[tuple[int, np.ndarray]],
-          advance: Callable[[int], object] = lambda n: None) -> None:
-    """Write the store of ``spec`` into ``directory`` from ``(row_start, block)`` pairs in row
-    order; ``advance(nbytes)`` after every write (a progress bar)."""
+def write(spec, directory: Path, blocks: Callable[[], Iterable[tuple[int, np.ndarray]]],
+          advance: Callable[[int], object] = lambda n: None, entries=None) -> None:
+    """Write the store of ``spec`` into ``directory`` from ``blocks()``, ``(row_start,
+    block)`` pairs in row order; ``advance(nbytes)`` after every write (a progress bar)."""
     zarr = zarr_module()
 
     codecs = compressors(spec.compression)
@@ -134,7 +133,7 @@ def write(spec, directory: Path, blocks: Iterable[tuple[int, np.ndarray]],
     step = _write_rows(spec)
     pending = np.empty((step, spec.shape[1]), dtype=spec.dtype)
     filled = start = 0
-    for r0, block in blocks:
+    for r0, block in blocks():
         at = 0
         while at < block.shape[0]:
             n = min(step - filled, block.shape[0] - at)
@@ -218,3 +217,73 @@ def chunk_file(array, location, coords: tuple[int, int]) -> Path:
     """The file of the chunk at chunk-grid ``coords`` (its key as the store encodes it)."""
     return array_directory(location) / array.metadata.encode_chunk_key(coords)
 
+
+
+def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Blocks of whole chunk- (shard-) rows: each chunk is decoded once."""
+    unit = (spec.shards or chunk_shape(spec))[0]
+    rows = max(unit, rows // unit * unit)
+    array = open_array(location)
+    for r0 in range(0, spec.shape[0], rows):
+        yield r0, np.asarray(array[r0:r0 + rows], dtype=spec.dtype)
+
+
+STORAGE = base.register(base.Storage(
+    name="zarr", extension="zarr", write=write,
+    stored_bytes=lambda spec, location: base.file_size(location), row_blocks=row_blocks))
+
+
+# ------------------------------------------------------------------------------ users' stores
+
+def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[DatasetSpec, FileLocation]:
+    """A zarr store (format 3, or 2): its array at the root, the only 2-D array in its groups,
+    or the one named as ``store.zarr:/group/array``; opened read-only (zarr's mode "r")."""
+    zarr = zarr_module()
+    try:
+        node = zarr.open(store=os.fspath(path), mode="r")
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # damaged or foreign metadata
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        raise UserFileError(f"{path} cannot be opened as a zarr store ({reason}); check "
+                            "that it is a whole zarr store (format 2 or 3)") from None
+    arrays = [] if isinstance(node, zarr.Array) else \
+        ["/" + name for name, member in node.members(max_depth=None)
+         if isinstance(member, zarr.Array) and member.ndim == 2]
+    listed = ", ".join(arrays[:8]) or "none"
+    if dataset is None and isinstance(node, zarr.Array):
+        dataset, array = "", node
+    elif dataset is None:
+        if not arrays:
+            raise UserFileError(f"{path} is a zarr store without a 2-D array; give the store "
+                                "(or store.zarr:/path/to/array) that holds the matrix")
+        if len(arrays) != 1:
+            raise UserFileError(f"{path} holds {len(arrays)} 2-D arrays ({listed}); name one "
+                                f"as {path.name}:/path/to/array")
+        dataset, array = arrays[0], node[arrays[0].lstrip("/")]
+    else:
+        array = _member(zarr, node, dataset)
+        if array is None:
+            raise UserFileError(f"{path} has no array {dataset} (its 2-D arrays: {listed}); "
+                                f"name an existing one as {path.name}:/path")
+    where = f"{path.name}:{dataset}" if dataset else path.name
+    rows, cols = check_matrix_shape(array.shape, where, "name a 2-D array")
+    name = check_dtype(array.dtype, where, "store it as float32 or float64 "
+                       "(zarr.create_array(..., dtype='float32') filled block by block)")
+    shards = tuple(array.shards) if array.shards is not None else None
+    spec = DatasetSpec((rows, cols), name, storage="zarr", chunks=tuple(array.chunks),
+                       compression=codec_name(array), shards=shards)
+    return spec, FileLocation(path, dataset=dataset.strip("/"))
+
+
+def _member(zarr, node, dataset: str):
+    """The array at ``dataset`` in an opened store (a group or an array), None if there is
+    none."""
+    key = dataset.strip("/")
+    if not key:
+        return node if isinstance(node, zarr.Array) else None
+    if isinstance(node, zarr.Array):
+        return None
+    try:
+        member = node[key]
+    except KeyError:
+        return None
+    return member if isinstance(member, zarr.Array) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.measuring.storage.datasets import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.strategies import dense, hdf5, hdf5_direct, memmap, sparse  # noqa: F401
 from harness.measuring.strategies.base import (
     DEFAULT_MEMORY_BUDGET_BYTES,

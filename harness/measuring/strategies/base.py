@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from harness.measuring.storage.datasets import DatasetSpec, Problem, materialize
+from harness.measuring.matrix.spec import DatasetSpec, Problem
+from harness.measuring.storage.datasets import materialize
+from harness.measuring.strategies.capabilities import Operand
 from harness.units import MiB
 
 #: Default memory budget of block-wise strategies, in bytes.
@@ -38,10 +38,6 @@ OPTION_NAMES = ("block_rows", "memory_budget", "chunk_cache_bytes", "workers",
                 "threads_per_worker", "worker_memory_limit", "scheduler")
 #: Options whose value is text (an address), not a whole number.
 TEXT_OPTION_NAMES = ("scheduler",)
-
-
-class Operand(Protocol):
-    def matvec(self, x: np.ndarray) -> np.ndarray: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,35 +112,6 @@ def as_vector(x: np.ndarray, spec: DatasetSpec) -> np.ndarray:
             f"got shape {x.shape}"
         )
     return np.ascontiguousarray(x, dtype=spec.dtype)
-
-
-@dataclasses.dataclass(frozen=True)
-class FileLocation(os.PathLike):
-    """Where a matrix sits in a file that ``materialize`` did not write (a user's own file, or
-    one converted from it): ``path``; ``byte_offset``, where a flat array starts (a ``.npy``
-    header comes first); ``dataset``, the HDF5 dataset's path (None: the harness's own name).
-    Openers take it wherever they take a path (it is ``os.PathLike``)."""
-
-    path: Path
-    byte_offset: int = 0
-    dataset: str | None = None
-
-    def __fspath__(self) -> str:
-        return os.fspath(self.path)
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-
-def byte_offset(path) -> int:
-    """Byte offset of a flat array in ``path`` (0 unless a :class:`FileLocation` says so)."""
-    return path.byte_offset if isinstance(path, FileLocation) else 0
-
-
-def hdf5_dataset(path, default: str) -> str:
-    """The HDF5 dataset to read in ``path``: a :class:`FileLocation`'s, else ``default``."""
-    return path.dataset if isinstance(path, FileLocation) and path.dataset else default
 
 
 Opener = Callable[[DatasetSpec, Path, Options], ContextManager[Operand]]

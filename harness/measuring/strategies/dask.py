@@ -23,6 +23,7 @@ tasks, computing, and gathering ``y``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import time
@@ -31,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.strategies import cluster
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.meters.cluster_memory import measure_cluster
+from harness.measuring.storage import hdf5 as hdf5_storage
 from harness.measuring.storage import zarr as zarr_store
-from harness.measuring.storage.datasets import DatasetSpec
+from harness.measuring.strategies import cluster
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -41,8 +44,11 @@ from harness.measuring.strategies.base import (
     block_rows,
     one_block_bytes,
     register,
+    registry,
     streaming_seconds,
 )
+from harness.measuring.strategies.hdf5 import filter_pipeline_bytes
+from harness.measuring.strategies.zarr import reader_bytes
 from harness.units import human_seconds
 
 #: Target bytes of one dask chunk (a row slab): large enough that the scheduler's per-task
@@ -61,20 +67,14 @@ WORKER_CHECK_SECONDS = 0.5
 
 def _storage_chunk_rows(spec: DatasetSpec) -> int:
     if spec.storage == "zarr":
-        from harness.measuring.storage import zarr as zarr_store
-
         return zarr_store.chunk_shape(spec)[0]
-    from harness.measuring.strategies.hdf5 import stored_chunk_shape
-
-    chunks = stored_chunk_shape(spec)
+    chunks = hdf5_storage.stored_chunk_shape(spec)
     return chunks[0] if chunks else 1
 
 
 def chunk_rows(spec: DatasetSpec, opts: Options) -> int:
     """Rows of one dask chunk: ``block_rows`` if given, else whole storage chunk-rows of about
     ``DASK_CHUNK_BYTES`` (at most ``memory_budget``)."""
-    import dataclasses
-
     if opts.block_rows is None:
         opts = dataclasses.replace(opts, memory_budget=min(opts.memory_budget, DASK_CHUNK_BYTES))
     return block_rows(spec, opts, align_rows=_storage_chunk_rows(spec))
@@ -96,14 +96,9 @@ class SlabReader:
 
     def __getitem__(self, key):
         if self.storage == "zarr":
-            from harness.measuring.storage import zarr as zarr_store
-
             return zarr_store.open_array(self.location)[key]
-        from harness.measuring.strategies.base import Options, hdf5_dataset
-        from harness.measuring.strategies.hdf5 import DATASET_NAME, open_file
-
-        with open_file(self.location, Options()) as f:  # with the plugins' filters registered
-            return f[hdf5_dataset(self.location, DATASET_NAME)][key]
+        with hdf5_storage.open_file(self.location) as f:
+            return hdf5_storage.dataset_of(f, self.location)[key]
 
 
 def _product(spec: DatasetSpec, path: Path, opts: Options, x: np.ndarray):
@@ -145,8 +140,6 @@ def row_parts(nrows: int, parts: int, align: int) -> list[tuple[int, int]]:
 
 def _worker_options(spec: DatasetSpec, opts: Options) -> Options:
     """A worker's reader holds at most one dask chunk (``chunk_rows``) of rows at a time."""
-    import dataclasses
-
     return dataclasses.replace(opts, block_rows=chunk_rows(spec, opts))
 
 
@@ -154,14 +147,12 @@ def open_parts_in_worker(key: str, spec: DatasetSpec, path, opts: Options,
                          parts: list[int]) -> list[str]:
     """Open one reader per part in this process (one per task that may run at once, since a
     reader's buffer is not shared); returns the names of the readers opened."""
-    from harness.measuring.strategies import get
-
     names = []
     for part in parts:
         stack = contextlib.ExitStack()
         refusals = []
         for name in WORKER_READERS[spec.storage]:
-            strat = get(name)
+            strat = registry()[name]
             if not strat.accepts(spec):
                 continue
             try:
@@ -274,8 +265,6 @@ class DistributedOperand:
         """``fn(*args)`` metered on every process of the cluster (and this one): returns its
         result and the summed :class:`PeakMemory`; the per-process figures are kept in
         ``last_cluster_peak``."""
-        from harness.measuring.meters.cluster_memory import measure_cluster
-
         result, peak = measure_cluster(self.client, fn, *args, **kwargs)
         self.last_cluster_peak = peak
         return result, peak.peak_memory()
@@ -314,9 +303,7 @@ def _distributed_seconds(spec: DatasetSpec, opts: Options) -> float:
 def _worker_reader(spec: DatasetSpec):
     """The reader a worker is expected to open for ``spec`` (the first of ``WORKER_READERS``
     that accepts it; a user's filtered HDF5 file may still fall back to the next at opening)."""
-    from harness.measuring.strategies import get
-
-    return next(get(name) for name in WORKER_READERS[spec.storage] if get(name).accepts(spec))
+    return next(registry()[name] for name in WORKER_READERS[spec.storage] if registry()[name].accepts(spec))
 
 
 def _distributed_budget(spec: DatasetSpec, opts: Options) -> int:
@@ -329,11 +316,7 @@ def _library_read_bytes(spec: DatasetSpec) -> int:
     """What the storage's library holds besides the slab it returns while one task reads it
     (bytes): zarr's chunks in flight (HDF5 decodes into the slab, with its chunk cache)."""
     if spec.storage == "zarr":
-        from harness.measuring.strategies.zarr import reader_bytes
-
         return reader_bytes(spec)
-    from harness.measuring.strategies.hdf5 import filter_pipeline_bytes
-
     return filter_pipeline_bytes(spec)
 
 
@@ -348,8 +331,6 @@ def _cluster_threads(opts: Options) -> int:
 
 def _accepts(spec: DatasetSpec) -> bool:
     if spec.storage == "zarr":
-        from harness.measuring.storage import zarr as zarr_store
-
         return zarr_store.accepts_compression(spec.compression)
     return True
 

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.storage.datasets import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.storage import formats, npz
+from harness.measuring.storage import hdf5 as hdf5_storage
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.storage.base import byte_offset
+from harness.measuring.storage.csr_hdf5 import load_csr as load_csr_hdf5
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
     as_vector,
-    byte_offset,
-    hdf5_dataset,
     register,
     streaming_seconds,
     whole_matrix_bytes,
@@ -28,20 +31,17 @@ def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
         return np.fromfile(path, dtype=spec.dtype, count=count,
                            offset=byte_offset(path)).reshape(spec.shape)
     if spec.storage == "hdf5":
-        from harness.measuring.strategies.base import Options
-        from harness.measuring.strategies.hdf5 import DATASET_NAME, open_file
-
-        with open_file(path, Options()) as f:  # with the plugins' filters registered
+        with hdf5_storage.open_file(path) as f:
             out = np.empty(spec.shape, dtype=spec.dtype)
-            f[hdf5_dataset(path, DATASET_NAME)].read_direct(out)
+            hdf5_storage.dataset_of(f, path).read_direct(out)
             return out
     if spec.storage == "zarr":
-        from harness.measuring.storage import zarr as zarr_store
-
         return np.asarray(zarr_store.open_array(path)[...], dtype=spec.dtype)
-    from harness.measuring.strategies.sparse import load_csr
-
-    return load_csr(spec, path).toarray()
+    if spec.storage == "npz":
+        return npz.load_csr(path).toarray()
+    if spec.storage == "csr-hdf5":
+        return load_csr_hdf5(spec, path).toarray()
+    raise ValueError(f"dense cannot load storage {spec.storage!r}; known: {formats.names()}")
 
 
 class DenseOperand:

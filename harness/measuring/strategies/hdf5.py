@@ -16,22 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.storage.datasets import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.storage import codecs
+from harness.measuring.storage.hdf5 import dataset_of, open_file, stored_chunk_shape
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
     as_vector,
     block_rows,
-    hdf5_dataset,
     one_block_bytes,
     read_buffer,
     register,
     streaming_seconds,
     whole_matrix_bytes,
 )
+from harness.measuring.strategies.capabilities import Closable
 from harness.measuring.strategies.memmap import open_blocked_map
-
-DATASET_NAME = "A"
 
 # Assumptions of the pass-time estimates (they only decide what to skip; figures are measured).
 #: Rate of reading the same bytes again, from the page cache through HDF5 (bytes/s).
@@ -55,30 +55,6 @@ def default_chunk_cache_bytes() -> int:
 
 def chunk_cache_bytes(opts: Options) -> int:
     return opts.chunk_cache_bytes if opts.chunk_cache_bytes is not None else default_chunk_cache_bytes()
-
-
-def stored_chunk_shape(spec: DatasetSpec) -> tuple[int, int] | None:
-    """The chunk shape the file of ``spec`` has (h5py's guess for "auto"), None if contiguous."""
-    if spec.chunks is None:
-        return None
-    if spec.chunks == "auto":
-        from h5py._hl.filters import guess_chunk
-
-        return tuple(guess_chunk(spec.shape, None, spec.itemsize))
-    return (min(spec.chunks[0], spec.shape[0]), min(spec.chunks[1], spec.shape[1]))
-
-
-def open_file(path: Path, opts: Options):
-    """h5py.File opened read-only with ``rdcc_nbytes = chunk_cache_bytes`` (if given, else the
-    library default)."""
-    import h5py
-
-    from harness.measuring.storage.codecs import register_hdf5_filters
-
-    register_hdf5_filters()  # a dataset written with a plugin's filter is read with it
-    cache = opts.chunk_cache_bytes
-    kwargs = {} if cache is None else {"rdcc_nbytes": cache}
-    return h5py.File(path, "r", **kwargs)
 
 
 #: hdf5-blocked reads whole chunk-rows once each, so a chunk cache only adds a copy (measured:
@@ -162,7 +138,7 @@ class ReadAllOperand:
 
 
 @functools.lru_cache(maxsize=1)
-def _blas_controller():
+def blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -207,7 +183,7 @@ class BlockedOperand:
             for r0 in range(first, stop, self.rows_per_block)]
         y = np.empty(stop - first, dtype=self.spec.dtype)
         # One BLAS thread: the reader needs the other core, and OpenBLAS's idle threads spin.
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with blas_controller().limit(limits=1, user_api="blas"):
             pending = self.reader.submit(self._read, blocks[0], self.buffers[0]) if blocks else None
             for index, (r0, r1) in enumerate(blocks):
                 pending.result()
@@ -297,12 +273,12 @@ def _chunk_locations(dset) -> list[tuple[tuple[int, int], int]]:
 def _opener(make_operand):
     @contextlib.contextmanager
     def opener(spec: DatasetSpec, path: Path, opts: Options):
-        with open_file(path, opts) as f:
-            operand = make_operand(spec, f[hdf5_dataset(path, DATASET_NAME)], opts)
+        with open_file(path, opts.chunk_cache_bytes) as f:
+            operand = make_operand(spec, dataset_of(f, path), opts)
             try:
                 yield operand
             finally:
-                if hasattr(operand, "close"):
+                if isinstance(operand, Closable):
                     operand.close()
 
     return opener
@@ -333,8 +309,8 @@ def _mmap_refusal(dset) -> str:
 def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
     import h5py
 
-    with open_file(path, opts) as f:
-        dset = f[hdf5_dataset(path, DATASET_NAME)]
+    with open_file(path, opts.chunk_cache_bytes) as f:
+        dset = dataset_of(f, path)
         refusal = _mmap_refusal(dset)
         if refusal:
             raise ValueError(f"hdf5-mmap cannot map {path.name}: {refusal}")
@@ -371,14 +347,12 @@ def filter_pipeline_bytes(spec: DatasetSpec) -> int:
     filter's output, and the codec's own working memory (0 when not compressed)."""
     if spec.compression is None:
         return 0
-    from harness.measuring.storage.codecs import decoder_working_bytes
-
-    return 2 * _chunk_bytes(spec) + decoder_working_bytes(spec.compression)
+    return 2 * _chunk_bytes(spec) + codecs.decoder_working_bytes(spec.compression)
 
 
 # --------------------------------------------------------------------------- pass estimates
 
-def _decompress_seconds(spec: DatasetSpec) -> float:
+def decompress_seconds(spec: DatasetSpec) -> float:
     """Estimated seconds to decompress the whole matrix once (0 when it is not compressed)."""
     if spec.compression is None:
         return 0.0
@@ -390,7 +364,7 @@ def _decompress_seconds(spec: DatasetSpec) -> float:
 def _whole_chunks_seconds(spec: DatasetSpec, opts: Options) -> float:
     """A reader that asks for whole chunk-rows (or chunks) at a time: every chunk is read and
     decompressed once."""
-    return streaming_seconds(spec, opts) + _decompress_seconds(spec)
+    return streaming_seconds(spec, opts) + decompress_seconds(spec)
 
 
 def _row_loop_seconds(spec: DatasetSpec, opts: Options) -> float:
@@ -401,14 +375,14 @@ def _row_loop_seconds(spec: DatasetSpec, opts: Options) -> float:
     seconds = streaming_seconds(spec, opts) + rows * ASSUMED_SECONDS_PER_READ_CALL
     chunks = stored_chunk_shape(spec)
     if chunks is None:
-        return seconds + _decompress_seconds(spec)
+        return seconds + decompress_seconds(spec)
     chunk_rows, chunk_cols = chunks
     chunk_row_bytes = math.ceil(cols / chunk_cols) * _chunk_bytes(spec)
     amplification = chunk_rows if chunk_row_bytes > chunk_cache_bytes(opts) else 1
     # Re-reads come from the page cache (measured here: the 1000 x 100000 float32 row loop on
     # h5py's auto chunks, 16x amplified through a 1 MiB cache, takes 0.5 s a pass).
     rereads = (amplification - 1) * spec.dense_bytes / ASSUMED_REREAD_BYTES_PER_SECOND
-    return seconds + rereads + amplification * _decompress_seconds(spec)
+    return seconds + rereads + amplification * decompress_seconds(spec)
 
 
 # -------------------------------------------------------------------------------- strategies

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import codecs
-from harness.measuring.storage.datasets import DatasetSpec
+from harness.measuring.storage.hdf5 import dataset_of, open_file, stored_chunk_shape
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -42,13 +43,7 @@ from harness.measuring.strategies.base import (
     register,
     streaming_seconds,
 )
-from harness.measuring.strategies.hdf5 import (
-    DATASET_NAME,
-    _blas_controller,
-    _decompress_seconds,
-    open_file,
-    stored_chunk_shape,
-)
+from harness.measuring.strategies.hdf5 import blas_controller, decompress_seconds
 
 #: A compressed chunk may be stored a little larger than it is decoded (blosc's and zstd's
 #: headers on incompressible data): the stored-chunk buffer gets this share of slack.
@@ -181,7 +176,7 @@ class DirectOperand:
     def matvec(self, x):
         x = as_vector(x, self.spec)
         # One BLAS thread per product: the workers are the parallelism.
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with blas_controller().limit(limits=1, user_api="blas"):
             return self._matvec(x)
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:
@@ -250,8 +245,8 @@ def _refusal(dset) -> str:
 @contextlib.contextmanager
 def _open_direct(spec: DatasetSpec, path: Path, opts: Options):
     # HDF5 is asked once, at opening, where every chunk is; the file is closed before a pass.
-    with open_file(path, opts) as f:
-        dset = f[DATASET_NAME]
+    with open_file(path, opts.chunk_cache_bytes) as f:
+        dset = dataset_of(f, path)
         refusal = _refusal(dset)
         if refusal:
             raise ValueError(f"hdf5-direct cannot read {path.name}: {refusal}")
@@ -275,7 +270,7 @@ def _open_direct(spec: DatasetSpec, path: Path, opts: Options):
 
 def _pass_seconds(spec: DatasetSpec, opts: Options) -> float:
     """Reading the stored bytes, and decoding them on ``worker_count`` cores."""
-    return streaming_seconds(spec, opts) + _decompress_seconds(spec) / worker_count(spec, opts)
+    return streaming_seconds(spec, opts) + decompress_seconds(spec) / worker_count(spec, opts)
 
 
 def _accepts(spec: DatasetSpec) -> bool:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.meters import libc
-from harness.measuring.storage.datasets import DatasetSpec
+from harness.measuring.storage.base import byte_offset
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
     as_vector,
     block_rows,
-    byte_offset,
     one_block_bytes,
     register,
     streaming_seconds,

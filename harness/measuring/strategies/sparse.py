@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from harness.measuring.storage.datasets import DatasetSpec, csr_index_dtype, nnz
+from harness.measuring.matrix.generate import nnz, spec_index_dtype
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.storage import csr_hdf5, npz
+from harness.measuring.storage.hdf5 import open_file
 from harness.measuring.strategies.base import (
     ASSUMED_READ_BYTES_PER_SECOND,
     Options,
@@ -19,6 +22,7 @@ from harness.measuring.strategies.base import (
     read_buffer,
     register,
 )
+from harness.measuring.strategies.hdf5 import chunk_cache_bytes as hdf5_chunk_cache_bytes
 
 SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")
 #: DIA stores one dense row per diagonal: refuse it beyond this many times the dense size.
@@ -38,11 +42,8 @@ ASSUMED_INDEX_BYTES = 8
 def load_csr(spec: DatasetSpec, path: Path) -> sp.csr_array:
     """The CSR matrix of a sparse-storage spec, in RAM."""
     if spec.storage == "npz":
-        return sp.csr_array(sp.load_npz(path))
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return sp.csr_array((f["data"][...], f["indices"][...], f["indptr"][...]), shape=spec.shape)
+        return npz.load_csr(path)
+    return csr_hdf5.load_csr(spec, path)
 
 
 def _dia_upper_bound_bytes(spec: DatasetSpec) -> int:
@@ -60,7 +61,7 @@ def format_bytes(spec: DatasetSpec, fmt: str) -> int:
     every format, behind both a strategy's budget and its resident memory."""
     n = nnz(spec)
     item = spec.itemsize
-    index = csr_index_dtype(spec).itemsize
+    index = spec_index_dtype(spec).itemsize
     nrows, ncols = spec.shape
     if fmt in ("csr", "bsr"):
         return n * (item + index) + (nrows + 1) * index
@@ -188,16 +189,12 @@ class CsrHdf5BlockedOperand:
 
 @contextlib.contextmanager
 def _open_csr_hdf5_blocked(spec: DatasetSpec, path: Path, opts: Options):
-    from harness.measuring.strategies.hdf5 import open_file
-
-    with open_file(path, opts) as f:
+    with open_file(path, opts.chunk_cache_bytes) as f:
         yield CsrHdf5BlockedOperand(spec, f, opts)
 
 
 def _csr_hdf5_budget(spec: DatasetSpec, opts: Options) -> int:
-    from harness.measuring.strategies.hdf5 import chunk_cache_bytes
-
-    index = csr_index_dtype(spec).itemsize
+    index = spec_index_dtype(spec).itemsize
     indptr = (spec.shape[0] + 1) * index
     entry = spec.itemsize + index
     if opts.block_rows is not None:
@@ -207,12 +204,12 @@ def _csr_hdf5_budget(spec: DatasetSpec, opts: Options) -> int:
         buffers = min(nnz(spec) * entry, max(opts.memory_budget, spec.shape[1] * entry))
     # indptr stays in RAM (1x), each block shifts a copy of its slice (<= 1x), and 1x more is
     # left for the temporaries of reading it.
-    return 3 * indptr + buffers + chunk_cache_bytes(opts)
+    return 3 * indptr + buffers + hdf5_chunk_cache_bytes(opts)
 
 
 def _csr_hdf5_resident(spec: DatasetSpec, opts: Options) -> int:
     """The entries (values and indices), at most a block budget of them at a time."""
-    entry = spec.itemsize + csr_index_dtype(spec).itemsize
+    entry = spec.itemsize + spec_index_dtype(spec).itemsize
     return min(nnz(spec) * entry, opts.memory_budget)
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import zarr as zarr_store
-from harness.measuring.storage.datasets import DatasetSpec
 from harness.measuring.strategies.base import (
     Options,
     Strategy,

@@ -1,0 +1,105 @@
+"""The one child-process protocol: every measurement (and every notebook cell) runs in a fresh
+interpreter, ``python -m harness.measuring.runs.child '<json request>'``, which prints one JSON
+line back.
+
+A fresh process per measurement: glibc keeps memory an earlier measurement freed and reuses
+it, which would hide a later measurement's allocations. Requests:
+
+- ``{"kind": "measure", "strategy", "store", "source", "cache", "repeat", "check", "options"}``:
+  one strategy on one store of a source (``runs.sources``), checked against the source's own
+  reference; back: ``Measurement.to_record()``.
+- ``{"kind": "notebook-cell", "cell", "scale", "dir"}``: one memory cell of the notebook
+  replay (``runs.notebook.run_cell``); back: its figures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from harness.measuring.runs import sources
+from harness.measuring.runs.measure import Measurement, MeasurementError, measure_store
+from harness.measuring.strategies import get
+
+MODULE = "harness.measuring.runs.child"
+
+
+def run(request: dict, label: str, timeout_seconds: float | None = None) -> dict:
+    """Run ``request`` in a fresh interpreter and return the JSON its last line holds;
+    ``label`` names the work in errors (:class:`MeasurementError`: a failure, a timeout, no
+    record)."""
+    command = [sys.executable, "-m", MODULE, json.dumps(request)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_seconds,
+                              check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise MeasurementError(f"{label} took longer than {timeout_seconds} s; raise the "
+                               "timeout or measure a smaller matrix") from exc
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-6:])
+        raise MeasurementError(f"{label} failed (exit {done.returncode}):\n{tail}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise MeasurementError(f"{label} printed no record")
+    return json.loads(lines[-1])
+
+
+def measure(strategy: str, store: sources.Store, source: sources.Source, *, cache: str = "warm",
+            repeat: int = 3, check: bool = True, timeout_seconds: float | None = None,
+            label: str | None = None, **options) -> Measurement:
+    """``strategy`` on ``store`` of ``source``, measured in a fresh interpreter."""
+    request = {"kind": "measure", "strategy": strategy, "store": store.to_dict(),
+               "source": source.describe(), "cache": cache, "repeat": int(repeat),
+               "check": bool(check), "options": options}
+    label = label or f"{strategy} on {store.label} ({cache})"
+    return Measurement.from_record(run(request, label, timeout_seconds))
+
+
+def measure_in_subprocess(strategy: str, spec, *, cache: str = "warm", repeat: int = 3,
+                          root=None, check: bool = True, timeout_seconds: float | None = None,
+                          **options) -> Measurement:
+    """``runs.measure.measure_in_process`` (a generated matrix) in a fresh interpreter.
+
+    Raises :class:`MeasurementError` (with the child's stderr) when the child fails or runs
+    longer than ``timeout_seconds``.
+    """
+    source = sources.Generated.of(spec, root)
+    store = source.stores_for(get(strategy), prefer=spec.storage)[0]
+    source.prepare(store)
+    return measure(strategy, store, source, cache=cache, repeat=repeat, check=check,
+                   timeout_seconds=timeout_seconds, label=f"{strategy} on {spec} ({cache})",
+                   **options)
+
+
+def _measure_here(request: dict) -> dict:
+    return measure_store(request["strategy"], sources.Store.from_dict(request["store"]),
+                         sources.from_dict(request["source"]), cache=request["cache"],
+                         repeat=request["repeat"], check=request["check"],
+                         **request["options"]).to_record()
+
+
+def _notebook_cell_here(request: dict) -> dict:
+    from pathlib import Path
+
+    from harness.measuring.runs import notebook  # the notebook imports this module
+
+    return notebook.run_cell(request["cell"], notebook.Sizes(request["scale"]),
+                             Path(request["dir"]))
+
+
+HANDLERS = {"measure": _measure_here, "notebook-cell": _notebook_cell_here}
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of the child: one JSON request in, one JSON line out."""
+    if len(argv) != 1:
+        print(f"usage: python -m {MODULE} '<json request>'", file=sys.stderr)
+        return 2
+    request = json.loads(argv[0])
+    print(json.dumps(HANDLERS[request["kind"]](request)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,278 @@
+"""Every strategy on one matrix, side by side (what ``python -m harness measure`` prints).
+
+:func:`compare` takes a matrix from any source (``runs.sources``), plans it (``runs.plan``),
+writes what it needs, runs each (strategy, store, cache state) in a fresh process
+(``runs.child``), pools interleaved rounds, and puts every record against the ``dense``
+strategy of the same run (``ratio_to_dense``) and against this machine's roofline, measured in
+the same run (``roofline_fraction``: decoded bytes against the memory read bandwidth when warm;
+cold, the larger of stored bytes against the disk read bandwidth and decoded bytes against the
+memory bandwidth, ``roofline_bound`` saying which)::
+
+    from harness.measuring.matrix.spec import Problem
+    from harness.measuring.runs.compare import compare
+
+    comparison = compare(Problem((1000, 100000)), cache="both")
+    print(comparison.table())          # or comparison.records, one dict per figure set
+    comparison = compare("data.h5:/X")  # a user's file, read in place
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable
+
+from harness import units
+from harness.measuring.meters import machine
+from harness.measuring.runs import child
+from harness.measuring.runs.measure import CACHE_STATES, MeasurementError, combine
+from harness.measuring.runs.plan import Run, check_disk, plan_for
+from harness.measuring.runs.sources import REFERENCE_STRATEGY, as_source
+from harness.measuring.storage import datasets
+from harness.measuring.strategies.base import resolve_options
+
+#: ``cache`` of :func:`compare`: one state, or both ("warm" first).
+CACHE_CHOICES = (*CACHE_STATES, "both")
+
+
+@dataclasses.dataclass
+class Comparison:
+    """What :func:`compare_strategies` measured.
+
+    ``records``: one dict per (strategy, cache state), cache state first then plan order:
+    ``Measurement.to_record()`` plus ``ratio_to_dense``, ``roofline_gbps`` and
+    ``roofline_fraction``. ``skipped``: (strategy, why); ``failures``: (strategy, cache state,
+    message); ``roofline``: ``harness.measuring.meters.machine.Roofline`` or None.
+    """
+
+    records: list[dict]
+    skipped: list[tuple[str, str]]
+    failures: list[tuple[str, str, str]]
+    roofline: object | None = None
+
+    def table(self) -> str:
+        """The records as an aligned text table, then the roofline, skips and failures."""
+        return format_table(self.records, self.roofline, self.skipped, self.failures)
+
+
+def compare(
+    matrix,
+    names: Iterable[str] | None = None,
+    *,
+    cache: str = "warm",
+    repeat: int = 5,
+    rounds: int = 1,
+    root=None,
+    check: bool = True,
+    roofline: bool = True,
+    timeout_seconds: float = 600.0,
+    progress: Callable[[str], None] | None = None,
+    also_as: Iterable[str] = (),
+    chunks=None,
+    compression=None,
+    **options,
+) -> Comparison:
+    """Measure every strategy of ``plan.plan_for`` on ``matrix``, side by side.
+
+    ``matrix``: a ``Problem`` or ``DatasetSpec`` (generated into the data directory ``root``,
+    default ``datasets.default_root()``), a user's ``UserMatrix``, or a path in ``measure
+    --file``'s syntax (``"file.h5:/group/dataset"``); ``also_as``: for a user's matrix,
+    storages to copy it into first (``chunks`` and ``compression`` for the HDF5 and zarr
+    copies). ``cache``: "warm", "cold" or "both"; ``repeat`` timed passes per measurement;
+    ``rounds``: every strategy that many times, interleaved, each in a fresh process, passes
+    pooled (evens out load that comes and goes). ``check``: compare every result with the
+    source's float64 reference. ``roofline``: probe this machine's bandwidths first (a few
+    seconds). ``timeout_seconds`` per measuring process. ``progress`` is called with a line
+    before each measurement. ``options``: strategy options (``block_rows``, ``memory_budget``,
+    ``chunk_cache_bytes``, and a dask cluster's ``scheduler``, ``workers``,
+    ``threads_per_worker``, ``worker_memory_limit``).
+
+    Bad arguments raise before any file is written; every file is written before the first
+    measurement (never inside a timed process). A failed measurement is listed in
+    ``failures`` and that run is not repeated in that cache state. Each record's ``storage``
+    names the store it read.
+    """
+    options = check_run_arguments(cache, rounds, repeat, timeout_seconds, options)
+    source = as_source(matrix, root=root, also_as=tuple(also_as), chunks=chunks,
+                       compression=compression)
+    chosen = plan_for(source, names, options=options, repeat=repeat,
+                      timeout_seconds=timeout_seconds)
+    check_disk(chosen, source)  # before anything is written
+    for run in chosen.runs:
+        source.prepare(run.store, verify_checksum=True)
+    ceiling = measure_roofline(root if root is not None else datasets.default_root()) \
+        if roofline else None
+
+    def measurer(run: Run):
+        return lambda state: child.measure(run.strategy, run.store, source, cache=state,
+                                           repeat=repeat, check=check,
+                                           timeout_seconds=timeout_seconds,
+                                           label=f"{run.key} ({state})", **options)
+
+    labelled, failures = run_interleaved([(run.key, measurer(run)) for run in chosen.runs],
+                                         cache, rounds, progress)
+    labels = {run.key: run.store.label for run in chosen.runs}
+    records = []
+    for key, record in labelled:
+        record["storage"] = labels[key]
+        records.append(record)
+    add_derived_columns(records, ceiling)
+    return Comparison(records, list(chosen.skipped), failures, ceiling)
+
+
+def check_run_arguments(cache: str, rounds: int, repeat: int, timeout_seconds: float,
+                        options: dict) -> dict:
+    """Refuse bad arguments of a comparison before anything is written; return the strategy
+    options that were given (None values dropped), checked."""
+    if cache not in CACHE_CHOICES:
+        raise ValueError(f"cache must be one of {CACHE_CHOICES}, got {cache!r}")
+    if int(rounds) < 1 or int(repeat) < 1:
+        raise ValueError(f"rounds and repeat must be >= 1, got {rounds} and {repeat}")
+    if not (math.isfinite(timeout_seconds) and timeout_seconds > 0):
+        raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
+    options = {k: v for k, v in options.items() if v is not None}
+    resolve_options(options)
+    return options
+
+
+def measure_roofline(root):
+    """This machine's memory and cold-disk read bandwidths (``machine.Roofline``), probed with a
+    scratch file in the data directory ``root``."""
+    return machine.roofline(data_dir=root)
+
+
+def run_interleaved(runs: list[tuple[str, Callable[[str], object]]], cache: str, rounds: int,
+                    progress: Callable[[str], None] | None = None
+                    ) -> tuple[list[tuple[str, dict]], list[tuple[str, str, str]]]:
+    """Run every ``(label, measure)`` of ``runs`` (``measure(cache_state)`` returns a
+    ``Measurement``) ``rounds`` times, interleaved, in each cache state of ``cache``; pool each
+    run's passes. Returns ``[(label, record)]`` (cache state first, then run order) and the
+    failures ``[(label, cache state, message)]``; a run that failed is not run again in that
+    state."""
+    pooled: dict[tuple[str, str], list] = {}
+    failures: list[tuple[str, str, str]] = []
+    for state in CACHE_STATES if cache == "both" else (cache,):
+        for round_index in range(int(rounds)):
+            for label, measure in runs:
+                if any(failure[:2] == (label, state) for failure in failures):
+                    continue
+                if progress is not None:
+                    progress(f"measuring {label} ({state}, round {round_index + 1}/{rounds})...")
+                try:
+                    measurement = measure(state)
+                except MeasurementError as exc:
+                    failures.append((label, state, str(exc)))
+                    continue
+                pooled.setdefault((label, state), []).append(measurement)
+    labelled = [(label, combine(measurements).to_record())
+                for (label, _), measurements in pooled.items()]
+    return labelled, failures
+
+
+def add_derived_columns(records: list[dict], roofline) -> None:
+    """``ratio_to_dense`` (same cache state, same run), ``roofline_gbps``,
+    ``roofline_fraction`` and ``roofline_bound`` ("memory" or "disk"), in place (None where
+    there is no reference or no roofline).
+
+    Warm reads come from RAM (or the page cache): decoded bytes against the memory bandwidth.
+    Cold file reads come from the disk: the stored (compressed) bytes against the disk
+    bandwidth, or the decoded bytes against the memory bandwidth, whichever is nearer its
+    ceiling. The reference's matrix is in RAM in both states.
+    """
+    reference = {r["cache"]: r["seconds"] for r in records if r["strategy"] == REFERENCE_STRATEGY}
+    for r in records:
+        r["ratio_to_dense"] = r["seconds"] / reference[r["cache"]] if r["cache"] in reference else None
+        if roofline is None:
+            r["roofline_gbps"] = r["roofline_fraction"] = r["roofline_bound"] = None
+            continue
+        bounds = {"memory": (r["gbps"], roofline.memory_read_gbps)}
+        if r["cache"] == "cold" and r["strategy"] != REFERENCE_STRATEGY:
+            bounds["disk"] = (r.get("stored_gbps") or r["gbps"], roofline.disk_read_gbps)
+        bound = max(bounds, key=lambda name: bounds[name][0] / bounds[name][1])
+        rate, r["roofline_gbps"] = bounds[bound]
+        r["roofline_bound"] = bound
+        r["roofline_fraction"] = rate / r["roofline_gbps"]
+
+
+def _number(value, spec: str, scale: float = 1.0) -> str:
+    return "-" if value is None else f"{scale * value:{spec}}"
+
+
+#: Columns of the table: header, cell of a record, left-aligned.
+_COLUMNS: tuple[tuple[str, Callable[[dict], str], bool], ...] = (
+    ("strategy", lambda r: r["strategy"], True),
+    ("storage", lambda r: r["storage"], True),
+    ("cache", lambda r: r["cache"], True),
+    ("median", lambda r: units.human_seconds(r["seconds"]), False),
+    ("min", lambda r: units.human_seconds(r["seconds_min"]), False),
+    ("x dense", lambda r: _number(r["ratio_to_dense"], ".2f"), False),
+    ("read rate", lambda r: units.human_gbps(r["gbps"]), False),
+    ("compr", lambda r: _number(r.get("compression_ratio"), ".2f"), False),
+    ("stored rate", lambda r: units.human_gbps(r["stored_gbps"]) if r.get("stored_gbps")
+     else "-", False),
+    ("roof %", lambda r: _roof_cell(r), False),
+    ("peak incr", lambda r: units.human_bytes(r["increment_bytes"]), False),
+    ("anon incr", lambda r: units.human_bytes(r["anon_increment_bytes"]), False),
+    ("file incr", lambda r: units.human_bytes(r["file_increment_bytes"]), False),
+    ("budget", lambda r: units.human_bytes(r["budget_bytes"]), False),
+    ("max |err|", lambda r: _number(r["max_abs_error"], ".2g"), False),
+)
+
+
+#: Marks a roofline fraction above 100 %: the pass beat the probe measured as its ceiling.
+PROBE_BEATEN_MARK = "!"
+
+
+def _roof_cell(record: dict) -> str:
+    fraction = record.get("roofline_fraction")
+    if fraction is None:
+        return "-"
+    bound = (record.get("roofline_bound") or "memory")[0]  # m(emory) or d(isk)
+    mark = PROBE_BEATEN_MARK if fraction > 1 else ""
+    return f"{100 * fraction:.1f}{bound}{mark}"
+
+
+def format_table(records: list[dict], roofline, skipped, failures) -> str:
+    """Records (with derived columns) as an aligned table, then the roofline, the skipped
+    strategies and the failures, one line each."""
+    cells = [[header for header, _, _ in _COLUMNS]]
+    cells += [[cell(r) for _, cell, _ in _COLUMNS] for r in records]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
+
+    def line(row: list[str]) -> str:
+        return " ".join(text.ljust(width) if left else text.rjust(width)
+                        for text, width, (_, _, left) in zip(row, widths, _COLUMNS)).rstrip()
+
+    lines = [line(cells[0]), "-" * len(line(cells[0])), *(line(row) for row in cells[1:])]
+    if roofline is not None:
+        lines.append(f"roofline: memory {units.human_gbps(roofline.memory_read_gbps)}, disk "
+                     f"(cold) {units.human_gbps(roofline.disk_read_gbps)}; a 'cold' read on a "
+                     "virtual disk may still hit the host's cache")
+        lines.append("roof %: m = decoded bytes against the memory bandwidth, d = stored "
+                     "(compressed) bytes against the disk bandwidth; compr = decoded / stored "
+                     "bytes; for compressed data the read rate is the decode throughput")
+        beaten = [r for r in records if (r.get("roofline_fraction") or 0) > 1]
+        if beaten:
+            lines.append(
+                f"{PROBE_BEATEN_MARK} above 100 %: {', '.join(sorted({r['strategy'] for r in beaten}))} "
+                "beat the probe measured as the ceiling, so the probe is not a true ceiling here "
+                "(the host's cache, or a read pattern faster than the probe's)")
+    lines += [profile_line(r) for r in records if r.get("profile")]
+    lines += [f"skipped {name}: {reason}" for name, reason in skipped]
+    lines += [f"FAILED {name} ({cache}): {message}" for name, cache, message in failures]
+    return "\n".join(lines)
+
+
+def profile_line(record: dict) -> str:
+    """Where a pass of ``record`` spent its time, from the operand's own ``profile``: worker
+    seconds (summed over the workers) reading, decoding and multiplying, the main thread's
+    seconds waiting and adding, and the decode throughput of one worker."""
+    p = record["profile"]
+    seconds = units.human_seconds
+    decode_rate = (units.human_gbps(p["decoded_bytes"] / p["decode_seconds"] / 1e9)
+                   if p.get("decode_seconds") else "-")
+    return (f"profile {record['strategy']} ({record['cache']}, last pass, {p.get('workers')} "
+            f"workers): read {seconds(p['read_seconds'])}, decode {seconds(p['decode_seconds'])} "
+            f"({decode_rate} per worker), multiply {seconds(p['multiply_seconds'])}; worker CPU "
+            f"{seconds(p['worker_cpu_seconds']) if 'worker_cpu_seconds' in p else '-'}; main thread "
+            f"waits {seconds(p['wait_seconds'])}, adds {seconds(p['add_seconds'])}")

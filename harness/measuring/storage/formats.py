@@ -1,0 +1,20 @@
+"""Every storage format, by the name a spec gives it: ``get("hdf5")`` is the ``Storage``
+record of ``storage/hdf5.py``. A new format is one module that registers its record, imported
+here."""
+
+from __future__ import annotations
+
+from harness.measuring.storage import csr_hdf5, hdf5, npz, raw, zarr  # noqa: F401 - register
+from harness.measuring.storage.base import Storage, registry
+
+
+def get(name: str) -> Storage:
+    """The format a spec's ``storage`` names (``ram`` is a ``raw`` file loaded into RAM)."""
+    try:
+        return registry()["raw" if name == "ram" else name]
+    except KeyError:
+        raise KeyError(f"unknown storage {name!r}; known storages: {names()}") from None
+
+
+def names() -> list[str]:
+    return list(registry())

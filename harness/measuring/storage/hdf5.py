@@ -1,0 +1,174 @@
+"""A dense matrix in one HDF5 dataset (h5py): the harness's files hold it as dataset ``A``
+(contiguous, or chunked with one of ``harness.measuring.storage.codecs``' filters); a user's
+file holds it wherever its path says (``file.h5:/group/dataset``).
+
+Every file is opened with the ``hdf5plugin`` filters registered, so a dataset written with a
+plugin's filter is read with it, and read-only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from harness.measuring.matrix.spec import COMPRESSIONS, DatasetSpec
+from harness.measuring.storage import base, codecs
+from harness.measuring.storage.base import FileLocation, UserFileError
+from harness.measuring.storage.user_checks import check_dtype, check_matrix_shape
+from harness.units import MiB
+
+#: The dataset's name in the harness's files.
+DATASET_NAME = "A"
+#: HDF5 filter ids -> the harness's compression names (hdf5plugin's registered ids).
+_COMPRESSION_NAMES = {codecs.DEFLATE: "gzip", codecs.LZF: "lzf", codecs.BLOSC: "blosc",
+                      codecs.BLOSC2: "blosc2", codecs.LZ4: "lz4", codecs.ZSTD: "zstd",
+                      codecs.BITSHUFFLE: "bitshuffle"}
+#: Filters that do not compress (shuffle, checksums, n-bit, scale-offset).
+_NON_COMPRESSING_FILTERS = {codecs.SHUFFLE, codecs.FLETCHER32, codecs.NBIT, codecs.SCALEOFFSET}
+#: The writer's chunk cache holds at least this much (bytes), and two chunk-rows.
+WRITE_CACHE_BYTES = 64 * MiB
+
+
+def open_file(location, chunk_cache_bytes: int | None = None):
+    """``h5py.File`` opened read-only with ``rdcc_nbytes = chunk_cache_bytes`` (None: the
+    library default), the plugins' filters registered."""
+    import h5py
+
+    codecs.register_hdf5_filters()
+    kwargs = {} if chunk_cache_bytes is None else {"rdcc_nbytes": chunk_cache_bytes}
+    return h5py.File(location, "r", **kwargs)
+
+
+def dataset_of(f, location):
+    """The matrix's dataset in an opened file: the location's, else ``DATASET_NAME``."""
+    return f[base.dataset_name(location, DATASET_NAME)]
+
+
+def stored_chunk_shape(spec: DatasetSpec) -> tuple[int, int] | None:
+    """The chunk shape the file of ``spec`` has (h5py's guess for "auto"), None if contiguous."""
+    if spec.chunks is None:
+        return None
+    if spec.chunks == "auto":
+        from h5py._hl.filters import guess_chunk
+
+        return tuple(guess_chunk(spec.shape, None, spec.itemsize))
+    return (min(spec.chunks[0], spec.shape[0]), min(spec.chunks[1], spec.shape[1]))
+
+
+def write(spec: DatasetSpec, path: Path, blocks, advance=lambda n: None, entries=None) -> None:
+    """Dataset ``A`` with the spec's chunks and compression. The chunk cache holds two
+    chunk-rows, so a chunk that two blocks share is compressed once, when it is whole, never
+    flushed half-filled and written again."""
+    import h5py
+
+    chunks = True if spec.chunks == "auto" else spec.chunks
+    if isinstance(chunks, tuple):  # a chunk larger than the matrix is clipped to it
+        chunks = (min(chunks[0], spec.shape[0]), min(chunks[1], spec.shape[1]))
+    row_bytes = spec.shape[1] * spec.itemsize
+    cache_bytes = max(WRITE_CACHE_BYTES,
+                      2 * row_bytes * (chunks[0] if isinstance(chunks, tuple) else 64))
+    with h5py.File(path, "w", rdcc_nbytes=cache_bytes, rdcc_nslots=1_000_003) as f:
+        dset = f.create_dataset(DATASET_NAME, shape=spec.shape, dtype=spec.dtype, chunks=chunks,
+                                **codecs.hdf5_filter_kwargs(spec.compression))
+        for r0, block in blocks():
+            dset[r0:r0 + block.shape[0]] = block
+            advance(block.nbytes)
+        f.attrs["harness_spec"] = json.dumps(spec.to_dict())
+
+
+def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Blocks of whole chunk-rows (each chunk read and decoded once), ``read_direct``."""
+    chunks = stored_chunk_shape(spec)
+    if chunks:
+        rows = max(chunks[0], rows // chunks[0] * chunks[0])
+    nrows, ncols = spec.shape
+    with open_file(location) as f:
+        dset = dataset_of(f, location)
+        for r0 in range(0, nrows, rows):
+            block = np.empty((min(rows, nrows - r0), ncols), dtype=spec.dtype)
+            dset.read_direct(block, np.s_[r0:r0 + block.shape[0]])
+            yield r0, block
+
+
+def stored_bytes(spec: DatasetSpec, location) -> int:
+    """The dataset's stored (compressed) bytes."""
+    with open_file(location) as f:
+        return int(dataset_of(f, location).id.get_storage_size())
+
+
+def flat_offset(spec: DatasetSpec, location) -> int | None:
+    """The file offset of a contiguous, unfiltered dataset's values (None otherwise)."""
+    with open_file(location) as f:
+        offset = dataset_of(f, location).id.get_offset()
+    return None if offset is None else int(offset)
+
+
+STORAGE = base.register(base.Storage(
+    name="hdf5", extension="h5", write=write, stored_bytes=stored_bytes, row_blocks=row_blocks,
+    flat_offset=flat_offset))
+
+
+# ------------------------------------------------------------------------------ users' files
+
+def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[DatasetSpec, FileLocation]:
+    """One dataset of an HDF5 file (``file.h5:/group/dataset``; the only 2-D dataset when the
+    path is left out), opened read-only."""
+    import h5py
+
+    try:
+        f = open_file(path)
+    except OSError as exc:
+        raise UserFileError(f"{path} cannot be opened as HDF5 ({exc}); check that the file "
+                            "is whole and readable") from None
+    with f:
+        candidates = matrix_datasets(f)
+        if dataset is None:
+            if len(candidates) != 1:
+                listed = ", ".join(candidates[:8]) or "none"
+                raise UserFileError(
+                    f"{path} holds {len(candidates)} 2-D datasets ({listed}); name one as "
+                    f"{path.name}:/path/to/dataset")
+            dataset = candidates[0]
+        node = f.get(dataset)
+        if node is None:
+            listed = ", ".join(candidates[:8]) or "none"
+            raise UserFileError(f"{path} has no dataset {dataset} (its 2-D datasets: "
+                                f"{listed}); name an existing one as {path.name}:/path")
+        if not isinstance(node, h5py.Dataset):
+            raise UserFileError(f"{path}:{dataset} is a group, not a dataset; name a "
+                                f"dataset in it as {path.name}:{dataset.rstrip('/')}/name")
+        where = f"{path.name}:{dataset}"
+        rows, cols = check_matrix_shape(node.shape, where, "name a 2-D dataset")
+        name = check_dtype(node.dtype, where, "store it as float32 or float64 "
+                           "(dset.astype('float32') into a new dataset)")
+        chunks = tuple(node.chunks) if node.chunks else None
+        spec = DatasetSpec((rows, cols), name, storage="hdf5", chunks=chunks,
+                           compression=compression_of(node))
+        return spec, FileLocation(path, dataset=node.name)
+
+
+def matrix_datasets(f) -> list[str]:
+    """Paths of every 2-D dataset in an opened file."""
+    import h5py
+
+    found = []
+    f.visititems(lambda name, node: found.append("/" + name)
+                 if isinstance(node, h5py.Dataset) and node.ndim == 2 else None)
+    return found
+
+
+def compression_of(dset) -> str | None:
+    """The harness's name for the dataset's compression filter (None: uncompressed)."""
+    dcpl = dset.id.get_create_plist()
+    names = []
+    for index in range(dcpl.get_nfilters()):
+        filter_id = dcpl.get_filter(index)[0]
+        if filter_id in _NON_COMPRESSING_FILTERS:
+            continue
+        # An unknown codec: the slowest known one keeps the pass-time estimates pessimistic.
+        names.append(_COMPRESSION_NAMES.get(filter_id, "gzip"))
+    compression = names[0] if names else None
+    return compression if compression in COMPRESSIONS else "gzip"
