@@ -102,6 +102,7 @@ def test_a_fresh_process_reads_plugin_filters_through_hdf5(tmp_path):
     spec = DatasetSpec((20, 100), storage="hdf5", chunks=(5, 100), compression="blosc-lz4")
     materialize(spec, tmp_path)
     code = ("import sys; from harness.measuring import strategies; from harness.measuring.storage import datasets; "
+            "from harness.measuring.matrix.spec import DatasetSpec; "
             "assert 'hdf5plugin' not in sys.modules; "
             f"spec = DatasetSpec.from_dict({spec.to_dict()!r}); "
             f"y = strategies.matvec('hdf5-blocked', spec, datasets.vector(100), root={str(tmp_path)!r}); "

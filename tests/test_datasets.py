@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from harness.measuring import fit
 from harness.measuring.matrix import generate
 from harness.measuring.matrix.generate import dense_array, footprint_bytes, nbytes_in_memory, nnz
 from harness.measuring.matrix.spec import DatasetSpec, Problem, parse_chunks, parse_shape
@@ -133,7 +134,7 @@ def test_generator_killed_half_way_leaves_nothing_reused(tmp_path, storage):
     child.wait()
     path = dataset_path(spec, tmp_path)
     assert not path.exists() and not manifest_path(path).exists()
-    assert not datasets._manifest_matches(spec, path)
+    assert not datasets.is_materialized(spec, tmp_path)
     assert len(list(tmp_path.glob(".*.tmp"))) == 1  # the dead writer's half-written file
     materialize(spec, tmp_path)
     assert np.array_equal(read_back(spec, path), dense_array(spec))
@@ -141,15 +142,15 @@ def test_generator_killed_half_way_leaves_nothing_reused(tmp_path, storage):
 
 
 _CONCURRENT = textwrap.dedent("""
-    import json, sys, time
-    from harness.measuring.storage import datasets
+    import dataclasses, json, sys, time
+    from harness.measuring.matrix.spec import DatasetSpec
+    from harness.measuring.storage import base, datasets, raw
     calls = 0
-    original = datasets._write_raw
-    def counting(spec, tmp):
+    def counting(*args, **kwargs):
         global calls
         calls += 1
-        original(spec, tmp)
-    datasets._WRITERS["raw"] = counting
+        raw.write(*args, **kwargs)
+    base.registry()["raw"] = dataclasses.replace(raw.STORAGE, write=counting)
     while time.time() < float(sys.argv[2]):
         time.sleep(0.001)
     path = datasets.materialize(DatasetSpec((300, 50000)), sys.argv[1])
@@ -172,7 +173,7 @@ def test_two_processes_materialising_at_once_produce_one_valid_file(tmp_path):
 
 def test_out_of_disk_is_refused_before_writing(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(datasets.shutil, "disk_usage", lambda _: usage(10**9, 10**9, 1000))
+    monkeypatch.setattr(fit.shutil, "disk_usage", lambda _: usage(10**9, 10**9, 1000))
     spec = DatasetSpec((100, 100), storage="raw")  # 40 kB > 1000 bytes free
     with pytest.raises(InsufficientDiskSpaceError, match="not enough free disk"):
         materialize(spec, tmp_path)
@@ -182,11 +183,11 @@ def test_out_of_disk_is_refused_before_writing(tmp_path, monkeypatch):
 def test_free_disk_must_exceed_size_by_ten_percent(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     size = 100 * 100 * 4
-    monkeypatch.setattr(datasets.shutil, "disk_usage", lambda _: usage(10**9, 0, int(size * 1.05)))
+    monkeypatch.setattr(fit.shutil, "disk_usage", lambda _: usage(10**9, 0, int(size * 1.05)))
     with pytest.raises(InsufficientDiskSpaceError):
         materialize(DatasetSpec((100, 100)), tmp_path)
     # Past the 10 % margin it is written: the margin is 10 %, not any larger refusal.
-    monkeypatch.setattr(datasets.shutil, "disk_usage", lambda _: usage(10**9, 0, int(size * 1.15)))
+    monkeypatch.setattr(fit.shutil, "disk_usage", lambda _: usage(10**9, 0, int(size * 1.15)))
     assert nbytes_on_disk(materialize(DatasetSpec((100, 100)), tmp_path)) == size
 
 
@@ -326,8 +327,8 @@ def test_npz_is_written_block_by_block_and_loads_as_scipys(tmp_path, monkeypatch
     def whole_matrix(*args, **kwargs):
         raise AssertionError("the npz writer built the whole matrix")
 
-    monkeypatch.setattr(datasets, "_csr_arrays", whole_matrix)
-    monkeypatch.setattr(datasets, "csr_array", whole_matrix)
+    monkeypatch.setattr(generate, "_csr_arrays", whole_matrix)
+    monkeypatch.setattr(generate, "csr_array", whole_matrix)
     loaded = sp.load_npz(datasets.materialize(spec, tmp_path))
     assert type(loaded).__name__ == "csr_array" and loaded.dtype == reference.dtype
     assert np.array_equal(loaded.indptr, reference.indptr)

@@ -25,7 +25,7 @@ import pytest
 from hostile import fake_asv_steps, gate_results, git_project, results_project, run_cli
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import datasets
+from harness.measuring.storage import cache, datasets
 
 KILL_POINTS = 20
 SEED = 1201
@@ -119,7 +119,7 @@ def test_killed_materialize_is_never_trusted_and_the_next_one_recovers(tmp_path,
                 path.unlink()
         kill_after(rng.uniform(0, whole), datasets.materialize, spec, root)
         path = datasets.dataset_path(spec, root)
-        if datasets._manifest_matches(spec, path):
+        if datasets.is_materialized(spec, path.parent):
             assert datasets.verify(spec, root), "a sealed file fails its checksum"
             outcomes["finished"] += 1
         else:
@@ -237,7 +237,7 @@ def test_full_disk_during_materialize_says_so_and_keeps_what_was_there(small_dis
     small = DatasetSpec((64, 64), "float64")
     datasets.materialize(small, small_disk)
     before = snapshot(small_disk)
-    monkeypatch.setattr(datasets, "_check_free_disk", lambda spec, directory: None)
+    monkeypatch.setattr(cache, "require_free_disk", lambda *args, **kwargs: None)
     with pytest.raises(OSError) as caught:
         datasets.materialize(DatasetSpec((2000, 1000), "float64"), small_disk)  # 16 MB
     assert "the disk is full" in one_line(caught.value)

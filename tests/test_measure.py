@@ -14,13 +14,18 @@ from harness.measuring.matrix.spec import DatasetSpec, Problem
 from harness.measuring.runs.child import measure_in_subprocess
 from harness.measuring.runs.compare import add_derived_columns, format_table
 from harness.measuring.runs.compare import compare as compare_strategies
-from harness.measuring.runs.measure import Measurement, MeasurementError, combine, measure_in_process
+from harness.measuring.runs.measure import (
+    Measurement,
+    MeasurementError,
+    combine,
+    measure_in_process,
+)
 from harness.measuring.runs.plan import plan_for
 
 
 def _pairs(plan) -> list:
     """(strategy, spec) of every run of a plan."""
-    return [(run.strategy, run.spec) for run in _pairs(plan)]
+    return [(run.strategy, run.spec) for run in plan.runs]
 from harness.units import parse_bytes
 
 REQUIRED_KEYS = {"strategy", "family", "storage", "cache", "seconds", "seconds_min",

@@ -8,9 +8,8 @@ import psutil
 import pytest
 
 from harness import names
-from harness.measuring import strategies
+from harness.measuring import fit, strategies
 from harness.measuring.matrix.spec import DatasetSpec, parse_shape
-from harness.measuring import fit
 from harness.measuring.runs import profiles
 from harness.measuring.storage import datasets
 from harness.units import MiB

@@ -18,7 +18,7 @@ from harness.measuring.storage.datasets import materialize
 @pytest.fixture
 def small_blocks(monkeypatch):
     # Several generation blocks in a small matrix: values must not depend on where they fall.
-    monkeypatch.setattr(datasets, "_GENERATION_BLOCK_ELEMENTS", 1000)
+    monkeypatch.setattr(generate, "_GENERATION_BLOCK_ELEMENTS", 1000)
 
 
 def test_uniform_values_are_what_the_harness_always_drew(small_blocks):

@@ -97,17 +97,18 @@ def test_a_killed_zarr_write_leaves_nothing_a_later_run_trusts(tmp_path):
     spec = DatasetSpec((400, 2000), "float64", storage="zarr", chunks=(10, 500))
     # The child writes a few chunk-rows, then stalls (its writer's blocks stop coming).
     child = textwrap.dedent(f"""
+        import dataclasses
         import time
-        from harness.measuring.storage import datasets
+        from harness.measuring.matrix.spec import DatasetSpec
+        from harness.measuring.storage import base, datasets
         from harness.measuring.storage import zarr as zarr_store
-        real_write = zarr_store.write
-        def stalling(spec, directory, blocks, advance):
+        def stalling(spec, directory, blocks, advance, entries=None):
             def some():
-                yield from blocks
+                yield from blocks()
                 time.sleep(600)
             zarr_store.WRITE_BLOCK_BYTES = 80_000
-            real_write(spec, directory, some(), advance)
-        zarr_store.write = stalling
+            zarr_store.write(spec, directory, some, advance)
+        base.registry()["zarr"] = dataclasses.replace(zarr_store.STORAGE, write=stalling)
         # Never returns: the last block stalls before the store is renamed and sealed.
         datasets.materialize(DatasetSpec.from_dict({spec.to_dict()!r}), {str(tmp_path)!r})
     """)
@@ -124,7 +125,7 @@ def test_a_killed_zarr_write_leaves_nothing_a_later_run_trusts(tmp_path):
         proc.wait(timeout=30)
     path = datasets.dataset_path(spec, tmp_path)
     assert list(tmp_path.glob(".*.tmp")), "the killed write should have left its temporary store"
-    assert not datasets._manifest_matches(spec, path)
+    assert not datasets.is_materialized(spec, tmp_path)
     assert not datasets.verify(spec, tmp_path)
     # A later run writes it anew, removes the leftover, and then trusts it.
     datasets.materialize(spec, tmp_path)
@@ -138,7 +139,7 @@ def test_a_store_changed_after_sealing_is_not_trusted(tmp_path):
     path = datasets.materialize(spec, tmp_path)
     chunk = path / zarr_store.ARRAY_NAME / "c" / "1" / "0"
     chunk.write_bytes(chunk.read_bytes()[:-4])  # truncated: its size no longer matches
-    assert not datasets._manifest_matches(spec, path)
+    assert not datasets.is_materialized(spec, tmp_path)
     datasets.materialize(spec, tmp_path)
     assert datasets.verify(spec, tmp_path)
 
