@@ -111,14 +111,15 @@ def test_truncated_file_with_stale_manifest_is_regenerated(tmp_path):
 
 _SLOW_GENERATOR = textwrap.dedent("""
     import sys, time
+    from harness.measuring.matrix.spec import DatasetSpec
     from harness.measuring.storage import datasets
-    original = generate.iter_dense_blocks
+    original = datasets.iter_dense_blocks
     def slow(spec):
         for item in original(spec):
             yield item
             print("block", flush=True)
             time.sleep(60)
-    generate.iter_dense_blocks = slow
+    datasets.iter_dense_blocks = slow
     datasets.materialize(DatasetSpec((200, 40000), storage=sys.argv[2]), sys.argv[1])
 """)
 
