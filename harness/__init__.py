@@ -2,10 +2,13 @@
 
 Two halves that meet only through asv's result files:
 
-- ``harness.measuring`` produces figures: ``datasets`` (deterministic matrices on disk) ->
-  ``strategies`` (ways to compute ``A @ x``) -> ``measure`` (time and exact peak memory, with
-  ``memory``, ``pagecache`` and ``machine``); ``profiles`` turns the asv suite's parameters into
-  measurements.
+- ``harness.measuring`` produces figures, in the order data flows: ``matrix`` (what a matrix
+  is: specs, values, deterministic generation) -> ``storage`` (one module per format behind one
+  interface, the sealed-file cache, users' files) -> ``meters`` (exact peak memory, page cache,
+  the machine's roofline, a cluster's memory) -> ``strategies`` (ways to compute ``A @ x``) ->
+  ``runs`` (one pipeline for a matrix from any source: plan, child process, comparison,
+  recommendation; the asv suite's profiles; the notebook replay). ``fit`` (what fits this
+  machine) and ``options`` (the strategies' options) are read by several of them.
 - ``harness.reporting`` reads them: ``results`` (asv result files -> one tidy DataFrame) ->
   ``compare`` and ``gate`` (asv's statistics) -> ``summary``, ``plots``, ``report`` ->
   ``publish``.
@@ -14,9 +17,10 @@ Shared by both: ``harness.units`` (human formatting of bytes, seconds, GB/s) and
 ``harness.names`` (the suite's benchmark and parameter names). ``harness.cli`` only parses
 arguments and prints.
 
-Every module of either half is also reachable as ``harness.<module>`` (``from harness import
-strategies``): the asv suite imports that way inside ``setup``, and asv versions a benchmark
-by the hash of that source, so the names stay put whatever folder a module lives in.
+The modules the asv suite and everyday use reach by a short name are also
+``harness.<name>`` (``MODULES``: ``from harness import strategies``): asv versions a benchmark
+by the hash of its source, and the suite's ``setup`` imports that way, so those names stay put
+whatever folder a module lives in.
 """
 
 from __future__ import annotations

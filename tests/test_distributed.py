@@ -233,7 +233,9 @@ def test_a_worker_killed_during_a_product_is_a_clear_error(tmp_path):
                                        f"os.killpg({workers[0].pid}, signal.SIGKILL)")])
             try:
                 with pytest.raises(cluster.ClusterError, match="left the dask cluster|failed"):
-                    for _ in range(20):  # the kill lands during one of these products
+                    # Products until the kill lands during one (a product takes milliseconds
+                    # here: a fixed count of them could all finish before it).
+                    while time.monotonic() - started < 60:
                         operand.matvec(x)
             finally:
                 killer.wait(timeout=30)

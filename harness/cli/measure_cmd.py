@@ -28,6 +28,7 @@ from harness.cli.arg_types import parse_bytes
 from harness.measuring.matrix.spec import COMPRESSIONS as HDF5_NAMES
 from harness.measuring.matrix.spec import DTYPES, Problem, parse_chunks, parse_shape
 from harness.measuring.matrix.values import DEFAULT_KIND, KINDS
+from harness.measuring.options import OPTIONS
 
 
 def _argument_type(parse):
@@ -75,21 +76,10 @@ def register(subparsers) -> None:
     p.add_argument("--rounds", type=int, default=1,
                    help="run every strategy this many times, interleaved, each in a fresh process, "
                         "and pool the passes (evens out load that comes and goes; default 1)")
-    p.add_argument("--block-rows", type=int, default=None)
-    p.add_argument("--memory-budget", type=parse_bytes, default=None,
-                   help="bytes, e.g. 256MiB: the block strategies' budget (default 64MiB) and the "
-                        "recommendation's limit on anonymous memory (default: available RAM)")
-    p.add_argument("--chunk-cache-bytes", type=parse_bytes, default=None,
-                   help="HDF5 rdcc_nbytes, e.g. 1MiB (HDF5 1.x default) or 8MiB (HDF5 2.0 default)")
-    p.add_argument("--scheduler", default=None,
-                   help="dask-distributed: address of an existing cluster, e.g. tcp://host:8786 "
-                        "(default $HARNESS_DASK_SCHEDULER, else a LocalCluster the harness starts)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="dask-distributed: worker processes of the LocalCluster (default 2)")
-    p.add_argument("--threads-per-worker", type=int, default=None,
-                   help="dask-distributed: threads of each LocalCluster worker (default 1)")
-    p.add_argument("--worker-memory-limit", type=parse_bytes, default=None,
-                   help="dask-distributed: bytes per LocalCluster worker (default: no limit)")
+    for family, group in _option_groups(p).items():
+        for option in (o for o in OPTIONS if o.family == family):
+            group.add_argument(option.flag, dest=option.name, default=None,
+                               type=_OPTION_TYPES[option.kind], help=option.help)
     p.add_argument("--data-dir", default=None, help="where datasets are cached (default $HARNESS_DATA_DIR)")
     p.add_argument("--no-check", action="store_true", help="skip the comparison with a float64 reference")
     p.add_argument("--no-roofline", action="store_true", help="skip the roofline probes (a few seconds)")
@@ -134,11 +124,18 @@ def run(args: argparse.Namespace) -> int:
     return 1 if comparison.failures else 0
 
 
+#: How the command line reads an option of each kind (``harness.measuring.options``).
+_OPTION_TYPES = {"count": int, "bytes": parse_bytes, "text": str}
+
+
+def _option_groups(parser: argparse.ArgumentParser) -> dict:
+    """One argument group per family of options, in the order the table names them."""
+    families = dict.fromkeys(option.family for option in OPTIONS)
+    return {family: parser.add_argument_group(f"{family} options") for family in families}
+
+
 def _strategy_options(args: argparse.Namespace) -> dict:
-    return {"block_rows": args.block_rows, "memory_budget": args.memory_budget,
-            "chunk_cache_bytes": args.chunk_cache_bytes, "scheduler": args.scheduler,
-            "workers": args.workers, "threads_per_worker": args.threads_per_worker,
-            "worker_memory_limit": args.worker_memory_limit}
+    return {option.name: getattr(args, option.name) for option in OPTIONS}
 
 
 def _common(args: argparse.Namespace) -> dict:

@@ -1,3 +1,19 @@
-"""The half of harness that produces figures: matrices on disk, the ways to multiply them, and
-the meters (time, exact peak memory, page cache, machine limits). Nothing here reads asv
-results; the reporting half never imports from here."""
+"""The half of harness that produces figures. Data flows one way, through one package each:
+
+- ``matrix``: what a matrix is (``spec``), its kinds of values and its deterministic,
+  block-wise generation (``generate``);
+- ``storage``: one module per format behind one interface (``base.Storage``: ``raw``,
+  ``hdf5``, ``csr_hdf5``, ``npz``, ``zarr``), the one sealed-file cache (``cache``) that the
+  generated datasets (``datasets``) and the copies of a user's matrix (``copies``) go through,
+  and users' files (``user``);
+- ``meters``: exact peak memory (``memory``), the page cache (``pagecache``), the machine's
+  roofline (``machine``), a dask cluster's memory (``cluster_memory``);
+- ``strategies``: the ways to compute ``A @ x``, one module per family, with the operands'
+  capabilities as Protocols (``capabilities``);
+- ``runs``: one pipeline for a matrix from any source (``sources``, ``plan``, ``measure``,
+  ``child``, ``compare``, ``recommend``), the asv suite's ``profiles`` and the ``notebook``.
+
+Beside them, read by several: ``fit`` (the one fit policy: RAM, disk, time) and ``options``
+(the strategies' options, declared once). Nothing here reads asv results; the reporting half
+never imports from here.
+"""

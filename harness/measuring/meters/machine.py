@@ -26,7 +26,13 @@ import numpy as np
 import psutil
 
 from harness.measuring.meters.memory import prefault
-from harness.measuring.meters.pagecache import evict, read_sequentially, resident_fraction
+from harness.measuring.meters.pagecache import (
+    evict,
+    populate,
+    read_sequentially,
+    resident_fraction,
+)
+from harness.measuring.storage.datasets import default_root
 
 __all__ = ["Roofline", "default_data_dir", "fingerprint", "roofline"]
 
@@ -85,8 +91,6 @@ class Roofline:
 
 def default_data_dir() -> Path:
     """Where datasets live: ``harness.measuring.storage.datasets.default_root()`` ($HARNESS_DATA_DIR first)."""
-    from harness.measuring.storage.datasets import default_root
-
     return default_root()
 
 
@@ -313,16 +317,14 @@ def _populate_pattern(path: Path, buffer: bytearray) -> int:
     block with ``MADV_POPULATE_READ`` from one thread."""
     import mmap
 
-    from harness.measuring.strategies.memmap import PIPELINE_BLOCK_BYTES, populate
-
     with open(path, "rb") as f:
         mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         mapping.madvise(mmap.MADV_SEQUENTIAL)
         view = np.frombuffer(mapping, dtype=np.uint8)
         base = view.ctypes.data
-        for start in range(0, len(mapping), PIPELINE_BLOCK_BYTES):
-            populate(base + start, min(PIPELINE_BLOCK_BYTES, len(mapping) - start))
+        for start in range(0, len(mapping), DISK_READ_BLOCK_BYTES):
+            populate(base + start, min(DISK_READ_BLOCK_BYTES, len(mapping) - start))
         del view
         return len(mapping)
     finally:

@@ -155,3 +155,27 @@ def _resident_pages(file: Path) -> tuple[int, int]:
 def _count_resident(vector: ctypes.Array) -> int:
     # Only the least significant bit of each byte is defined.
     return int(np.count_nonzero(np.frombuffer(vector, dtype=np.uint8) & 1))
+
+
+#: Linux >= 5.14: fault a range of a mapping in, in one call (``MADV_POPULATE_READ``).
+MADV_POPULATE_READ = 22
+
+
+def populate(address: int, nbytes: int) -> None:
+    """Fault the pages of [address, address + nbytes) in, reading them if not cached.
+
+    One ``madvise(MADV_POPULATE_READ)`` call, through ctypes so the GIL is released: it runs
+    in a helper thread while BLAS multiplies the previous block. Faulting from one thread in
+    file order keeps the kernel's readahead sequential; BLAS's own threads fault two streams
+    at once, which the per-file readahead state takes for random reads (measured cold:
+    0.4-0.9 GB/s for ``mm @ x`` against 2.2 GB/s for a single-threaded row loop).
+    Falls back to ``MADV_WILLNEED`` (start reading, do not map) on kernels without it.
+    """
+    start = address // PAGE_BYTES * PAGE_BYTES
+    length = address + nbytes - start
+    if length <= 0:
+        return
+    madvise = libc.function("madvise", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                            ctypes.c_int)
+    if madvise(start, length, MADV_POPULATE_READ) != 0:
+        madvise(start, length, mmap.MADV_WILLNEED)

@@ -8,6 +8,8 @@ it, which would hide a later measurement's allocations. Requests:
 - ``{"kind": "measure", "strategy", "store", "source", "cache", "repeat", "check", "options"}``:
   one strategy on one store of a source (``runs.sources``), checked against the source's own
   reference; back: ``Measurement.to_record()``.
+- ``{"kind": "measure-generated", "strategy", "spec", "root", ...}``: what the asv suite's
+  ``runs.measure.measure_in_process`` measures, in a fresh process; back: the same record.
 - ``{"kind": "notebook-cell", "cell", "scale", "dir"}``: one memory cell of the notebook
   replay (``runs.notebook.run_cell``); back: its figures.
 """
@@ -15,12 +17,18 @@ it, which would hide a later measurement's allocations. Requests:
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
+from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.runs import sources
-from harness.measuring.runs.measure import Measurement, MeasurementError, measure_store
-from harness.measuring.strategies import get
+from harness.measuring.runs.measure import (
+    Measurement,
+    MeasurementError,
+    measure_in_process,
+    measure_store,
+)
 
 MODULE = "harness.measuring.runs.child"
 
@@ -64,12 +72,11 @@ def measure_in_subprocess(strategy: str, spec, *, cache: str = "warm", repeat: i
     Raises :class:`MeasurementError` (with the child's stderr) when the child fails or runs
     longer than ``timeout_seconds``.
     """
-    source = sources.Generated.of(spec, root)
-    store = source.stores_for(get(strategy), prefer=spec.storage)[0]
-    source.prepare(store)
-    return measure(strategy, store, source, cache=cache, repeat=repeat, check=check,
-                   timeout_seconds=timeout_seconds, label=f"{strategy} on {spec} ({cache})",
-                   **options)
+    request = {"kind": "measure-generated", "strategy": strategy, "spec": spec.to_dict(),
+               "root": os.fspath(root) if root is not None else None, "cache": cache,
+               "repeat": int(repeat), "check": bool(check), "options": options}
+    return Measurement.from_record(run(request, f"{strategy} on {spec} ({cache})",
+                                       timeout_seconds))
 
 
 def _measure_here(request: dict) -> dict:
@@ -77,6 +84,13 @@ def _measure_here(request: dict) -> dict:
                          sources.from_dict(request["source"]), cache=request["cache"],
                          repeat=request["repeat"], check=request["check"],
                          **request["options"]).to_record()
+
+
+def _measure_generated_here(request: dict) -> dict:
+    return measure_in_process(request["strategy"], DatasetSpec.from_dict(request["spec"]),
+                              cache=request["cache"], repeat=request["repeat"],
+                              root=request["root"], check=request["check"],
+                              **request["options"]).to_record()
 
 
 def _notebook_cell_here(request: dict) -> dict:
@@ -88,7 +102,8 @@ def _notebook_cell_here(request: dict) -> dict:
                              Path(request["dir"]))
 
 
-HANDLERS = {"measure": _measure_here, "notebook-cell": _notebook_cell_here}
+HANDLERS = {"measure": _measure_here, "measure-generated": _measure_generated_here,
+            "notebook-cell": _notebook_cell_here}
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.storage import files
 from harness.units import MiB
 
 #: Rows read at a time by ``row_blocks`` aim at this many bytes of dense values.
@@ -150,6 +151,4 @@ def registry() -> dict[str, Storage]:
 
 def file_size(location) -> int:
     """Bytes of a file (the whole file: a pass over flat or sparse storage reads all of it)."""
-    from harness.measuring.storage import files
-
     return files.size_and_mtime(Path(os.fspath(location)))[0]

@@ -148,7 +148,7 @@ def write(spec, directory: Path, blocks: Callable[[], Iterable[tuple[int, np.nda
 def array_path(location) -> str:
     """The array's path inside the store: a location's ``dataset`` (``""``: the root), else
     ``ARRAY_NAME``."""
-    dataset = getattr(location, "dataset", None)
+    dataset = location.dataset if isinstance(location, FileLocation) else None
     return ARRAY_NAME if dataset is None else dataset.strip("/")
 
 
@@ -162,7 +162,7 @@ def open_array(path):
     location's ``dataset`` says (any zarr format), opened read-only."""
     zarr = zarr_module()
 
-    if getattr(path, "dataset", None) is None:
+    if not isinstance(path, FileLocation) or path.dataset is None:
         return zarr.open_array(store=os.fspath(path), path=ARRAY_NAME, mode="r", zarr_format=3)
     return zarr.open_array(store=os.fspath(path), path=array_path(path), mode="r")
 

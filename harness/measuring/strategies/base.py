@@ -24,55 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec, Problem
+from harness.measuring.options import (  # noqa: F401 - the strategies' options, declared once
+    DEFAULT_MEMORY_BUDGET_BYTES,
+    OPTION_NAMES,
+    OPTIONS,
+    Options,
+    resolve_options,
+)
 from harness.measuring.storage.datasets import materialize
 from harness.measuring.strategies.capabilities import Operand
-from harness.units import MiB
 
-#: Default memory budget of block-wise strategies, in bytes.
-DEFAULT_MEMORY_BUDGET_BYTES = 64 * MiB
 #: Sustained read rate assumed when estimating a pass's duration (bytes/s): the page cache on
 #: this class of machine. Real figures are measured; estimates only decide what to skip.
 ASSUMED_READ_BYTES_PER_SECOND = 1.5e9
-#: Options every strategy understands (unknown names are refused, to catch typos).
-OPTION_NAMES = ("block_rows", "memory_budget", "chunk_cache_bytes", "workers",
-                "threads_per_worker", "worker_memory_limit", "scheduler")
-#: Options whose value is text (an address), not a whole number.
-TEXT_OPTION_NAMES = ("scheduler",)
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """Resolved strategy options: ``block_rows`` (None: from the budget), ``memory_budget``
-    (bytes), ``chunk_cache_bytes`` (HDF5 ``rdcc_nbytes``; None: the library default).
-    A dask cluster's: ``workers`` and ``threads_per_worker`` (of the cluster the harness
-    starts), ``worker_memory_limit`` (bytes per worker; None: no limit), ``scheduler`` (the
-    address of an existing cluster, e.g. ``tcp://host:8786``; None: start one)."""
-
-    block_rows: int | None = None
-    memory_budget: int = DEFAULT_MEMORY_BUDGET_BYTES
-    chunk_cache_bytes: int | None = None
-    workers: int | None = None
-    threads_per_worker: int | None = None
-    worker_memory_limit: int | None = None
-    scheduler: str | None = None
-
-
-def resolve_options(options: dict) -> Options:
-    unknown = sorted(set(options) - set(OPTION_NAMES))
-    if unknown:
-        raise TypeError(f"unknown strategy option(s) {unknown}; known options: {list(OPTION_NAMES)}")
-    values = {k: v for k, v in options.items() if v is not None}
-    for name, value in values.items():
-        if name in TEXT_OPTION_NAMES:
-            values[name] = str(value)
-            continue
-        minimum = 0 if name == "chunk_cache_bytes" else 1  # 0: no HDF5 chunk cache
-        if int(value) != value or int(value) < minimum:
-            raise ValueError(f"option {name} must be an integer >= {minimum}, got {value!r}")
-        values[name] = int(value)
-    return Options(**values)
-
-
 def block_rows(spec: DatasetSpec, opts: Options, align_rows: int = 1) -> int:
     """Rows per block: ``block_rows`` if given, else as many rows as fit ``memory_budget``;
     rounded down to a multiple of ``align_rows`` (HDF5 chunk rows), at least one multiple."""

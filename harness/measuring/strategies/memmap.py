@@ -4,7 +4,6 @@ loop, and a blocked product that keeps the mapped (resident) pages within the bu
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import mmap
 import os
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.meters import libc
+from harness.measuring.meters.pagecache import PAGE_BYTES, populate
 from harness.measuring.storage.base import byte_offset
 from harness.measuring.strategies.base import (
     Options,
@@ -26,7 +25,6 @@ from harness.measuring.strategies.base import (
     streaming_seconds,
 )
 
-PAGE_BYTES = mmap.PAGESIZE
 #: blocked_matvec unmaps the pages of each finished block only when the matrix is larger than
 #: this fraction of the RAM available now. Mapped file pages are page cache the kernel can
 #: reclaim, and unmapping them makes the next product fault them all in again (~15 ms per
@@ -87,34 +85,12 @@ def mapped(path: Path, offset: int, shape: tuple[int, int], dtype: str) -> Itera
         m.close()
 
 
-#: Linux >= 5.14: fault a range of a mapping in, in one call (``MADV_POPULATE_READ``).
-MADV_POPULATE_READ = 22
 #: Rows per block aim at this many bytes (within the budget): small enough that the next
 #: block is being read while this one is multiplied, large enough to amortise a call.
 PIPELINE_BLOCK_BYTES = 8 * 1024 * 1024
 #: Fixed cost of one row of the row loop (a numpy row view and a short dot), in seconds: only
 #: for the pass-time estimate.
 ASSUMED_SECONDS_PER_ROW = 5e-6
-
-
-def populate(address: int, nbytes: int) -> None:
-    """Fault the pages of [address, address + nbytes) in, reading them if not cached.
-
-    One ``madvise(MADV_POPULATE_READ)`` call, through ctypes so the GIL is released: it runs
-    in a helper thread while BLAS multiplies the previous block. Faulting from one thread in
-    file order keeps the kernel's readahead sequential; BLAS's own threads fault two streams
-    at once, which the per-file readahead state takes for random reads (measured cold:
-    0.4-0.9 GB/s for ``mm @ x`` against 2.2 GB/s for a single-threaded row loop).
-    Falls back to ``MADV_WILLNEED`` (start reading, do not map) on kernels without it.
-    """
-    start = address // PAGE_BYTES * PAGE_BYTES
-    length = address + nbytes - start
-    if length <= 0:
-        return
-    madvise = libc.function("madvise", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
-                            ctypes.c_int)
-    if madvise(start, length, MADV_POPULATE_READ) != 0:
-        madvise(start, length, mmap.MADV_WILLNEED)
 
 
 def pipelined_block_rows(spec_rows: int, row_bytes: int, rows_per_block: int) -> int:
