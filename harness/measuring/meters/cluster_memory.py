@@ -64,8 +64,8 @@ class ProcessMeter:
 
     def __init__(self, interval_seconds: float = SPLIT_INTERVAL_SECONDS) -> None:
         self.meter = memory.PeakMeter(interval_seconds)
-        self.statm = memory._StatmReader()
-        self.sampler = memory._Sampler(self.statm.read, lambda: (None,), interval_seconds)
+        self.statm = memory.StatmReader()
+        self.sampler = memory.Sampler(self.statm.read, lambda: (None,), interval_seconds)
         self.method = self.meter._method()
 
     def start(self) -> None:
@@ -79,7 +79,7 @@ class ProcessMeter:
     def stop(self, name: str) -> ProcessPeak:
         try:
             self.sampler.sample()
-            hwm = memory._read_status().hwm if self.method == "clear_refs" else 0
+            hwm = memory.read_status().hwm if self.method == "clear_refs" else 0
             io_end = _io_counters()
         finally:
             self.sampler.stop()

@@ -92,7 +92,7 @@ def _status_path(pid: int | None) -> str:
     return "/proc/self/status" if pid is None else f"/proc/{pid}/status"
 
 
-def _read_status(pid: int | None = None) -> MemorySnapshot:
+def read_status(pid: int | None = None) -> MemorySnapshot:
     """Read RSS, RssAnon, RssFile and VmHWM of ``pid`` (None: this process) from /proc."""
     with open(_status_path(pid), "rb") as status:
         fields = {name: int(kib) * 1024 for name, kib in _STATUS_FIELDS.findall(status.read())}
@@ -104,12 +104,12 @@ def _read_status(pid: int | None = None) -> MemorySnapshot:
     )
 
 
-class _StatmReader:
+class StatmReader:
     """Reads ``/proc/<pid>/statm`` through file descriptors kept open between samples.
 
     statm gives resident and shared (file-backed + shmem) pages; anonymous = resident - shared.
     A ``pread`` at offset 0 regenerates it: 1.3-2.7 us a sample here, against 26-44 us to open
-    and parse ``status`` (``timeit`` of ``_StatmReader().read`` and ``_read_status``; the
+    and parse ``status`` (``timeit`` of ``StatmReader().read`` and ``read_status``; the
     spread is the machine's load), so the sampler steals next to no CPU from the measured call.
     """
 
@@ -140,13 +140,13 @@ def _read_psutil(pid: int | None = None) -> MemorySnapshot:
 
 def _proc_status_readable() -> bool:
     try:
-        _read_status()
+        read_status()
     except OSError:
         return False
     return True
 
 
-class _Sampler(threading.Thread):
+class Sampler(threading.Thread):
     """Samples the summed memory of a set of processes until stopped, keeping the peaks."""
 
     def __init__(
@@ -264,9 +264,9 @@ class PeakMeter:
         """Run ``fn(*args, **kwargs)`` once; return its result and the ``PeakMemory`` it caused."""
         _require_callable(fn)
         method = self._method()
-        statm = _StatmReader()
+        statm = StatmReader()
         read = _read_psutil if method == "sampled-psutil" else statm.read
-        sampler = _Sampler(read, lambda: (None,), self.interval_seconds)
+        sampler = Sampler(read, lambda: (None,), self.interval_seconds)
         if self.trim_heap:
             trim_malloc_heap()
         sampler.start_and_wait()  # its stack is touched before the baseline is taken
@@ -276,7 +276,7 @@ class PeakMeter:
             with _SwitchInterval(self.interval_seconds):
                 result = fn(*args, **kwargs)
             sampler.sample()
-            end_hwm = _read_status().hwm if method == "clear_refs" else 0
+            end_hwm = read_status().hwm if method == "clear_refs" else 0
         finally:
             sampler.stop()
             statm.close()
@@ -309,10 +309,10 @@ class PeakMeter:
         """
         _require_callable(fn)
         use_proc = _proc_status_readable()
-        statm = _StatmReader()
+        statm = StatmReader()
         read = statm.read if use_proc else _read_psutil
         tree = _ProcessTree(psutil.Process(), TREE_REFRESH_SECONDS)
-        sampler = _Sampler(read, tree.pids, self.interval_seconds)
+        sampler = Sampler(read, tree.pids, self.interval_seconds)
         can_reset = use_proc and os.access(self.clear_refs_path, os.W_OK)
         if self.trim_heap:
             trim_malloc_heap()
@@ -324,7 +324,7 @@ class PeakMeter:
             own_start = read(None)
             with _SwitchInterval(self.interval_seconds):
                 result = fn(*args, **kwargs)
-            own_end_hwm = _read_status().hwm if can_reset else 0
+            own_end_hwm = read_status().hwm if can_reset else 0
             sampler.sample()
         finally:
             sampler.stop()

@@ -92,6 +92,14 @@ def _csr_blocks_from_dense(row_blocks):
     return csr_row_blocks
 
 
+def _dense_blocks_from_csr(csr_row_blocks):
+    def row_blocks(spec: DatasetSpec, location, rows: int):
+        for r0, block in csr_row_blocks(spec, location, rows):
+            yield r0, block.toarray()
+
+    return row_blocks
+
+
 @dataclasses.dataclass(frozen=True)
 class Storage:
     """One storage format.
@@ -103,7 +111,8 @@ class Storage:
     ``advance(nbytes)`` as it goes; ``entries``: the stored entries of a sparse matrix when
     known. ``stored_bytes(spec, location)``: what a pass reads from storage (bytes).
     ``row_blocks(spec, location, rows)``: ``(row_start, dense block)`` of ``rows`` rows (fewer
-    at the end) in row order; ``csr_row_blocks`` the same as CSR rows. ``flat_offset(spec,
+    at the end) in row order; ``csr_row_blocks`` the same as CSR rows (a format gives one of
+    the two, the other is converted from it). ``flat_offset(spec,
     location)``: the byte offset of the values where they lie flat and uncompressed in the file
     (None elsewhere).
     """
@@ -112,14 +121,17 @@ class Storage:
     extension: str
     write: Callable[..., None] = dataclasses.field(repr=False)
     stored_bytes: Callable[[DatasetSpec, object], int] = dataclasses.field(repr=False)
-    row_blocks: Callable[[DatasetSpec, object, int], Iterator[tuple[int, np.ndarray]]] = \
-        dataclasses.field(repr=False)
+    row_blocks: Callable[[DatasetSpec, object, int], Iterator[tuple[int, np.ndarray]]] | None \
+        = dataclasses.field(default=None, repr=False)
     sparse: bool = False
     csr_row_blocks: Callable | None = dataclasses.field(default=None, repr=False)
     flat_offset: Callable[[DatasetSpec, object], int | None] = dataclasses.field(
         default=lambda spec, location: None, repr=False)
 
     def __post_init__(self) -> None:
+        # A format reads one kind of block; the other is converted from it.
+        if self.row_blocks is None:
+            object.__setattr__(self, "row_blocks", _dense_blocks_from_csr(self.csr_row_blocks))
         if self.csr_row_blocks is None:
             object.__setattr__(self, "csr_row_blocks", _csr_blocks_from_dense(self.row_blocks))
 

@@ -76,12 +76,7 @@ def csr_row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int
                                    shape=(r1 - r0, spec.shape[1]))
 
 
-def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    for r0, block in csr_row_blocks(spec, location, rows):
-        yield r0, block.toarray()
-
-
 STORAGE = base.register(base.Storage(
     name="csr-hdf5", extension="csr.h5", sparse=True, write=write,
-    stored_bytes=lambda spec, location: base.file_size(location), row_blocks=row_blocks,
+    stored_bytes=lambda spec, location: base.file_size(location),
     csr_row_blocks=csr_row_blocks))

@@ -77,14 +77,9 @@ def csr_row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int
         yield r0, csr[r0:r0 + rows]
 
 
-def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    for r0, block in csr_row_blocks(spec, location, rows):
-        yield r0, block.toarray()
-
-
 STORAGE = base.register(base.Storage(
     name="npz", extension="npz", sparse=True, write=write,
-    stored_bytes=lambda spec, location: base.file_size(location), row_blocks=row_blocks,
+    stored_bytes=lambda spec, location: base.file_size(location),
     csr_row_blocks=csr_row_blocks))
 
 
