@@ -1,4 +1,5 @@
-# The two commands: `make bench` and `make test`. Each sets itself up on a fresh machine.
+# The two commands: `make bench` and `make test` (`make test-fast` for the edit-test loop: the
+# tests not marked slow, about a minute). Each sets itself up on a fresh machine.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 HARNESS_PROFILE ?= default
 export HARNESS_PROFILE
 
-.PHONY: bench test publish install clean
+.PHONY: bench test test-fast lint publish install clean
 
 install: $(STAMP)
 
@@ -33,8 +34,17 @@ bench: $(STAMP)
 publish: $(STAMP)
 	$(PY) -m harness publish
 
+# Every test, the slow ones included (an end-to-end asv run of the ci profile among them).
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The tests not marked @pytest.mark.slow: about a minute on a 2-core machine.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+# ruff's default rules over the whole repository (settings in pyproject.toml); .ci/run runs it.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) .asv build dist *.egg-info

@@ -1,10 +1,13 @@
 """Shared fixtures: scratch files of a given size, the Linux features the meter relies on, real
 asv results (tests/asv_fixture) built once per test session, and one asv run of the suite's ci
-profile shared by the end-to-end and published-site tests."""
+profile shared by the end-to-end and published-site tests. Every temporary file of the session,
+the subprocesses' too (pip, asv, dask workers), lives under pytest's temporary directory."""
 
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +22,48 @@ CLEAR_REFS_WRITABLE = os.access("/proc/self/clear_refs", os.W_OK)
 requires_clear_refs = pytest.mark.skipif(
     not CLEAR_REFS_WRITABLE, reason="/proc/self/clear_refs is not writable here (not Linux?)"
 )
+
+
+# What pytest_configure changed, put back by pytest_unconfigure (pytest may run in-process).
+_SAVED_TEMP_SETTINGS: dict[str, object] = {}
+_TEMP_ENVIRONMENT = ("TMPDIR", "DASK_TEMPORARY_DIRECTORY")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's tmpdir plugin has made its factory
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the system temporary directory at one under this session's basetemp.
+
+    Without it the tests left dask's ``dask-scratch-space`` and pip's build directories in the
+    system's temporary directory. ``TMPDIR`` is inherited by subprocesses (pip, asv, dask
+    workers), ``tempfile.tempdir`` covers this process (it may have cached the old answer), and
+    dask's ``temporary-directory`` is where LocalCluster workers put their scratch space.
+    """
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:  # pytest's tmpdir plugin disabled (-p no:tmpdir): leave things be
+        return
+    session_temp = factory.getbasetemp() / "tmp"  # basetemp first: it is found via TMPDIR
+    session_temp.mkdir(exist_ok=True)
+    _SAVED_TEMP_SETTINGS["tempdir"] = tempfile.tempdir
+    for name in _TEMP_ENVIRONMENT:
+        _SAVED_TEMP_SETTINGS[name] = os.environ.get(name)
+        os.environ[name] = str(session_temp)
+    tempfile.tempdir = str(session_temp)
+    if "dask" in sys.modules:  # dask reads DASK_* variables once, at import
+        import dask
+
+        dask.config.set({"temporary-directory": str(session_temp)})
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not _SAVED_TEMP_SETTINGS:
+        return
+    tempfile.tempdir = _SAVED_TEMP_SETTINGS.pop("tempdir")  # type: ignore[assignment]
+    for name in _TEMP_ENVIRONMENT:
+        value = _SAVED_TEMP_SETTINGS.pop(name)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value  # type: ignore[assignment]
 
 
 def write_scratch_file(path: Path, nbytes: int, seed: int = 0) -> Path:

@@ -6,6 +6,9 @@ arguments and returning the exit status). This module only wires them together; 
 whose optional dependency is missing (say matplotlib) is listed as unavailable instead of
 taking the other commands down. Heavy imports (pandas, h5py, matplotlib) wait until a command
 runs; numpy is loaded for the dtype choices of ``measure`` (about 50 ms).
+
+Every ``--help`` is plain terminal text: a command may use its module docstring (reST) as its
+description, and ``plain_text`` takes the markup out when the help is printed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import errno
 import importlib
 import os
+import re
 import sys
 import traceback
 
@@ -37,9 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m harness",
         description=(
-            "Benchmark and profile matrix-vector products y = A @ x where A lives in RAM, "
-            "a memory map, an HDF5 file or a sparse format; and report asv results."
+            "Benchmark and profile matrix-vector products y = A @ x where A lives in RAM, in "
+            "a memory map, in an HDF5 file, in a sparse format or in a zarr store, multiplied "
+            "in one process or by the workers of a dask cluster; and report asv results. "
+            "Each command has its own --help."
         ),
+        formatter_class=plain_formatter(argparse.HelpFormatter),
     )
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an unexpected error instead of one line")
@@ -54,7 +61,39 @@ def build_parser() -> argparse.ArgumentParser:
                 unavailable.set_defaults(func=_unavailable(name, exc.name))
             continue
         module.register(sub)
+    for command_parser in sub.choices.values():
+        command_parser.formatter_class = plain_formatter(command_parser.formatter_class)
     return parser
+
+
+# reST inline markup as the docstrings use it: :role:`text`, ``literal``, `interpreted`.
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`([^`]+)`")
+_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
+_INTERPRETED = re.compile(r"`([^`]+)`")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reST inline markup, for a terminal: roles and double backquotes are
+    dropped (``--file PATH`` -> --file PATH), single backquotes become quotes."""
+    text = _ROLE.sub(r"\1", text)
+    text = _LITERAL.sub(r"\1", text)
+    return _INTERPRETED.sub(r"'\1'", text)
+
+
+def plain_formatter(base: type[argparse.HelpFormatter]) -> type[argparse.HelpFormatter]:
+    """``base`` (an argparse formatter class) printing descriptions and argument help as
+    ``plain_text``, before it wraps them."""
+
+    class PlainFormatter(base):  # type: ignore[valid-type, misc]
+        def add_text(self, text: str | None) -> None:
+            super().add_text(plain_text(text) if text and text != argparse.SUPPRESS else text)
+
+        def _get_help_string(self, action: argparse.Action) -> str | None:
+            help_string = super()._get_help_string(action)
+            return plain_text(help_string) if help_string else help_string
+
+    PlainFormatter.__name__ = f"Plain{base.__name__}"
+    return PlainFormatter
 
 
 def _unavailable(command: str, package: str | None):

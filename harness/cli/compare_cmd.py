@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare two runs (commits, result files or directories) like asv compare",
         description="Compare two sets of asv results with asv compare's statistics "
-                    "(Mann-Whitney U on samples, else 99%% CI overlap, and --factor); memory "
+                    "(Mann-Whitney U on samples, else 99% CI overlap, and --factor); memory "
                     "differences are shown in bytes as well as by ratio; for GB/s, where more "
                     "is better, a fall is marked '+' (asv would mark it '-'). A and B are commit "
                     "prefixes (looked up in --results), result files or directories holding "
