@@ -21,8 +21,8 @@ import json
 import os
 from pathlib import Path
 
-from harness.measuring.storage import datasets
 from harness.measuring.runs import profiles
+from harness.measuring.storage import datasets
 
 PROFILE = profiles.get()
 
