@@ -395,9 +395,9 @@ def test_cli_report_to_a_fifo_says_so_in_one_line(tmp_path, capsys):
 
 
 def test_interactive_times_of_a_second_and_more_read_in_seconds(tmp_path):
-    from harness.reporting.interactive import _ms, heatmap_figures
+    from harness.reporting.interactive import heatmap_figures, seconds_text
 
-    assert _ms(1.0) == "1.00 s" and _ms(0.0153) == "15.3 ms" and _ms(float("nan")) == "-"
+    assert seconds_text(1.0) == "1.00 s" and seconds_text(0.0153) == "15.3 ms" and seconds_text(float("nan")) == "-"
     suite = our_suite()
     names, values, _ = suite["hdf5.Hdf5Matvec.time_matvec"]
     suite["hdf5.Hdf5Matvec.time_matvec"] = (names, values, [0.05, 0.04, 1.0, 0.2])

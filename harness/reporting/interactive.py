@@ -109,7 +109,7 @@ def _hover(group: pd.DataFrame) -> list[str]:
     lines = []
     for _, r in group.iterrows():
         text = [f"<b>{plot_text(r['configuration'])}</b>", plot_text(r["problem"]),
-                f"time {_ms(r['time_seconds'])}"]
+                f"time {seconds_text(r['time_seconds'])}"]
         for column, label in (("peak_bytes", "peak"), ("anon_bytes", "anon"),
                               ("file_bytes", "file-backed")):
             if pd.notna(r.get(column)):
@@ -122,7 +122,7 @@ def _hover(group: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _ms(seconds: float) -> str:
+def seconds_text(seconds: float) -> str:
     """A time in the unit that suits it ('15.3 ms', '1.00 s'); '-' when missing."""
     return "-" if pd.isna(seconds) else human_seconds(float(seconds))
 
@@ -223,7 +223,7 @@ def cold_warm_figures(combos: pd.DataFrame, colours: dict[str, str]
         return []
     figure = go.Figure()
     for strategy, rows in data.groupby("strategy", sort=True):
-        hover = [f"{h}<br>cold {_ms(c)}" for h, c in zip(_hover(rows), rows["cold_seconds"])]
+        hover = [f"{h}<br>cold {seconds_text(c)}" for h, c in zip(_hover(rows), rows["cold_seconds"])]
         figure.add_trace(go.Scatter(
             x=rows["time_seconds"] * MS, y=rows["cold_seconds"] * MS, mode="markers",
             name=plot_text(strategy), marker={"color": colours[strategy], "size": 8},
