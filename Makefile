@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ASV := $(VENV)/bin/asv
-# Re-install when the project's dependency list changes.
+# The meter's own distribution (standard library only), a dependency of harness that is not
+# on PyPI: installed from this repository in the same pip call, editable like harness.
+METER := plugins/asv_bench_harness
+# Re-install when the project's or the meter's dependency list changes.
 STAMP := $(VENV)/.installed-stamp
 # Benchmark profile for `make bench`: ci (seconds), default (~5 min), full (hours, GBs).
 HARNESS_PROFILE ?= default
@@ -14,10 +17,10 @@ export HARNESS_PROFILE
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(METER)/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e $(METER) -e '.[test]'
 	touch $@
 
 # Runs the asv suite on the current commit in this venv (asv --python=same), then prints the
@@ -47,4 +50,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) .asv build dist *.egg-info
+	rm -rf $(VENV) .asv build dist *.egg-info $(METER)/*.egg-info $(METER)/build

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from asv_bench_harness import reads
+
 from harness.measuring.meters import memory
 
 #: Sampling period of each process's anonymous/file split (seconds).
@@ -33,11 +35,10 @@ def _io_counters() -> tuple[int, int]:
     """(bytes read from storage, bytes read through read calls) of this process so far;
     (0, 0) where /proc/self/io is not readable."""
     try:
-        with open("/proc/self/io") as io:
-            fields = dict(line.split(":", 1) for line in io.read().splitlines())
-        return int(fields["read_bytes"]), int(fields["rchar"])
-    except (OSError, KeyError, ValueError):
+        counters = reads.read_counters()
+    except OSError:
         return 0, 0
+    return counters.storage_bytes, counters.read_call_bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,40 +61,29 @@ class ProcessPeak:
 
 
 class ProcessMeter:
-    """Started and stopped by two calls (``start``, ``stop``) in the process it measures."""
+    """Started and stopped by two calls (``start``, ``stop``) in the process it measures: the
+    meter's own ``start``/``stop`` (``asv_bench_harness.memory``) and the I/O counters."""
 
     def __init__(self, interval_seconds: float = SPLIT_INTERVAL_SECONDS) -> None:
         self.meter = memory.PeakMeter(interval_seconds)
-        self.statm = memory.StatmReader()
-        self.sampler = memory.Sampler(self.statm.read, lambda: (None,), interval_seconds)
-        self.method = self.meter._method()
 
     def start(self) -> None:
-        memory.trim_malloc_heap()
-        self.sampler.start_and_wait()  # its stack is touched before the baseline is taken
-        if self.method == "clear_refs":
-            self.meter._reset_high_water_mark()
+        # The worker's task threads run beside the sampler: no switch-interval change.
+        self.measurement = self.meter.start(switch_interval=False)
         self.io_start = _io_counters()
-        self.start_snapshot = self.sampler.sample()
 
     def stop(self, name: str) -> ProcessPeak:
         try:
-            self.sampler.sample()
-            hwm = memory.read_status().hwm if self.method == "clear_refs" else 0
             io_end = _io_counters()
         finally:
-            self.sampler.stop()
-            self.statm.close()
-        start = self.start_snapshot
+            peak = self.measurement.stop()
         return ProcessPeak(
-            name=name, pid=os.getpid(),
-            increment=max(0, max(hwm, self.sampler.peak_rss) - start.rss),
-            anon_increment=max(0, self.sampler.peak_anon - start.anon),
-            file_increment=max(0, self.sampler.peak_file - start.file),
-            baseline=start.rss,
+            name=name, pid=os.getpid(), increment=peak.increment,
+            anon_increment=peak.anon_increment, file_increment=peak.file_increment,
+            baseline=peak.baseline,
             read_bytes=io_end[0] - self.io_start[0],
             read_call_bytes=io_end[1] - self.io_start[1],
-            method=self.method)
+            method=peak.method)
 
 
 # Meters running in this process (a worker), by the token of the measurement.
