@@ -22,9 +22,10 @@ commit. asv's output goes to stderr; its exit status 2 (some benchmarks failed) 
 error, the failures are judged. Then the two commits' results (one machine, the environments
 just run) are compared.
 
-Judged: time figures (time_ benchmarks) with --factor; memory figures (unit bytes: peakmem_,
-mem_, track_ with unit bytes, e.g. the suite's exact {names.TRACK_PEAK} /
-{names.TRACK_ANON}) with --memory-factor. A figure regresses when HEAD / BASE exceeds its
+Judged: time figures (time_ benchmarks, the meter plugin's coldtime_) with --factor; memory
+figures (unit bytes: peakmem_, mem_, track_ with unit bytes, e.g. the suite's exact
+{names.TRACK_PEAK} / {names.TRACK_ANON}, and the meter plugin's peakincrement_,
+anonincrement_, fileincrement_, storageread_, readcalls_) with --memory-factor. A figure regresses when HEAD / BASE exceeds its
 factor and, where there are samples, asv's test finds the difference significant; a memory
 figure must also grow by more than --memory-floor. A benchmark of any unit that fails on HEAD
 but did not fail on BASE is a regression too. Shown but not judged: other units (GB/s,

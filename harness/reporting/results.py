@@ -11,7 +11,9 @@ the benchmarks that regular expressions select, as ``asv run --bench`` does.
 
 Columns (units: ``value`` is in ``unit``; ``date`` is the commit date, UTC):
 ``benchmark`` (asv's full name), ``entry_name`` (asv's ``name(param reprs)`` label, as in
-``asv compare`` and ``regressions.json``), ``type`` (time, peakmem, mem, track), ``unit``,
+``asv compare`` and ``regressions.json``), ``type`` (time, peakmem, mem, track, or a type of
+the meter plugin asv_bench_harness: peakincrement, anonincrement, fileincrement, storageread,
+readcalls, coldtime), ``unit``,
 ``params`` (dict name -> value string, repr quotes removed), one ``param_<name>`` column per
 parameter name (numeric when every value is a number), ``value``, ``status`` (ok, failed,
 skipped), ``ci_99_low``, ``ci_99_high``, ``q_25``, ``q_75``, ``number``, ``repeat``,
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from asv.results import _format_param_value
+from asv_bench_harness.figures import FIGURES as METER_FIGURES
 
 from harness.reporting.untrusted import LONGEST_INTEGER, UntrustedFileError, read_json
 
@@ -47,10 +50,15 @@ RESULT_FILE_NAME = re.compile(r"^[0-9a-fA-F]{6,40}-.+\.json$")
 NOT_RESULT_FILES = {"machine.json", "benchmarks.json"}
 
 # benchmarks.json "type" -> our short type; also the method-name prefixes asv_runner uses.
-TYPE_BY_ASV_TYPE = {"time": "time", "peakmemory": "peakmem", "memory": "mem", "track": "track"}
+# The meter plugin's types (asv_bench_harness: peakincrement, anonincrement, ...) keep their
+# names; their units (bytes, seconds) make compare and gate judge them as asv's own.
+TYPE_BY_ASV_TYPE = {"time": "time", "peakmemory": "peakmem", "memory": "mem", "track": "track",
+                    **{figure.type: figure.type for figure in METER_FIGURES}}
 TYPE_BY_PREFIX = (("timeraw_", "time"), ("time_", "time"), ("peakmem_", "peakmem"),
-                  ("mem_", "mem"), ("track_", "track"))
-DEFAULT_UNIT = {"time": "seconds", "peakmem": "bytes", "mem": "bytes", "track": "unit"}
+                  ("mem_", "mem"), ("track_", "track"),
+                  *((figure.prefix, figure.type) for figure in METER_FIGURES))
+DEFAULT_UNIT = {"time": "seconds", "peakmem": "bytes", "mem": "bytes", "track": "unit",
+                **{figure.type: figure.unit for figure in METER_FIGURES}}
 
 STATS_COLUMNS = {  # asv result column -> our column
     "stats_ci_99_a": "ci_99_low",

@@ -6,6 +6,10 @@ sparse) and problem (shape, dtype, and density for sparse), the row with the sma
 ``time_matvec`` wins; beside its time go its peak increment (``track_peak_increment``, bytes),
 its anonymous part, and its ratio to the ``dense`` strategy on the same shape and dtype in the
 same results. The machine's roofline (``machine.Roofline``) is given under the table.
+
+Benchmarks outside the harness suite's classes (another project's suite: asv's own types, the
+meter plugin's ``peakincrement_``, ``anonincrement_``...) are listed after it as they are: one
+row per benchmark and parameter combination, its figure type and value (``others``).
 """
 
 from __future__ import annotations
@@ -142,6 +146,26 @@ def _status_counts(run: pd.DataFrame) -> dict:
     return counts
 
 
+def others(run: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``run`` outside the harness suite's classes (matvec classes and the
+    roofline): columns entry_name, type, unit, value, status, in asv's name order."""
+    known = {*names.MATVEC_CLASSES, names.ROOFLINE_CLASS}
+    rows = run[~run["benchmark"].map(benchmark_class).isin(known)]
+    columns = {"entry_name": rows.get("entry_name", rows["benchmark"]),
+               **{name: rows.get(name) for name in ("type", "unit", "value", "status")}}
+    return pd.DataFrame(columns).sort_values("entry_name", kind="stable").reset_index(drop=True)
+
+
+def _figure_text(value, unit, status) -> str:
+    if status != "ok":
+        return status
+    if unit == "bytes":
+        return human_bytes(value)
+    if unit == "seconds":
+        return human_seconds(value)
+    return f"{value:.4g}" + ("" if unit in (None, "", "unit") else f" {unit}")
+
+
 def roofline(run: pd.DataFrame) -> dict:
     """This run's machine limits in GB/s: {'memory_read_gbps': ..., 'disk_read_gbps': ...}."""
     out = {}
@@ -160,27 +184,64 @@ class RunSummary:
     table: pd.DataFrame
     limits: dict  # GB/s, see roofline
     source: str
+    other: pd.DataFrame | None = None  # see others
 
     def to_text(self) -> str:
         """The table ``make bench`` prints (``render_text``)."""
-        return render_text(self.table, self.limits, self.source)
+        return render_text(self.table, self.limits, self.source, self.other)
 
     def to_json(self) -> str:
-        """{"rows": [...], "roofline": {...}, "file": path} as indented JSON text."""
+        """{"rows": [...], "roofline": {...}, "others": [...], "file": path} as indented JSON
+        text."""
+        other = self.other if self.other is not None else pd.DataFrame()
         return json.dumps({"rows": json.loads(self.table.to_json(orient="records")),
-                           "roofline": self.limits, "file": self.source}, indent=1)
+                           "roofline": self.limits,
+                           "others": json.loads(other.to_json(orient="records")),
+                           "file": self.source}, indent=1)
 
 
 def summarize_latest(frame: pd.DataFrame, machine: str | None = None,
                      commit: str | None = None) -> RunSummary:
     """The summary of the run ``latest_run`` picks (ValueError as there)."""
     run = latest_run(frame, machine=machine, commit=commit)
-    return RunSummary(summarize(run), roofline(run), str(run["file"].iloc[0]))
+    return RunSummary(summarize(run), roofline(run), str(run["file"].iloc[0]), others(run))
+
+
+def _markdown_table(header: list[str], lines: list[list[str]]) -> list[str]:
+    lines = [[plain_text(c) for c in line] for line in lines]  # names from the results
+    widths = [max(len(c) for c in col) for col in zip(header, *lines)]
+
+    def fmt(cells):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    return [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+            *(fmt(line) for line in lines)]
 
 
 def render_text(table: pd.DataFrame, limits: dict | None = None,
-                source: str | Path | None = None) -> str:
-    """A plain-text (also valid Markdown) table of :func:`summarize`'s output."""
+                source: str | Path | None = None, other: pd.DataFrame | None = None) -> str:
+    """A plain-text (also valid Markdown) table of :func:`summarize`'s output, then the other
+    benchmarks (:func:`others`) when there are any; a run with only those shows only them."""
+    out = []
+    if not table.empty or other is None or other.empty:
+        out = _suite_text(table, limits)
+    if other is not None and not other.empty:
+        if out:
+            out.append("")
+        out += _markdown_table(["benchmark", "type", "value"], [
+            [r["entry_name"], str(r["type"] or "-"), _figure_text(r["value"], r["unit"],
+                                                                   r["status"])]
+            for _, r in other.iterrows()])
+        out.append("other benchmarks: the value of each in this run. peakincrement_, "
+                   "anonincrement_, fileincrement_ (asv_bench_harness): the memory the call "
+                   "alone added, setup and imports excluded; peakmem_: asv's peak of the whole "
+                   "process")
+    if source:
+        out.append(f"full results: {plain_text(source)}")
+    return "\n".join(out)
+
+
+def _suite_text(table: pd.DataFrame, limits: dict | None) -> list[str]:
     header = ["family", "problem", "fastest strategy", "time", "peak increment",
               "anon part", f"x {REFERENCE_FAMILY}", "ok/skip/fail"]
     lines = []
@@ -196,14 +257,7 @@ def render_text(table: pd.DataFrame, limits: dict | None = None,
             "-" if ratio is None or pd.isna(ratio) else f"{ratio:.3g}",
             f"{r.get('measured', 0)}/{r.get('skipped', 0)}/{r.get('failed', 0)}",
         ])
-    lines = [[plain_text(c) for c in line] for line in lines]  # names from the results
-    widths = [max(len(c) for c in col) for col in zip(header, *lines)]
-
-    def fmt(cells):
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
-
-    out = [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [fmt(line) for line in lines]
+    out = _markdown_table(header, lines)
     if limits:
         out.append("")
         out.append("machine: memory read {}, cold disk read {}".format(
@@ -213,6 +267,4 @@ def render_text(table: pd.DataFrame, limits: dict | None = None,
                "(RSS peak over the RSS before opening and multiplying); "
                f"x {REFERENCE_FAMILY}: time / {REFERENCE_FAMILY} time on the same "
                f"{' and '.join(MATRIX_PARAMS)}; ok/skip/fail: {TIME} combinations of the family")
-    if source:
-        out.append(f"full results: {plain_text(source)}")
-    return "\n".join(out)
+    return out

@@ -18,11 +18,16 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from asv_bench_harness.figures import COLD_TIME, READ_CALLS, STORAGE_READ
 
 from harness.reporting.compare import KEY, compare
 from harness.units import MiB, binary_bytes
 
 TIME_UNITS = frozenset({"seconds"})
+# Types whose results hold timing samples: asv's time_ and the meter plugin's coldtime_.
+SAMPLED_TYPES = frozenset({"time", COLD_TIME.type})
+# Figures in bytes that count bytes read, not memory (judged alike, named apart).
+READ_TYPES = frozenset({STORAGE_READ.type, READ_CALLS.type})
 MEMORY_UNITS = frozenset({"bytes"})
 # Memory changes up to this many bytes are noise, whatever their ratio: page-granular figures
 # of identical code moved by one to sixteen 4 KiB pages between runs here (a +4.1k on a 9.9M
@@ -52,7 +57,8 @@ def judge(before: pd.DataFrame, after: pd.DataFrame, factor: float = 1.1,
 
     Time figures (unit seconds: ``time_`` benchmarks, ``track_`` ones with unit seconds) are
     judged with ``factor``, memory figures (unit bytes: ``peakmem_``, ``mem_``, ``track_`` ones
-    with unit bytes) with ``memory_factor``; each is the smallest ratio HEAD / BASE that counts,
+    with unit bytes, the meter plugin's ``peakincrement_``, ``anonincrement_``...) with
+    ``memory_factor``; each is the smallest ratio HEAD / BASE that counts,
     and asv's significance test applies where there are samples or intervals (peak memory and
     tracked figures have none: the factor alone decides). A memory figure must also grow by
     more than ``memory_floor`` bytes. ``track_`` figures in seconds are not judged: asv keeps
@@ -118,8 +124,12 @@ def _gate(row, memory_floor: float) -> tuple[str, str]:
             and row.difference <= memory_floor):
         return OK, (f"+{binary_bytes(row.difference, 1)}: within the "
                     f"{binary_bytes(memory_floor)} floor")
-    worse, better = ("slower", "faster") if row.kind == "time" else ("more memory",
-                                                                    "less memory")
+    if row.kind == "time":
+        worse, better = "slower", "faster"
+    elif row.type in READ_TYPES:
+        worse, better = "more bytes read", "fewer bytes read"
+    else:
+        worse, better = "more memory", "less memory"
     if row.verdict == "regressed":
         return REGRESSION, f"{worse}: {row.ratio_text}x > {row.factor:g}"
     if row.verdict == "improved":
@@ -140,11 +150,12 @@ def asv_test_can_separate(n_before: int, n_after: int, p_threshold: float = 0.00
 
 
 def too_few_samples(before: pd.DataFrame, after: pd.DataFrame) -> list[str]:
-    """asv labels of the time benchmarks (``time_``) with results on both sides whose recorded
-    samples are too few for asv's test (``asv_test_can_separate``): results of a run without
-    --record-samples have none, an interrupted interleaved run has one round's worth."""
+    """asv labels of the time benchmarks (``time_``, and the meter plugin's ``coldtime_``)
+    with results on both sides whose recorded samples are too few for asv's test
+    (``asv_test_can_separate``): results of a run without --record-samples have none, an
+    interrupted interleaved run has one round's worth."""
     def counts(frame: pd.DataFrame) -> dict[str, int]:
-        ok = frame[(frame["type"] == "time") & (frame["status"] == "ok")]
+        ok = frame[frame["type"].isin(SAMPLED_TYPES) & (frame["status"] == "ok")]
         return {name: len(samples) if isinstance(samples, (list, np.ndarray)) else 0
                 for name, samples in zip(ok["entry_name"], ok["samples"])}
 
