@@ -1,6 +1,7 @@
 """Shared fixtures: scratch files of a given size, the Linux features the meter relies on, real
-asv results (tests/asv_fixture) built once per test session, and one asv run of the suite's ci
-profile shared by the end-to-end and published-site tests. Every temporary file of the session,
+asv results (tests/asv_fixture) built once per test session, one asv run of the suite's ci
+profile shared by the end-to-end and published-site tests, and one asv run of a project that
+uses the meter's asv plugin (tests/meter_fixture). Every temporary file of the session,
 the subprocesses' too (pip, asv, dask workers), lives under pytest's temporary directory."""
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from asv_fixture.make_asv_results import AsvProject, build_second_environment, cached_asv_project
+from meter_fixture.make_meter_project import MeterProject, build_meter_project
 from suite_asv import run_ci_profile
 
 from harness.units import MB, MiB  # noqa: F401 - re-exported: tests import the units from here
+
+# pytester: the meter plugin's pytest markers are tested by running pytest on small test files.
+pytest_plugins = ("pytester",)
 
 CLEAR_REFS_WRITABLE = os.access("/proc/self/clear_refs", os.W_OK)
 requires_clear_refs = pytest.mark.skipif(
@@ -111,3 +116,10 @@ def suite_ci_run(tmp_path_factory: pytest.TempPathFactory):
     """The suite's ci profile run once through asv: (results frame, asv output, its directory,
     which holds asv.conf.json, results/ and html/)."""
     return run_ci_profile(tmp_path_factory.mktemp("asv_e2e"))
+
+
+@pytest.fixture(scope="session")
+def meter_project(tmp_path_factory: pytest.TempPathFactory) -> MeterProject:
+    """A project that is not the harness, measured with the meter's asv plugin installed through
+    asv's matrix, run once by asv on three commits (tests/meter_fixture/make_meter_project.py)."""
+    return build_meter_project(tmp_path_factory.getbasetemp() / "meter_project")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from asv_bench_harness.benchmarks._metered import MeteredBenchmark
 from asv_bench_harness.figures import ANON_INCREMENT, FILE_INCREMENT, PEAK_INCREMENT
-from asv_bench_harness.memory import PeakMeter, PeakMemory
+from asv_bench_harness.memory import PeakMemory, PeakMeter
 
 
 class PeakIncrementBenchmark(MeteredBenchmark):
