@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.measuring.matrix.spec import COMPRESSIONS, DatasetSpec
 from harness.measuring.storage import base, codecs
-from harness.measuring.storage.base import FileLocation, UserFileError
+from harness.measuring.storage.base import FileLocation, UserFileError, damaged
 from harness.measuring.storage.user_checks import check_dtype, check_matrix_shape
 from harness.units import MiB
 
@@ -89,7 +89,11 @@ def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np
         dset = dataset_of(f, location)
         for r0 in range(0, nrows, rows):
             block = np.empty((min(rows, nrows - r0), ncols), dtype=spec.dtype)
-            dset.read_direct(block, np.s_[r0:r0 + block.shape[0]])
+            try:
+                dset.read_direct(block, np.s_[r0:r0 + block.shape[0]])
+            except OSError as exc:  # a chunk HDF5 cannot read or decode
+                raise damaged(location, dset.name, lambda a, b: dset[a:b], r0,
+                              r0 + block.shape[0], chunks, exc) from None
             yield r0, block
 
 
@@ -142,8 +146,13 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
                                 f"dataset in it as {path.name}:{dataset.rstrip('/')}/name")
         where = f"{path.name}:{dataset}"
         rows, cols = check_matrix_shape(node.shape, where, "name a 2-D dataset")
-        name = check_dtype(node.dtype, where, "store it as float32 or float64 "
-                           "(dset.astype('float32') into a new dataset)")
+        fix = "store it as float32 or float64 (dset.astype('float32') into a new dataset)"
+        try:
+            stored = node.dtype
+        except (TypeError, ValueError) as exc:  # a 128-bit or custom float numpy cannot hold
+            raise UserFileError(f"{where} holds values numpy cannot represent ({exc}); {fix}") \
+                from None
+        name = check_dtype(stored, where, fix)
         chunks = tuple(node.chunks) if node.chunks else None
         spec = DatasetSpec((rows, cols), name, storage="hdf5", chunks=chunks,
                            compression=compression_of(node))

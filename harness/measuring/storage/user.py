@@ -56,10 +56,9 @@ class UserMatrix:
 
     def describe(self) -> dict:
         """JSON-safe arguments of :func:`open_user_matrix` that find this matrix again."""
-        text = os.fspath(self.path)
-        if self.format in ("hdf5", "zarr") and self.location.dataset:
-            text += ":/" + self.location.dataset.lstrip("/")
-        return {"file": text, "shape": list(self.spec.shape), "dtype": self.spec.dtype}
+        dataset = self.location.dataset if self.format in ("hdf5", "zarr") else None
+        return {"file": os.fspath(self.path), "dataset": dataset, "shape": list(self.spec.shape),
+                "dtype": self.spec.dtype}
 
     def facts(self) -> dict:
         """What the file holds and how it is stored (``Storage.describe``), with its format."""
@@ -92,21 +91,29 @@ class UserMatrix:
 # ------------------------------------------------------------------------------- entry point
 
 def split_dataset(text: str) -> tuple[Path, str | None]:
-    """``'file.h5:/group/A'`` -> (file.h5, '/group/A'); a path without ``:/`` -> (path, None).
-    A colon that is part of an existing file's name is kept in the name."""
+    """``'file.h5:/group/A'`` -> (file.h5, '/group/A'); a path that exists as it is -> (path,
+    None). The file is the longest part before a colon that exists, so a dataset name may hold
+    colons itself (Keras' ``file.h5:/dense/kernel:0``) and so may the file's name; where that
+    is ambiguous, ``open_user_matrix(path, dataset=...)`` (``--dataset``) names both apart."""
     text = os.fspath(text)
-    if not os.path.exists(text) and ":" in text:
-        head, _, tail = text.rpartition(":")
-        if head and os.path.exists(head):
-            return Path(head), "/" + tail.lstrip("/")
-    return Path(text), None
+    if os.path.exists(text) or ":" not in text:
+        return Path(text), None
+    heads = [i for i, char in enumerate(text) if char == ":" and i > 0 and os.path.exists(text[:i])]
+    if not heads:
+        return Path(text), None
+    cut = heads[-1]
+    return Path(text[:cut]), "/" + text[cut + 1:].lstrip("/")
 
 
 def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None = None,
-                     dtype: str | None = None) -> UserMatrix:
-    """The user's matrix in ``file`` (``file.h5:/dataset`` for HDF5); ``shape`` and ``dtype``
-    describe a raw binary file (dtype default float32). Raises :class:`UserFileError`."""
-    path, dataset = split_dataset(file)
+                     dtype: str | None = None, dataset: str | None = None) -> UserMatrix:
+    """The user's matrix in ``file`` (``file.h5:/dataset`` for HDF5, or ``dataset=`` given
+    apart, which takes any name as it is); ``shape`` and ``dtype`` describe a raw binary file
+    (dtype default float32). Raises :class:`UserFileError`."""
+    if dataset is None:
+        path, dataset = split_dataset(file)
+    else:
+        path, dataset = Path(os.fspath(file)), "/" + dataset.lstrip("/")
     if not path.exists():
         raise UserFileError(f"{path}: no such file or directory; check the path")
     kind = detect_format(path)  # refuses a FIFO or a device before reading it
