@@ -146,7 +146,7 @@ class UserFile:
             readable = readable[:1]
         if readable:
             return readable
-        reason = f"reads {', '.join(strategy.storage)}"
+        reason = f"reads {', '.join(strategy.written_storage)}"
         if any(s.spec.storage in strategy.storage for s in stores):
             reason += f", but not this one: {strategy.refusal}"
         elif any(s in COPYABLE for s in strategy.storage):

@@ -138,7 +138,8 @@ class Storage:
 
     name: str
     extension: str
-    write: Callable[..., None] = dataclasses.field(repr=False)
+    #: None for a format the harness only reads (a user's Matrix Market, MATLAB, ... file).
+    write: Callable[..., None] | None = dataclasses.field(repr=False)
     stored_bytes: Callable[[DatasetSpec, object], int] = dataclasses.field(repr=False)
     row_blocks: Callable[[DatasetSpec, object, int], Iterator[tuple[int, np.ndarray]]] | None \
         = dataclasses.field(default=None, repr=False)

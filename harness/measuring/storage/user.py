@@ -26,13 +26,18 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import files, formats, hdf5, npz, raw, zarr
+from harness.measuring.storage import files, formats, hb, hdf5, mat, mtx, npz, raw, zarr
 from harness.measuring.storage.base import BLOCK_BYTES, FileLocation, UserFileError, block_rows
 
 #: Format (as detected) -> its module's opener: ``(path, dataset=, shape=, dtype=)`` ->
 #: ``(DatasetSpec, FileLocation)``.
 READERS = {"npy": raw.open_npy, "raw": raw.open_raw, "hdf5": hdf5.open_user,
-           "npz": npz.open_user, "zarr": zarr.open_user}
+           "npz": npz.open_user, "zarr": zarr.open_user, "mtx": mtx.open_user,
+           "mat": mat.open_user, "hb": hb.open_user}
+#: Formats whose file holds several matrices, one named as ``file:name`` (or ``dataset=``).
+NAMED_FORMATS = ("hdf5", "zarr", "mat")
+#: Harwell-Boeing files have no magic bytes: they are known by their names' suffix.
+HB_SUFFIXES = (".rua", ".rsa", ".hb", ".rb")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +61,7 @@ class UserMatrix:
 
     def describe(self) -> dict:
         """JSON-safe arguments of :func:`open_user_matrix` that find this matrix again."""
-        dataset = self.location.dataset if self.format in ("hdf5", "zarr") else None
+        dataset = self.location.dataset if self.format in NAMED_FORMATS else None
         return {"file": os.fspath(self.path), "dataset": dataset, "shape": list(self.spec.shape),
                 "dtype": self.spec.dtype}
 
@@ -117,8 +122,12 @@ def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None =
     if not path.exists():
         raise UserFileError(f"{path}: no such file or directory; check the path")
     kind = detect_format(path)  # refuses a FIFO or a device before reading it
-    if dataset is not None and kind not in ("hdf5", "zarr"):
-        raise UserFileError(f"{path} is not an HDF5 file or a zarr store, so ':{dataset}' names "
+    if kind == "mat-7.3":
+        raise UserFileError(f"{path} is a MATLAB v7.3 file, which stores the transpose of what "
+                            "MATLAB shows; the harness does not read it yet: save the variable "
+                            "with save(..., '-v7') or as an HDF5 dataset of its transpose")
+    if dataset is not None and kind not in NAMED_FORMATS:
+        raise UserFileError(f"{path} is not an HDF5, MATLAB or zarr file, so ':{dataset}' names "
                             "nothing in it; drop the ':/dataset' part")
     if kind == "directory":
         raise UserFileError(f"{path} is a directory, not a matrix file or a zarr store; give a "
@@ -128,7 +137,8 @@ def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None =
 
 
 def detect_format(path: Path) -> str:
-    """npy, hdf5, npz, zarr or raw, from the file's first bytes (a directory: zarr or not).
+    """npy, hdf5, npz, zarr, mtx, mat (mat-7.3), hb (by its suffix) or raw, from the file's
+    first bytes (a directory: zarr or not).
     A FIFO, device or socket is refused (UserFileError): reading it may block forever."""
     _refuse_special_file(path)
     if path.is_dir():
@@ -136,13 +146,21 @@ def detect_format(path: Path) -> str:
         return "zarr" if path.suffix == ".zarr" or any((path / m).exists() for m in markers) \
             else "directory"
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(128)
     if head.startswith(b"\x93NUMPY"):
         return "npy"
-    if head == b"\x89HDF\r\n\x1a\n" or _is_hdf5(path):
+    if head.startswith(mat.V73_HEADER):
+        return "mat-7.3"
+    if head.startswith(b"MATLAB 5.0 MAT-file"):
+        return "mat"
+    if head.lstrip().startswith(b"%%MatrixMarket"):
+        return "mtx"
+    if head[:8] == b"\x89HDF\r\n\x1a\n" or _is_hdf5(path):
         return "hdf5"
     if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
         return "npz"
+    if path.suffix.lower() in HB_SUFFIXES:
+        return "hb"
     return "raw"
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec, Problem
+from harness.measuring.matrix.spec import READ_ONLY_STORAGES, DatasetSpec, Problem
 from harness.measuring.options import (  # noqa: F401 - the strategies' options, declared once
     DEFAULT_MEMORY_BUDGET_BYTES,
     OPTION_NAMES,
@@ -142,6 +142,11 @@ class Strategy:
     #: process's, not the product's.
     imports: tuple[str, ...] = ()
 
+    @property
+    def written_storage(self) -> tuple[str, ...]:
+        """The storages it reads that the harness writes (a generated matrix, a copy)."""
+        return tuple(s for s in self.storage if s not in READ_ONLY_STORAGES)
+
     def accepts(self, spec: DatasetSpec) -> bool:
         """True when ``spec``'s storage and density fit this strategy."""
         if spec.storage not in self.storage:
@@ -164,7 +169,7 @@ class Strategy:
         storages = [prefer] if prefer in self.storage else [
             s for s in self.storage if problem.storable_in(s)]
         if not storages:
-            reason = f"needs storage {list(self.storage)} with a density"
+            reason = f"needs storage {list(self.written_storage)} with a density"
             raise CannotRead(f"strategy {self.name!r} {reason}", reason)
         candidates = [problem.in_storage(s) for s in storages]
         for spec in candidates:
