@@ -138,3 +138,39 @@ def test_measure_copies_a_matrix_market_file_and_checks_every_product(tmp_path, 
     assert all(r["max_abs_error"] < 1e-9 for r in records)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
         "data", "m.mtx"]
+
+
+def _write_group(group, matrix, layout: str) -> None:
+    group.create_dataset("data", data=matrix.data)
+    group.create_dataset("indices", data=matrix.indices)
+    group.create_dataset("indptr", data=matrix.indptr)
+    if layout == "10x":
+        group.create_dataset("shape", data=np.array(matrix.shape, dtype=np.int32))
+    else:
+        group.attrs["encoding-type"] = f"{matrix.format}_matrix"
+        group.attrs["encoding-version"] = "0.1.0"
+        group.attrs["shape"] = np.array(matrix.shape)
+
+
+@pytest.mark.parametrize("layout, fmt, storage", [
+    ("anndata", "csr", "csr-hdf5"), ("anndata", "csc", "csc-hdf5"), ("10x", "csc", "csc-hdf5")])
+def test_sparse_groups_are_read_where_they_lie(tmp_path, layout, fmt, storage):
+    m = _sparse(8).asformat(fmt).astype(np.float32)
+    path = tmp_path / "cells.h5ad"
+    with h5py.File(path, "w") as f:
+        _write_group(f.create_group("matrix" if layout == "10x" else "X"), m, layout)
+        f.create_dataset("obs_names", data=np.arange(SHAPE[0]))  # 1-D: not a candidate
+    user = open_user_matrix(path)  # the only matrix in the file
+    assert (user.spec.storage, user.spec.shape, user.spec.dtype) == (storage, SHAPE, "float32")
+    ran = _products_match(user, m.toarray())
+    assert "csr" in ran and ("csr-hdf5-blocked" in ran) == (fmt == "csr")
+
+
+def test_a_sparse_group_with_an_index_past_its_shape_is_refused(tmp_path):
+    m = sp.csr_array(_sparse(9))
+    m.indices[2] = SHAPE[1]
+    path = tmp_path / "bad.h5ad"
+    with h5py.File(path, "w") as f:
+        _write_group(f.create_group("X"), m, "anndata")
+    with pytest.raises(UserFileError, match=rf"index \({SHAPE[1]}\) lies outside"):
+        open_user_matrix(f"{path}:/X")

@@ -18,10 +18,10 @@ from harness.measuring.matrix import values as value_kinds
 #: Bumped whenever the generator's output changes, so old files are not trusted.
 GENERATOR_VERSION = 1
 
-#: Storages a spec may name. The last three are read from users' files, never written.
-STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr", "mtx", "mat", "hb")
 #: Storages the harness only reads (users' files), dense or sparse as the file says.
-READ_ONLY_STORAGES = ("mtx", "mat", "hb")
+READ_ONLY_STORAGES = ("mtx", "mat", "hb", "csc-hdf5")
+#: Storages a spec may name.
+STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr", *READ_ONLY_STORAGES)
 #: Storages that hold a sparse (CSR) matrix; they need a density.
 SPARSE_STORAGES = ("npz", "csr-hdf5")
 #: Every name a dataset's ``compression`` may take in HDF5 (None: uncompressed); the settings

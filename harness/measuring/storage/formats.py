@@ -5,6 +5,7 @@ here."""
 from __future__ import annotations
 
 from harness.measuring.storage import (  # noqa: F401 - each registers its format
+    csc_hdf5,
     csr_hdf5,
     hb,
     hdf5,

@@ -16,7 +16,11 @@ from harness.measuring.matrix.generate import csr_index_dtype
 from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import base
 from harness.measuring.storage.base import FileLocation, UserFileError
-from harness.measuring.storage.user_checks import check_dtype, check_matrix_shape
+from harness.measuring.storage.user_checks import (
+    check_compressed_structure,
+    check_dtype,
+    check_matrix_shape,
+)
 
 
 def write(spec: DatasetSpec, path: Path, blocks, advance=lambda n: None,
@@ -148,16 +152,5 @@ def _member_headers(path: Path) -> dict[str, int]:
 def _check_structure(csr, path: Path) -> None:
     """A UserFileError naming the first fault of a CSR matrix's structure, if any."""
     rows, cols = csr.shape
-    indptr, indices = csr.indptr, csr.indices
-    fault = ""
-    if indptr.size != rows + 1 or indptr[0] != 0 or indptr[-1] != indices.size \
-            or indices.size != csr.data.size:
-        fault = "its indptr does not match its rows and entries"
-    elif indptr.size > 1 and np.any(np.diff(indptr) < 0):
-        fault = "its indptr decreases"
-    elif indices.size and (int(indices.min()) < 0 or int(indices.max()) >= cols):
-        fault = (f"a column index ({int(indices.max()) if indices.max() >= cols else int(indices.min())}) "
-                 f"lies outside its {cols} columns")
-    if fault:
-        raise UserFileError(f"{path} is a damaged sparse matrix: {fault}; save it again with "
-                            "scipy.sparse.save_npz")
+    check_compressed_structure(str(path), csr.indptr, [csr.indices], csr.indices.size,
+                               csr.data.size, rows, cols)

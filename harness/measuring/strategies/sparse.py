@@ -202,7 +202,7 @@ class CsrHdf5BlockedOperand:
 @contextlib.contextmanager
 def _open_csr_hdf5_blocked(spec: DatasetSpec, path: Path, opts: Options):
     with open_file(path, opts.chunk_cache_bytes) as f:
-        yield CsrHdf5BlockedOperand(spec, f, opts)
+        yield CsrHdf5BlockedOperand(spec, csr_hdf5.group_of(f, path), opts)
 
 
 def _csr_hdf5_budget(spec: DatasetSpec, opts: Options) -> int:
