@@ -174,3 +174,34 @@ def test_a_sparse_group_with_an_index_past_its_shape_is_refused(tmp_path):
         _write_group(f.create_group("X"), m, "anndata")
     with pytest.raises(UserFileError, match=rf"index \({SHAPE[1]}\) lies outside"):
         open_user_matrix(f"{path}:/X")
+
+
+def _netcdf(path, variables: dict) -> None:
+    """A netCDF-3 classic file written by scipy's writer; variables: name -> (array, attrs)."""
+    with scipy.io.netcdf_file(path, "w") as nc:
+        nc.createDimension("row", SHAPE[0])
+        nc.createDimension("col", SHAPE[1])
+        for name, (values, attrs) in variables.items():
+            var = nc.createVariable(name, values.dtype, ("row", "col"))
+            var[:] = values
+            for key, value in attrs.items():
+                setattr(var, key, value)
+
+
+def test_netcdf3_variables_float_and_cf_packed(tmp_path):
+    field = np.random.default_rng(10).random(SHAPE)
+    packed = np.round((field - 0.5) / 0.001).astype(np.int16)
+    path = tmp_path / "climate.nc"
+    _netcdf(path, {"t": (field.astype(np.float32), {}),
+                   "p": (packed, {"scale_factor": np.array([0.001]), "add_offset": np.array([0.5])}),
+                   "n": (packed, {})})
+    user = open_user_matrix(f"{path}:t")
+    assert (user.format, user.spec.dtype) == ("netcdf3", "float32")
+    _products_match(user, field.astype(np.float32))
+    unpacked = open_user_matrix(path, dataset="p")  # in the packing attributes' type, float64
+    assert unpacked.spec.dtype == "float64"
+    _products_match(unpacked, packed * 0.001 + 0.5)
+    with pytest.raises(UserFileError, match="int16 values without CF packing"):
+        open_user_matrix(f"{path}:n")
+    with pytest.raises(UserFileError, match=r"holds 3 2-D variables \(t, p, n\)"):
+        open_user_matrix(path)

@@ -19,7 +19,7 @@ from harness.measuring.matrix import values as value_kinds
 GENERATOR_VERSION = 1
 
 #: Storages the harness only reads (users' files), dense or sparse as the file says.
-READ_ONLY_STORAGES = ("mtx", "mat", "hb", "csc-hdf5")
+READ_ONLY_STORAGES = ("mtx", "mat", "hb", "csc-hdf5", "netcdf3")
 #: Storages a spec may name.
 STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr", *READ_ONLY_STORAGES)
 #: Storages that hold a sparse (CSR) matrix; they need a density.

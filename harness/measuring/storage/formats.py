@@ -11,6 +11,7 @@ from harness.measuring.storage import (  # noqa: F401 - each registers its forma
     hdf5,
     mat,
     mtx,
+    netcdf3,
     npz,
     raw,
     zarr,

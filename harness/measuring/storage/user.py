@@ -26,16 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import files, formats, hb, hdf5, mat, mtx, npz, raw, zarr
+from harness.measuring.storage import files, formats, hb, hdf5, mat, mtx, netcdf3, npz, raw, zarr
 from harness.measuring.storage.base import BLOCK_BYTES, FileLocation, UserFileError, block_rows
 
 #: Format (as detected) -> its module's opener: ``(path, dataset=, shape=, dtype=)`` ->
 #: ``(DatasetSpec, FileLocation)``.
 READERS = {"npy": raw.open_npy, "raw": raw.open_raw, "hdf5": hdf5.open_user,
            "npz": npz.open_user, "zarr": zarr.open_user, "mtx": mtx.open_user,
-           "mat": mat.open_user, "hb": hb.open_user}
+           "mat": mat.open_user, "hb": hb.open_user, "netcdf3": netcdf3.open_user}
 #: Formats whose file holds several matrices, one named as ``file:name`` (or ``dataset=``).
-NAMED_FORMATS = ("hdf5", "zarr", "mat")
+NAMED_FORMATS = ("hdf5", "zarr", "mat", "netcdf3")
 #: Harwell-Boeing files have no magic bytes: they are known by their names' suffix.
 HB_SUFFIXES = (".rua", ".rsa", ".hb", ".rb")
 
@@ -122,12 +122,15 @@ def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None =
     if not path.exists():
         raise UserFileError(f"{path}: no such file or directory; check the path")
     kind = detect_format(path)  # refuses a FIFO or a device before reading it
+    if kind == "cdf5":
+        raise UserFileError(f"{path} is a CDF-5 (64-bit data) netCDF file, which scipy does not "
+                            "read; convert it with nccopy -k nc4 (netCDF-4 is HDF5, read here)")
     if kind == "mat-7.3":
         raise UserFileError(f"{path} is a MATLAB v7.3 file, which stores the transpose of what "
                             "MATLAB shows; the harness does not read it yet: save the variable "
                             "with save(..., '-v7') or as an HDF5 dataset of its transpose")
     if dataset is not None and kind not in NAMED_FORMATS:
-        raise UserFileError(f"{path} is not an HDF5, MATLAB or zarr file, so ':{dataset}' names "
+        raise UserFileError(f"{path} is not an HDF5, MATLAB, netCDF or zarr file, so ':{dataset}' names "
                             "nothing in it; drop the ':/dataset' part")
     if kind == "directory":
         raise UserFileError(f"{path} is a directory, not a matrix file or a zarr store; give a "
@@ -155,6 +158,10 @@ def detect_format(path: Path) -> str:
         return "mat"
     if head.lstrip().startswith(b"%%MatrixMarket"):
         return "mtx"
+    if head.startswith(netcdf3.MAGICS):
+        return "netcdf3"
+    if head.startswith(netcdf3.CDF5_MAGIC):
+        return "cdf5"
     if head[:8] == b"\x89HDF\r\n\x1a\n" or _is_hdf5(path):
         return "hdf5"
     if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
