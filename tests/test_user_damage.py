@@ -163,3 +163,29 @@ def test_failed_measurements_get_no_recommendation(tmp_path, capsys, data_dir):
     assert status == 1
     assert "FAILED memmap" in captured.out and "took longer than 0.01 s" in captured.out
     assert "no recommendation: " in captured.out and "fastest within" not in captured.out
+
+
+@pytest.mark.slow  # every strategy, the cluster's included, on two stores
+def test_stores_a_reader_cannot_read_are_skipped_while_planning(tmp_path, capsys, data_dir):
+    a = _matrix()
+    checksummed = tmp_path / "checksummed.zarr"
+    array = zarr.create_array(store=str(checksummed), shape=SHAPE, chunks=(10, 300),
+                              dtype="float32", fill_value=0,
+                              compressors=[zarr.codecs.ZstdCodec(level=3),
+                                           zarr.codecs.numcodecs.Fletcher32()])
+    array[:] = a
+    status, out, err = _measure(capsys, "--file", str(checksummed), "--data-dir", data_dir)
+    assert status == 0, err
+    result = json.loads(out)
+    assert "zarr-blocked" in {r["strategy"] for r in result["records"]}
+    skipped = dict(result["skipped"])
+    assert "does not decode Fletcher32" in skipped["tensorstore-blocked on zarr (yours)"]
+    fortran = tmp_path / "fortran.zarr"
+    array = zarr.create_array(store=str(fortran), shape=SHAPE, chunks=(10, 300), dtype="float32",
+                              zarr_format=2, order="F", compressors=None, fill_value=0)
+    array[:] = a
+    status, out, err = _measure(capsys, "--file", str(fortran), "--data-dir", data_dir)
+    assert status == 0, err
+    result = json.loads(out)
+    assert "Fortran order" in dict(result["skipped"])["zarr-mmap on zarr (yours)"]
+    assert all(r["max_abs_error"] < 1e-3 for r in result["records"])

@@ -141,6 +141,15 @@ class Strategy:
     #: Modules it reads with, imported before anything is metered: an import's memory is the
     #: process's, not the product's.
     imports: tuple[str, ...] = ()
+    #: Why it cannot read the matrix stored at a location ("" when it can), asked of a file's
+    #: own metadata while planning (a codec it lacks, a chunk order it cannot map), so that a
+    #: store it would fail on is skipped with the reason instead of failing when run.
+    location_refusal: Callable[[DatasetSpec, object], str] | None = \
+        dataclasses.field(default=None, repr=False)
+
+    def refusal_at(self, spec: DatasetSpec, location) -> str:
+        """Why it cannot read ``spec`` at ``location`` ("" when it can)."""
+        return self.location_refusal(spec, location) if self.location_refusal else ""
 
     @property
     def written_storage(self) -> tuple[str, ...]:
