@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    if args.debug:  # the measuring child processes show their tracebacks too
+        os.environ["HARNESS_DEBUG"] = "1"
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:

@@ -51,6 +51,10 @@ def register(subparsers) -> None:
                    help="your own matrix: file.npy, a raw binary file (with --shape and --dtype), "
                         "file.h5:/path/to/dataset, a scipy.sparse file.npz, or a zarr store "
                         "(store.zarr, store.zarr:/path/to/array); read-only")
+    p.add_argument("--dataset", default=None,
+                   help="with --file: the HDF5 dataset or zarr array, taken as it is (colons "
+                        "included); file.h5:/path also works when the file is the longest part "
+                        "before a colon that exists")
     p.add_argument("--also-as", default=None,
                    help="with --file: copy it first into these storages, comma-separated "
                         "(hdf5, zarr, raw, csr-hdf5), block by block into the data directory")
@@ -109,18 +113,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from harness.measuring.runs.recommend import recommend
 
-    advice = recommend(comparison.records, args.memory_budget, comparison.skipped)
+    # A recommendation is built on a whole comparison only: a failed row could have been the
+    # fastest one.
+    advice = None if comparison.failures else \
+        recommend(comparison.records, args.memory_budget, comparison.skipped)
     if args.format == "json" and args.file is not None:
         print(json.dumps({"file": args.file, "records": comparison.records,
                           "skipped": comparison.skipped, "failures": comparison.failures,
-                          "recommendation": advice.to_dict()}, indent=1))
+                          "recommendation": advice.to_dict() if advice else None}, indent=1))
     elif args.format == "json":
         print(json.dumps(comparison.records, indent=1))  # a list, as before --file existed
     else:
         print(comparison.table())
-        if comparison.records:
+        if advice is not None and comparison.records:
             print()
             print("\n".join(advice.lines()))
+        elif comparison.failures:
+            print(f"\nno recommendation: {len(comparison.failures)} measurement(s) failed "
+                  "(above); run again without them (--strategies) for one")
     return 1 if comparison.failures else 0
 
 
@@ -153,6 +163,8 @@ def _compare(args: argparse.Namespace):
     from harness.measuring.storage.copies import check_layout, parse_targets
 
     if args.file is None:
+        if args.dataset:
+            raise ValueError("--dataset names a dataset in your --file: use it with --file")
         if args.also_as:
             raise ValueError("--also-as copies your own matrix: use it with --file")
         matrix = Problem(args.shape or (1000, 100000), args.dtype or "float32", args.density,
@@ -164,7 +176,7 @@ def _compare(args: argparse.Namespace):
     check_layout(targets, args.compression)
     from harness.measuring.storage.user import open_user_matrix
 
-    user = open_user_matrix(args.file, shape=args.shape, dtype=args.dtype)
+    user = open_user_matrix(args.file, shape=args.shape, dtype=args.dtype, dataset=args.dataset)
     return compare(user, _names(args), also_as=targets, chunks=args.chunks,
                    compression=args.compression, **_common(args), **_strategy_options(args))
 

@@ -18,8 +18,10 @@ from harness.measuring.matrix import values as value_kinds
 #: Bumped whenever the generator's output changes, so old files are not trusted.
 GENERATOR_VERSION = 1
 
+#: Storages the harness only reads (users' files), dense or sparse as the file says.
+READ_ONLY_STORAGES = ("mtx", "mat", "hb", "csc-hdf5", "netcdf3")
 #: Storages a spec may name.
-STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr")
+STORAGES = ("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr", *READ_ONLY_STORAGES)
 #: Storages that hold a sparse (CSR) matrix; they need a density.
 SPARSE_STORAGES = ("npz", "csr-hdf5")
 #: Every name a dataset's ``compression`` may take in HDF5 (None: uncompressed); the settings
@@ -206,7 +208,10 @@ class Problem:
             object.__setattr__(self, field.name, getattr(spec, field.name))
 
     def storable_in(self, storage: str) -> bool:
-        """False for a sparse storage and a matrix without a density."""
+        """False for a sparse storage and a matrix without a density, and for the storages the
+        harness only reads."""
+        if storage in READ_ONLY_STORAGES:
+            return False
         return storage not in SPARSE_STORAGES or self.density is not None
 
     def in_storage(self, storage: str) -> DatasetSpec:

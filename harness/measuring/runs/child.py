@@ -21,6 +21,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.runs import sources
 from harness.measuring.runs.measure import (
@@ -31,6 +33,8 @@ from harness.measuring.runs.measure import (
 )
 
 MODULE = "harness.measuring.runs.child"
+#: Set (to anything) to see a failing child's traceback instead of its one line.
+DEBUG_ENV_VAR = "HARNESS_DEBUG"
 
 
 def run(request: dict, label: str, timeout_seconds: float | None = None) -> dict:
@@ -45,8 +49,10 @@ def run(request: dict, label: str, timeout_seconds: float | None = None) -> dict
         raise MeasurementError(f"{label} took longer than {timeout_seconds} s; raise the "
                                "timeout or measure a smaller matrix") from exc
     if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-6:])
-        raise MeasurementError(f"{label} failed (exit {done.returncode}):\n{tail}")
+        lines = done.stderr.strip().splitlines()
+        said = [line for line in lines if line.startswith("error: ")]
+        tail = said[-1][len("error: "):] if said else "\n".join(lines[-6:])
+        raise MeasurementError(f"{label} failed (exit {done.returncode}): {tail}")
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise MeasurementError(f"{label} printed no record")
@@ -55,11 +61,14 @@ def run(request: dict, label: str, timeout_seconds: float | None = None) -> dict
 
 def measure(strategy: str, store: sources.Store, source: sources.Source, *, cache: str = "warm",
             repeat: int = 3, check: bool = True, timeout_seconds: float | None = None,
-            label: str | None = None, **options) -> Measurement:
-    """``strategy`` on ``store`` of ``source``, measured in a fresh interpreter."""
+            label: str | None = None, reference_path=None, **options) -> Measurement:
+    """``strategy`` on ``store`` of ``source``, measured in a fresh interpreter; checked
+    against the ``.npy`` at ``reference_path`` (the reference computed once by the caller), else
+    against the source's reference computed in the child."""
     request = {"kind": "measure", "strategy": strategy, "store": store.to_dict(),
                "source": source.describe(), "cache": cache, "repeat": int(repeat),
-               "check": bool(check), "options": options}
+               "check": bool(check), "options": options,
+               "reference_path": os.fspath(reference_path) if reference_path else None}
     label = label or f"{strategy} on {store.label} ({cache})"
     return Measurement.from_record(run(request, label, timeout_seconds))
 
@@ -80,9 +89,11 @@ def measure_in_subprocess(strategy: str, spec, *, cache: str = "warm", repeat: i
 
 
 def _measure_here(request: dict) -> dict:
+    path = request.get("reference_path")
     return measure_store(request["strategy"], sources.Store.from_dict(request["store"]),
                          sources.from_dict(request["source"]), cache=request["cache"],
                          repeat=request["repeat"], check=request["check"],
+                         reference=(lambda x: np.load(path)) if path else None,
                          **request["options"]).to_record()
 
 
@@ -107,12 +118,20 @@ HANDLERS = {"measure": _measure_here, "measure-generated": _measure_generated_he
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of the child: one JSON request in, one JSON line out."""
+    """Entry point of the child: one JSON request in, one JSON line out. A failure is one line
+    on stderr (``error: ...``, which the parent reports), its traceback only with
+    ``$HARNESS_DEBUG`` set (``python -m harness --debug`` sets it)."""
     if len(argv) != 1:
         print(f"usage: python -m {MODULE} '<json request>'", file=sys.stderr)
         return 2
     request = json.loads(argv[0])
-    print(json.dumps(HANDLERS[request["kind"]](request)))
+    try:
+        print(json.dumps(HANDLERS[request["kind"]](request)))
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV_VAR):
+            raise
+        print("error: " + " ".join(f"{type(exc).__name__}: {exc}".split()), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -20,9 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
 
 from harness import units
+from harness.measuring.matrix.generate import vector
 from harness.measuring.meters import machine
 from harness.measuring.runs import child
 from harness.measuring.runs.measure import CACHE_STATES, MeasurementError, combine
@@ -103,14 +108,25 @@ def compare(
     ceiling = measure_roofline(root if root is not None else datasets.default_root()) \
         if roofline else None
 
-    def measurer(run: Run):
-        return lambda state: child.measure(run.strategy, run.store, source, cache=state,
-                                           repeat=repeat, check=check,
-                                           timeout_seconds=timeout_seconds,
-                                           label=f"{run.key} ({state})", **options)
+    with tempfile.TemporaryDirectory(prefix="harness-reference-") as scratch:
+        # The reference once, before any strategy: a damaged file stops the run here, with
+        # its reader's one line, and no child recomputes it.
+        reference_path = None
+        if check and chosen.runs:
+            if progress is not None:
+                progress("computing the float64 reference...")
+            reference_path = Path(scratch) / "reference.npy"
+            np.save(reference_path, source.reference(vector(source.shape[1], source.dtype)))
 
-    labelled, failures = run_interleaved([(run.key, measurer(run)) for run in chosen.runs],
-                                         cache, rounds, progress)
+        def measurer(run: Run):
+            return lambda state: child.measure(run.strategy, run.store, source, cache=state,
+                                               repeat=repeat, check=check,
+                                               timeout_seconds=timeout_seconds,
+                                               label=f"{run.key} ({state})",
+                                               reference_path=reference_path, **options)
+
+        labelled, failures = run_interleaved([(run.key, measurer(run)) for run in chosen.runs],
+                                             cache, rounds, progress)
     labels = {run.key: run.store.label for run in chosen.runs}
     records = []
     for key, record in labelled:

@@ -196,14 +196,16 @@ def measure_in_process(
 
 
 def measure_store(strategy: str, store, source, *, cache: str = "warm", repeat: int = 3,
-                  check: bool = True, **options) -> Measurement:
+                  check: bool = True, reference=None, **options) -> Measurement:
     """Measure ``strategy`` on ``store`` (a ``sources.Store``) of ``source`` in this process,
-    checked against the source's own reference (``check``)."""
+    checked (``check``) against ``reference(x)`` (default: the source's own reference, computed
+    here)."""
     strat = get(strategy)
     return measure_opened(
         strat, store.spec, store.location,
         lambda: strat.open_at(store.spec, store.location, **options),
-        source.reference if check else None, cache=cache, repeat=repeat, options=options)
+        (reference or source.reference) if check else None, cache=cache, repeat=repeat,
+        options=options)
 
 
 def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,

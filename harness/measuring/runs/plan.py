@@ -102,9 +102,14 @@ def plan_for(matrix, names: Iterable[str] | None = None, *, options: dict | None
 
 def _refusal(strategy, store: Store, options: dict, available_ram_bytes: int, repeat: int,
              timeout_seconds: float) -> str | None:
-    """Why ``strategy`` must not run on ``store`` here (RAM, then time), or None."""
+    """Why ``strategy`` must not run on ``store`` here (what the file holds, RAM, then time),
+    or None."""
     needed = strategy.needed_ram_bytes(store.spec, **options)
-    return (fit.ram_refusal(needed, available_ram_bytes)
+    # A file that exists is asked (a generated one is written later, in a layout its strategies
+    # accept by construction).
+    found = Path(store.location.path).exists() and strategy.refusal_at(store.spec, store.location)
+    return (found or None
+            or fit.ram_refusal(needed, available_ram_bytes)
             or fit.time_refusal(strategy.estimated_pass_seconds(store.spec, **options), repeat,
                                 timeout_seconds))
 

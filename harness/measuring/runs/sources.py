@@ -87,6 +87,10 @@ class Generated:
     def shape(self) -> tuple[int, int]:
         return self.problem.shape
 
+    @property
+    def dtype(self) -> str:
+        return self.problem.dtype
+
     def stores_for(self, strategy: Strategy, prefer: str | None = None) -> list[Store]:
         """The dataset ``strategy`` multiplies (in storage ``prefer`` when it reads it);
         ``CannotRead`` when it reads none."""
@@ -125,6 +129,10 @@ class UserFile:
     def shape(self) -> tuple[int, int]:
         return self.user.spec.shape
 
+    @property
+    def dtype(self) -> str:
+        return self.user.spec.dtype
+
     def stores(self) -> list[Store]:
         return [Store(self.user.label, self.user.spec, self.user.location),
                 *(Store(c.label, c.spec, c.location) for c in self.copies)]
@@ -138,7 +146,7 @@ class UserFile:
             readable = readable[:1]
         if readable:
             return readable
-        reason = f"reads {', '.join(strategy.storage)}"
+        reason = f"reads {', '.join(strategy.written_storage)}"
         if any(s.spec.storage in strategy.storage for s in stores):
             reason += f", but not this one: {strategy.refusal}"
         elif any(s in COPYABLE for s in strategy.storage):
@@ -169,15 +177,17 @@ def from_dict(d: dict) -> Source:
     """The source a child process was sent (``describe()``)."""
     if d["kind"] == "generated":
         return Generated(DatasetSpec.from_dict(d["spec"]).problem, Path(d["root"]))
-    user = open_user_matrix(d["file"], shape=tuple(d["shape"]), dtype=d["dtype"])
+    user = open_user_matrix(d["file"], shape=tuple(d["shape"]), dtype=d["dtype"],
+                            dataset=d.get("dataset"))
     return UserFile(user)
 
 
 def as_source(matrix, *, root=None, also_as=(), chunks=None, compression=None,
-              shape=None, dtype=None) -> Source:
+              shape=None, dtype=None, dataset=None) -> Source:
     """Any matrix the pipeline takes: a ``Problem`` or ``DatasetSpec`` (generated into
     ``root``), a ``UserMatrix``, or a path in ``measure --file``'s syntax
-    (``"file.h5:/group/dataset"``; ``shape`` and ``dtype`` for a raw file). ``also_as``: for a
+    (``"file.h5:/group/dataset"``, or ``dataset`` apart; ``shape`` and ``dtype`` for a raw
+    file). ``also_as``: for a
     user's matrix, storages to copy it into first (``copies.TARGETS``, with ``chunks`` and
     ``compression`` for HDF5 and zarr copies), block by block into ``root``."""
     if isinstance(matrix, Problem | DatasetSpec):
@@ -185,7 +195,7 @@ def as_source(matrix, *, root=None, also_as=(), chunks=None, compression=None,
             raise ValueError("--also-as copies your own matrix: use it with --file")
         return Generated.of(matrix, root)
     user = matrix if isinstance(matrix, UserMatrix) else \
-        open_user_matrix(matrix, shape=shape, dtype=dtype)
+        open_user_matrix(matrix, shape=shape, dtype=dtype, dataset=dataset)
     targets = copies.parse_targets(",".join(also_as)) if also_as else []
     copies.check_layout(targets, compression)
     root = root if root is not None else datasets.default_root()

@@ -69,6 +69,25 @@ def dataset_name(location, default: str) -> str:
     return location.dataset if isinstance(location, FileLocation) and location.dataset else default
 
 
+def damaged(location, name: str, read, first: int, stop: int, chunks, exc: Exception
+            ) -> UserFileError:
+    """The one line that names a damaged part of a stored matrix: the first chunk-row among
+    rows [first, stop) that ``read(a, b)`` fails on (each read again alone), the file, and what
+    its reader said (``exc``, when no single chunk-row fails again)."""
+    unit = chunks[0] if chunks else stop - first
+    for a in range(first, stop, unit):
+        b = min(a + unit, stop)
+        try:
+            read(a, b)
+        except Exception as again:  # noqa: BLE001 - any reader's error names the damage
+            first, stop, exc = a, b, again
+            break
+    where = f"rows {first}-{stop - 1}" + (f" (chunks of {chunks[0]}x{chunks[1]})" if chunks else "")
+    said = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return UserFileError(f"{os.fspath(location)}:{name}: {where} cannot be read ({said}): the "
+                         "file is damaged; restore or rewrite it")
+
+
 def block_rows(spec: DatasetSpec, max_bytes: int = BLOCK_BYTES, align: int = 1) -> int:
     """Rows per block: about ``max_bytes`` of dense rows, whole multiples of ``align`` rows
     (chunk-rows, so each chunk is decoded once), at least one multiple."""
@@ -119,7 +138,8 @@ class Storage:
 
     name: str
     extension: str
-    write: Callable[..., None] = dataclasses.field(repr=False)
+    #: None for a format the harness only reads (a user's Matrix Market, MATLAB, ... file).
+    write: Callable[..., None] | None = dataclasses.field(repr=False)
     stored_bytes: Callable[[DatasetSpec, object], int] = dataclasses.field(repr=False)
     row_blocks: Callable[[DatasetSpec, object, int], Iterator[tuple[int, np.ndarray]]] | None \
         = dataclasses.field(default=None, repr=False)

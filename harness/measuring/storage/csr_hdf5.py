@@ -1,5 +1,7 @@
 """A CSR matrix as three HDF5 datasets, ``data``, ``indices`` and ``indptr``, with its
-``shape`` as an attribute: what ``csr-hdf5-blocked`` reads a block of rows at a time."""
+``shape`` as an attribute: what ``csr-hdf5-blocked`` reads a block of rows at a time. The
+harness's files hold them at the root; a user's file in a group (AnnData's ``X`` with
+``encoding-type`` ``csr_matrix``), read where it lies (``storage.hdf5.open_user`` finds it)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 from harness.measuring.matrix.generate import csr_index_dtype
 from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import base
+from harness.measuring.storage.base import FileLocation
 
 #: Elements per chunk of datasets that grow while a matrix of unknown nnz is written (1 Mi:
 #: 4-8 MiB).
@@ -53,13 +56,20 @@ def write(spec: DatasetSpec, path: Path, blocks, advance=lambda n: None,
         f.attrs["harness_spec"] = json.dumps(spec.to_dict())
 
 
+def group_of(f, location):
+    """The group holding ``data``, ``indices`` and ``indptr``: a user's (AnnData's ``X``, say,
+    named by the location's ``dataset``), else the file's root (the harness's files)."""
+    return f[location.dataset] if isinstance(location, FileLocation) and location.dataset else f
+
+
 def load_csr(spec: DatasetSpec, location):
     """The whole CSR matrix in RAM (``scipy.sparse.csr_array``)."""
     import h5py
     import scipy.sparse as sp
 
     with h5py.File(location, "r") as f:
-        return sp.csr_array((f["data"][...], f["indices"][...], f["indptr"][...]), shape=spec.shape)
+        g = group_of(f, location)
+        return sp.csr_array((g["data"][...], g["indices"][...], g["indptr"][...]), shape=spec.shape)
 
 
 def csr_row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, object]]:
@@ -68,11 +78,12 @@ def csr_row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int
     import scipy.sparse as sp
 
     with h5py.File(location, "r") as f:
-        indptr = f["indptr"][...]
+        g = group_of(f, location)
+        indptr = g["indptr"][...]
         for r0 in range(0, spec.shape[0], rows):
             r1 = min(r0 + rows, spec.shape[0])
             s, e = int(indptr[r0]), int(indptr[r1])
-            yield r0, sp.csr_array((f["data"][s:e], f["indices"][s:e], indptr[r0:r1 + 1] - s),
+            yield r0, sp.csr_array((g["data"][s:e], g["indices"][s:e], indptr[r0:r1 + 1] - s),
                                    shape=(r1 - r0, spec.shape[1]))
 
 

@@ -4,7 +4,18 @@ here."""
 
 from __future__ import annotations
 
-from harness.measuring.storage import csr_hdf5, hdf5, npz, raw, zarr  # noqa: F401 - register
+from harness.measuring.storage import (  # noqa: F401 - each registers its format
+    csc_hdf5,
+    csr_hdf5,
+    hb,
+    hdf5,
+    mat,
+    mtx,
+    netcdf3,
+    npz,
+    raw,
+    zarr,
+)
 from harness.measuring.storage.base import Storage, registry
 
 
@@ -18,3 +29,8 @@ def get(name: str) -> Storage:
 
 def names() -> list[str]:
     return list(registry())
+
+
+def written() -> list[str]:
+    """The formats the harness writes (generated matrices, copies)."""
+    return [name for name, storage in registry().items() if storage.write is not None]

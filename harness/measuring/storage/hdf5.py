@@ -16,8 +16,12 @@ import numpy as np
 
 from harness.measuring.matrix.spec import COMPRESSIONS, DatasetSpec
 from harness.measuring.storage import base, codecs
-from harness.measuring.storage.base import FileLocation, UserFileError
-from harness.measuring.storage.user_checks import check_dtype, check_matrix_shape
+from harness.measuring.storage.base import FileLocation, UserFileError, damaged
+from harness.measuring.storage.user_checks import (
+    check_compressed_structure,
+    check_dtype,
+    check_matrix_shape,
+)
 from harness.units import MiB
 
 #: The dataset's name in the harness's files.
@@ -89,7 +93,11 @@ def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np
         dset = dataset_of(f, location)
         for r0 in range(0, nrows, rows):
             block = np.empty((min(rows, nrows - r0), ncols), dtype=spec.dtype)
-            dset.read_direct(block, np.s_[r0:r0 + block.shape[0]])
+            try:
+                dset.read_direct(block, np.s_[r0:r0 + block.shape[0]])
+            except OSError as exc:  # a chunk HDF5 cannot read or decode
+                raise damaged(location, dset.name, lambda a, b: dset[a:b], r0,
+                              r0 + block.shape[0], chunks, exc) from None
             yield r0, block
 
 
@@ -138,12 +146,21 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
             raise UserFileError(f"{path} has no dataset {dataset} (its 2-D datasets: "
                                 f"{listed}); name an existing one as {path.name}:/path")
         if not isinstance(node, h5py.Dataset):
-            raise UserFileError(f"{path}:{dataset} is a group, not a dataset; name a "
-                                f"dataset in it as {path.name}:{dataset.rstrip('/')}/name")
+            layout = sparse_group_layout(node)
+            if layout is None:
+                raise UserFileError(f"{path}:{dataset} is a group, not a dataset nor a sparse "
+                                    "matrix (data, indices, indptr); name a dataset in it as "
+                                    f"{path.name}:{dataset.rstrip('/')}/name")
+            return open_sparse_group(path, node, *layout)
         where = f"{path.name}:{dataset}"
         rows, cols = check_matrix_shape(node.shape, where, "name a 2-D dataset")
-        name = check_dtype(node.dtype, where, "store it as float32 or float64 "
-                           "(dset.astype('float32') into a new dataset)")
+        fix = "store it as float32 or float64 (dset.astype('float32') into a new dataset)"
+        try:
+            stored = node.dtype
+        except (TypeError, ValueError) as exc:  # a 128-bit or custom float numpy cannot hold
+            raise UserFileError(f"{where} holds values numpy cannot represent ({exc}); {fix}") \
+                from None
+        name = check_dtype(stored, where, fix)
         chunks = tuple(node.chunks) if node.chunks else None
         spec = DatasetSpec((rows, cols), name, storage="hdf5", chunks=chunks,
                            compression=compression_of(node))
@@ -151,13 +168,76 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
 
 
 def matrix_datasets(f) -> list[str]:
-    """Paths of every 2-D dataset in an opened file."""
+    """Paths of every 2-D dataset and every sparse-matrix group in an opened file."""
     import h5py
 
-    found = []
-    f.visititems(lambda name, node: found.append("/" + name)
-                 if isinstance(node, h5py.Dataset) and node.ndim == 2 else None)
+    found = ["/"] if sparse_group_layout(f) else []
+
+    def visit(name, node):
+        if isinstance(node, h5py.Dataset):
+            if node.ndim == 2 and not _in_sparse_group(node):
+                found.append("/" + name)
+        elif sparse_group_layout(node):
+            found.append("/" + name)
+
+    f.visititems(visit)
     return found
+
+
+def _in_sparse_group(node) -> bool:
+    return sparse_group_layout(node.parent) is not None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def sparse_group_layout(node) -> tuple[str, tuple[int, int]] | None:
+    """``("csr" | "csc", shape)`` of a group that holds a compressed sparse matrix as others
+    write it, else None: AnnData (``encoding-type`` ``csr_matrix`` / ``csc_matrix``, a ``shape``
+    attribute), 10x Genomics (a ``shape`` dataset; features x barcodes, CSC), the harness's own
+    csr-hdf5 files (a ``shape`` attribute, CSR)."""
+    import h5py
+
+    if not isinstance(node, h5py.Group) or not all(
+            isinstance(node.get(k), h5py.Dataset) for k in ("data", "indices", "indptr")):
+        return None
+    encoding = _text(node.attrs.get("encoding-type", ""))
+    if "shape" in node.attrs:
+        shape = tuple(int(n) for n in node.attrs["shape"])
+    elif isinstance(node.get("shape"), h5py.Dataset):
+        shape = tuple(int(n) for n in node["shape"][...])
+    else:
+        return None
+    if len(shape) != 2:
+        return None
+    majors = node["indptr"].shape[0] - 1
+    if encoding == "csc_matrix" or (not encoding and majors == shape[1] != shape[0]):
+        return "csc", shape
+    if encoding in ("csr_matrix", "") and majors == shape[0]:
+        return "csr", shape
+    return None
+
+
+def open_sparse_group(path: Path, group, kind: str, shape) -> tuple[DatasetSpec, FileLocation]:
+    """A sparse group, read where it lies: CSR by the harness's csr-hdf5 readers, CSC loaded
+    whole by the in-RAM ones (its rows are spread over every column). Its structure is checked
+    first (indptr from 0, non-decreasing, indices within the shape), the indices a part at a
+    time."""
+    where = f"{path.name}:{group.name}"
+    rows, cols = check_matrix_shape(shape, where, "name a 2-D sparse matrix")
+    name = check_dtype(group["data"].dtype, where, "store its data as float32 or float64")
+    indptr = group["indptr"][...]
+    indices = group["indices"]
+    step = 1 << 22
+    check_compressed_structure(
+        where, indptr, (indices[i:i + step] for i in range(0, indices.shape[0], step)),
+        indices.shape[0], group["data"].shape[0], rows if kind == "csr" else cols,
+        cols if kind == "csr" else rows)
+    density = indices.shape[0] / (rows * cols)
+    storage = "csr-hdf5" if kind == "csr" else "csc-hdf5"
+    return (DatasetSpec((rows, cols), name, density=density, storage=storage),
+            FileLocation(path, dataset=group.name))
 
 
 def compression_of(dset) -> str | None:

@@ -10,11 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import units
+from harness.measuring import fit
 from harness.measuring.matrix.generate import csr_index_dtype
 from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import base
 from harness.measuring.storage.base import FileLocation, UserFileError
-from harness.measuring.storage.user_checks import check_dtype, check_matrix_shape
+from harness.measuring.storage.user_checks import (
+    check_compressed_structure,
+    check_dtype,
+    check_matrix_shape,
+)
 
 
 def write(spec: DatasetSpec, path: Path, blocks, advance=lambda n: None,
@@ -86,20 +92,65 @@ STORAGE = base.register(base.Storage(
 # ------------------------------------------------------------------------------ users' files
 
 def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[DatasetSpec, FileLocation]:
-    """A scipy.sparse matrix saved with ``scipy.sparse.save_npz`` (any format; read as CSR)."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            keys = sorted(archive.files)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise UserFileError(f"{path} is not a readable .npz ({exc}); save the matrix with "
-                            "scipy.sparse.save_npz") from None
+    """A scipy.sparse matrix saved with ``scipy.sparse.save_npz`` (any format; read as CSR).
+
+    Its members' headers are read first: a member whose header does not match the bytes the
+    archive says it inflates to, or that would need more RAM than the fit policy allows, is
+    refused before anything is loaded; once loaded, the CSR structure is checked (indices within
+    the shape, ``indptr`` from 0, non-decreasing, ending at the number of entries)."""
+    members = _member_headers(path)
+    keys = sorted(members)
     if "format" not in keys or "shape" not in keys:
         raise UserFileError(
             f"{path} holds arrays {keys[:6]}, not a scipy.sparse matrix; save a sparse "
             "matrix with scipy.sparse.save_npz, or a dense one with np.save")
+    needed = sum(members.values())
+    refusal = fit.ram_refusal(needed)
+    if refusal:
+        raise UserFileError(f"{path} inflates to {units.human_bytes(needed)}: loading it, {refusal}; "
+                            "measure it on a machine with more RAM, or store it as csr-hdf5")
     csr = load_csr(path)
     rows, cols = check_matrix_shape(csr.shape, path.name, "save a 2-D sparse matrix")
     name = check_dtype(csr.dtype, path.name,
                        "save it with scipy.sparse.save_npz(path, m.astype('float32'))")
+    _check_structure(csr, path)
     density = csr.nnz / (rows * cols)
     return DatasetSpec((rows, cols), name, density=density, storage="npz"), FileLocation(path)
+
+
+def _member_headers(path: Path) -> dict[str, int]:
+    """Member name (without ``.npy``) -> the bytes its array takes, from the ``.npy`` headers;
+    a UserFileError for an archive that is not readable or a member whose header and inflated
+    size disagree (nothing is inflated but the headers)."""
+    fmt = np.lib.format
+    sizes = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                with archive.open(info) as member:
+                    version = fmt.read_magic(member)
+                    shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0)
+                                       else fmt.read_array_header_2_0)(member)
+                    header = member.tell() if member.seekable() else None
+                if dtype.hasobject:
+                    raise UserFileError(f"{path} member {info.filename} holds Python objects; "
+                                        "save the matrix with scipy.sparse.save_npz")
+                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                if header is not None and info.file_size != header + nbytes:
+                    raise UserFileError(
+                        f"{path} member {info.filename} declares {nbytes} bytes of values but "
+                        f"inflates to {info.file_size - header}: the file is damaged; save it "
+                        "again with scipy.sparse.save_npz")
+                sizes[name] = nbytes
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise UserFileError(f"{path} is not a readable .npz ({exc}); save the matrix with "
+                            "scipy.sparse.save_npz") from None
+    return sizes
+
+
+def _check_structure(csr, path: Path) -> None:
+    """A UserFileError naming the first fault of a CSR matrix's structure, if any."""
+    rows, cols = csr.shape
+    check_compressed_structure(str(path), csr.indptr, [csr.indices], csr.indices.size,
+                               csr.data.size, rows, cols)

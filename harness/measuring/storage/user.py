@@ -26,13 +26,18 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import files, formats, hdf5, npz, raw, zarr
+from harness.measuring.storage import files, formats, hb, hdf5, mat, mtx, netcdf3, npz, raw, zarr
 from harness.measuring.storage.base import BLOCK_BYTES, FileLocation, UserFileError, block_rows
 
 #: Format (as detected) -> its module's opener: ``(path, dataset=, shape=, dtype=)`` ->
 #: ``(DatasetSpec, FileLocation)``.
 READERS = {"npy": raw.open_npy, "raw": raw.open_raw, "hdf5": hdf5.open_user,
-           "npz": npz.open_user, "zarr": zarr.open_user}
+           "npz": npz.open_user, "zarr": zarr.open_user, "mtx": mtx.open_user,
+           "mat": mat.open_user, "hb": hb.open_user, "netcdf3": netcdf3.open_user}
+#: Formats whose file holds several matrices, one named as ``file:name`` (or ``dataset=``).
+NAMED_FORMATS = ("hdf5", "zarr", "mat", "netcdf3")
+#: Harwell-Boeing files have no magic bytes: they are known by their names' suffix.
+HB_SUFFIXES = (".rua", ".rsa", ".hb", ".rb")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +61,9 @@ class UserMatrix:
 
     def describe(self) -> dict:
         """JSON-safe arguments of :func:`open_user_matrix` that find this matrix again."""
-        text = os.fspath(self.path)
-        if self.format in ("hdf5", "zarr") and self.location.dataset:
-            text += ":/" + self.location.dataset.lstrip("/")
-        return {"file": text, "shape": list(self.spec.shape), "dtype": self.spec.dtype}
+        dataset = self.location.dataset if self.format in NAMED_FORMATS else None
+        return {"file": os.fspath(self.path), "dataset": dataset, "shape": list(self.spec.shape),
+                "dtype": self.spec.dtype}
 
     def facts(self) -> dict:
         """What the file holds and how it is stored (``Storage.describe``), with its format."""
@@ -92,26 +96,41 @@ class UserMatrix:
 # ------------------------------------------------------------------------------- entry point
 
 def split_dataset(text: str) -> tuple[Path, str | None]:
-    """``'file.h5:/group/A'`` -> (file.h5, '/group/A'); a path without ``:/`` -> (path, None).
-    A colon that is part of an existing file's name is kept in the name."""
+    """``'file.h5:/group/A'`` -> (file.h5, '/group/A'); a path that exists as it is -> (path,
+    None). The file is the longest part before a colon that exists, so a dataset name may hold
+    colons itself (Keras' ``file.h5:/dense/kernel:0``) and so may the file's name; where that
+    is ambiguous, ``open_user_matrix(path, dataset=...)`` (``--dataset``) names both apart."""
     text = os.fspath(text)
-    if not os.path.exists(text) and ":" in text:
-        head, _, tail = text.rpartition(":")
-        if head and os.path.exists(head):
-            return Path(head), "/" + tail.lstrip("/")
-    return Path(text), None
+    if os.path.exists(text) or ":" not in text:
+        return Path(text), None
+    heads = [i for i, char in enumerate(text) if char == ":" and i > 0 and os.path.exists(text[:i])]
+    if not heads:
+        return Path(text), None
+    cut = heads[-1]
+    return Path(text[:cut]), "/" + text[cut + 1:].lstrip("/")
 
 
 def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None = None,
-                     dtype: str | None = None) -> UserMatrix:
-    """The user's matrix in ``file`` (``file.h5:/dataset`` for HDF5); ``shape`` and ``dtype``
-    describe a raw binary file (dtype default float32). Raises :class:`UserFileError`."""
-    path, dataset = split_dataset(file)
+                     dtype: str | None = None, dataset: str | None = None) -> UserMatrix:
+    """The user's matrix in ``file`` (``file.h5:/dataset`` for HDF5, or ``dataset=`` given
+    apart, which takes any name as it is); ``shape`` and ``dtype`` describe a raw binary file
+    (dtype default float32). Raises :class:`UserFileError`."""
+    if dataset is None:
+        path, dataset = split_dataset(file)
+    else:
+        path, dataset = Path(os.fspath(file)), "/" + dataset.lstrip("/")
     if not path.exists():
         raise UserFileError(f"{path}: no such file or directory; check the path")
     kind = detect_format(path)  # refuses a FIFO or a device before reading it
-    if dataset is not None and kind not in ("hdf5", "zarr"):
-        raise UserFileError(f"{path} is not an HDF5 file or a zarr store, so ':{dataset}' names "
+    if kind == "cdf5":
+        raise UserFileError(f"{path} is a CDF-5 (64-bit data) netCDF file, which scipy does not "
+                            "read; convert it with nccopy -k nc4 (netCDF-4 is HDF5, read here)")
+    if kind == "mat-7.3":
+        raise UserFileError(f"{path} is a MATLAB v7.3 file, which stores the transpose of what "
+                            "MATLAB shows; the harness does not read it yet: save the variable "
+                            "with save(..., '-v7') or as an HDF5 dataset of its transpose")
+    if dataset is not None and kind not in NAMED_FORMATS:
+        raise UserFileError(f"{path} is not an HDF5, MATLAB, netCDF or zarr file, so ':{dataset}' names "
                             "nothing in it; drop the ':/dataset' part")
     if kind == "directory":
         raise UserFileError(f"{path} is a directory, not a matrix file or a zarr store; give a "
@@ -121,7 +140,8 @@ def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None =
 
 
 def detect_format(path: Path) -> str:
-    """npy, hdf5, npz, zarr or raw, from the file's first bytes (a directory: zarr or not).
+    """npy, hdf5, npz, zarr, mtx, mat (mat-7.3), hb (by its suffix) or raw, from the file's
+    first bytes (a directory: zarr or not).
     A FIFO, device or socket is refused (UserFileError): reading it may block forever."""
     _refuse_special_file(path)
     if path.is_dir():
@@ -129,13 +149,25 @@ def detect_format(path: Path) -> str:
         return "zarr" if path.suffix == ".zarr" or any((path / m).exists() for m in markers) \
             else "directory"
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(128)
     if head.startswith(b"\x93NUMPY"):
         return "npy"
-    if head == b"\x89HDF\r\n\x1a\n" or _is_hdf5(path):
+    if head.startswith(mat.V73_HEADER):
+        return "mat-7.3"
+    if head.startswith(b"MATLAB 5.0 MAT-file"):
+        return "mat"
+    if head.lstrip().startswith(b"%%MatrixMarket"):
+        return "mtx"
+    if head.startswith(netcdf3.MAGICS):
+        return "netcdf3"
+    if head.startswith(netcdf3.CDF5_MAGIC):
+        return "cdf5"
+    if head[:8] == b"\x89HDF\r\n\x1a\n" or _is_hdf5(path):
         return "hdf5"
     if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
         return "npz"
+    if path.suffix.lower() in HB_SUFFIXES:
+        return "hb"
     return "raw"
 
 

@@ -27,3 +27,25 @@ def check_matrix_shape(shape, where: str, fix: str) -> tuple[int, int]:
         raise UserFileError(f"{where} is not a matrix: it holds an array of shape {tuple(shape)}, "
                             f"and a matrix has two positive dimensions; {fix}")
     return int(shape[0]), int(shape[1])
+
+
+def check_compressed_structure(where: str, indptr: np.ndarray, index_chunks, entries: int,
+                               values: int, major: int, minor: int) -> None:
+    """A UserFileError naming the first fault of a CSR (CSC) structure: ``indptr`` of
+    ``major`` + 1 offsets from 0, non-decreasing, ending at the ``entries`` indices (and
+    ``values`` values); every index (``index_chunks``: arrays of them, read a part at a time)
+    in ``[0, minor)``."""
+    fault = ""
+    if indptr.size != major + 1 or (indptr.size and indptr[0] != 0) \
+            or (indptr.size and indptr[-1] != entries) or entries != values:
+        fault = "its indptr does not match its rows and entries"
+    elif indptr.size > 1 and np.any(np.diff(indptr) < 0):
+        fault = "its indptr decreases"
+    else:
+        for chunk in index_chunks:
+            if chunk.size and (int(chunk.min()) < 0 or int(chunk.max()) >= minor):
+                bad = int(chunk.max()) if int(chunk.max()) >= minor else int(chunk.min())
+                fault = f"an index ({bad}) lies outside its {minor} columns (or rows)"
+                break
+    if fault:
+        raise UserFileError(f"{where} is a damaged sparse matrix: {fault}; write it again")

@@ -18,6 +18,7 @@ for an array at the root; its codecs get the nearest of the names above (``codec
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,7 @@ import numpy as np
 
 from harness.measuring.matrix.spec import ZARR_COMPRESSIONS, DatasetSpec
 from harness.measuring.storage import base
-from harness.measuring.storage.base import FileLocation, UserFileError
+from harness.measuring.storage.base import FileLocation, UserFileError, damaged
 from harness.measuring.storage.user_checks import check_dtype, check_matrix_shape
 
 #: The array's name inside the store.
@@ -221,11 +222,17 @@ def chunk_file(array, location, coords: tuple[int, int]) -> Path:
 
 def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np.ndarray]]:
     """Blocks of whole chunk- (shard-) rows: each chunk is decoded once."""
-    unit = (spec.shards or chunk_shape(spec))[0]
+    unit_shape = spec.shards or chunk_shape(spec)
+    unit = unit_shape[0]
     rows = max(unit, rows // unit * unit)
     array = open_array(location)
     for r0 in range(0, spec.shape[0], rows):
-        yield r0, np.asarray(array[r0:r0 + rows], dtype=spec.dtype)
+        try:
+            block = np.asarray(array[r0:r0 + rows], dtype=spec.dtype)
+        except Exception as exc:  # noqa: BLE001 - any codec's or store's error is a damaged chunk
+            raise damaged(location, array_path(location) or "/", lambda a, b: array[a:b], r0,
+                          min(r0 + rows, spec.shape[0]), unit_shape, exc) from None
+        yield r0, block
 
 
 STORAGE = base.register(base.Storage(
@@ -271,7 +278,41 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
     shards = tuple(array.shards) if array.shards is not None else None
     spec = DatasetSpec((rows, cols), name, storage="zarr", chunks=tuple(array.chunks),
                        compression=codec_name(array), shards=shards)
-    return spec, FileLocation(path, dataset=dataset.strip("/"))
+    location = FileLocation(path, dataset=dataset.strip("/"))
+    misplaced = misplaced_chunks_refusal(array, location)
+    if misplaced:
+        raise UserFileError(f"{where}: {misplaced}")
+    return spec, location
+
+
+#: Files of a zarr array's directory that are metadata, not chunks.
+_METADATA_FILES = {".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"}
+#: Chunk keys checked against the files present (a bound on the work for huge grids).
+_KEYS_CHECKED = 100_000
+
+
+def misplaced_chunks_refusal(array, location) -> str:
+    """Why the array's chunk files are not where its metadata says ("" when some are, or when
+    there are none: an array of fill values is what it says). zarr before 2.8 wrote nested
+    keys (``0/0``) without a ``dimension_separator``: a reader then finds none of them and
+    would multiply fill values."""
+    directory = array_directory(location)
+    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*")
+               if p.is_file() and p.name not in _METADATA_FILES}
+    if not present:
+        return ""
+    unit = array.shards or array.chunks
+    grid = [range(-(-size // step)) for size, step in zip(array.shape, unit)]
+    for coords in itertools.islice(itertools.product(*grid), _KEYS_CHECKED):
+        if array.metadata.encode_chunk_key(coords) in present:
+            return ""
+    expected = array.metadata.encode_chunk_key(tuple(0 for _ in array.shape))
+    found = min(present)
+    fix = ("its metadata has no dimension_separator, so readers look for '.'-separated keys: "
+           'add "dimension_separator": "/" to its .zarray (zarr before 2.8 wrote such stores)'
+           if "/" in found and "." in expected else "check that the store is whole")
+    return (f"none of its {len(present)} chunk files is where its metadata puts them (chunk 0 "
+            f"is expected at {expected!r}, files such as {found!r} are there); {fix}")
 
 
 def _member(zarr, node, dataset: str):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec, Problem
+from harness.measuring.matrix.spec import READ_ONLY_STORAGES, DatasetSpec, Problem
 from harness.measuring.options import (  # noqa: F401 - the strategies' options, declared once
     DEFAULT_MEMORY_BUDGET_BYTES,
     OPTION_NAMES,
@@ -141,6 +141,20 @@ class Strategy:
     #: Modules it reads with, imported before anything is metered: an import's memory is the
     #: process's, not the product's.
     imports: tuple[str, ...] = ()
+    #: Why it cannot read the matrix stored at a location ("" when it can), asked of a file's
+    #: own metadata while planning (a codec it lacks, a chunk order it cannot map), so that a
+    #: store it would fail on is skipped with the reason instead of failing when run.
+    location_refusal: Callable[[DatasetSpec, object], str] | None = \
+        dataclasses.field(default=None, repr=False)
+
+    def refusal_at(self, spec: DatasetSpec, location) -> str:
+        """Why it cannot read ``spec`` at ``location`` ("" when it can)."""
+        return self.location_refusal(spec, location) if self.location_refusal else ""
+
+    @property
+    def written_storage(self) -> tuple[str, ...]:
+        """The storages it reads that the harness writes (a generated matrix, a copy)."""
+        return tuple(s for s in self.storage if s not in READ_ONLY_STORAGES)
 
     def accepts(self, spec: DatasetSpec) -> bool:
         """True when ``spec``'s storage and density fit this strategy."""
@@ -164,7 +178,7 @@ class Strategy:
         storages = [prefer] if prefer in self.storage else [
             s for s in self.storage if problem.storable_in(s)]
         if not storages:
-            reason = f"needs storage {list(self.storage)} with a density"
+            reason = f"needs storage {list(self.written_storage)} with a density"
             raise CannotRead(f"strategy {self.name!r} {reason}", reason)
         candidates = [problem.in_storage(s) for s in storages]
         for spec in candidates:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import READ_ONLY_STORAGES, DatasetSpec
 from harness.measuring.storage import formats, npz
 from harness.measuring.storage import hdf5 as hdf5_storage
 from harness.measuring.storage import zarr as zarr_store
@@ -41,7 +41,10 @@ def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
         return npz.load_csr(path).toarray()
     if spec.storage == "csr-hdf5":
         return load_csr_hdf5(spec, path).toarray()
-    raise ValueError(f"dense cannot load storage {spec.storage!r}; known: {formats.names()}")
+    out = np.empty(spec.shape, dtype=spec.dtype)  # any other format, through its blocks
+    for r0, block in formats.get(spec.storage).row_blocks(spec, path, spec.shape[0]):
+        out[r0:r0 + block.shape[0]] = block
+    return out
 
 
 class DenseOperand:
@@ -59,7 +62,8 @@ def _open_dense(spec: DatasetSpec, path: Path, opts: Options):
 
 
 register(Strategy(
-    name="dense", family="dense", storage=("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr"),
+    name="dense", family="dense",
+    storage=("ram", "raw", "hdf5", "npz", "csr-hdf5", "zarr", *READ_ONLY_STORAGES),
     description="whole matrix loaded into RAM (untimed), then A @ x",
     opener=_open_dense, budget=whole_matrix_bytes, resident=whole_matrix_bytes,
     pass_seconds=streaming_seconds,

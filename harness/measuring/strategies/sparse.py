@@ -11,8 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.measuring.matrix.generate import nnz, spec_index_dtype
-from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import csr_hdf5, npz
+from harness.measuring.matrix.spec import READ_ONLY_STORAGES, DatasetSpec
+from harness.measuring.storage import csr_hdf5, formats, npz
 from harness.measuring.storage.hdf5 import open_file
 from harness.measuring.strategies.base import (
     ASSUMED_READ_BYTES_PER_SECOND,
@@ -43,7 +43,11 @@ def load_csr(spec: DatasetSpec, path: Path) -> sp.csr_array:
     """The CSR matrix of a sparse-storage spec, in RAM."""
     if spec.storage == "npz":
         return npz.load_csr(path)
-    return csr_hdf5.load_csr(spec, path)
+    if spec.storage == "csr-hdf5":
+        return csr_hdf5.load_csr(spec, path)
+    blocks = [block for _, block in  # any other format, through its blocks
+              formats.get(spec.storage).csr_row_blocks(spec, path, spec.shape[0])]
+    return sp.csr_array(sp.vstack(blocks, format="csr"))
 
 
 def _dia_upper_bound_bytes(spec: DatasetSpec) -> int:
@@ -51,7 +55,14 @@ def _dia_upper_bound_bytes(spec: DatasetSpec) -> int:
     return diagonals * spec.shape[1] * spec.itemsize
 
 
+def _is_sparse(spec: DatasetSpec) -> bool:
+    """A file of a read-only format may hold a dense matrix: the sparse formats skip it."""
+    return spec.density is not None
+
+
 def _dia_fits(spec: DatasetSpec) -> bool:
+    if not _is_sparse(spec):
+        return False
     limit = max(DIA_MAX_RATIO_TO_DENSE * spec.dense_bytes, DIA_MIN_LIMIT_BYTES)
     return _dia_upper_bound_bytes(spec) <= limit
 
@@ -121,14 +132,15 @@ def _python_objects_seconds(spec: DatasetSpec, opts: Options) -> float:
 
 for _fmt in SPARSE_FORMATS:
     register(Strategy(
-        name=_fmt, family="sparse", storage=("npz", "csr-hdf5"),
+        name=_fmt, family="sparse", storage=("npz", "csr-hdf5", *READ_ONLY_STORAGES),
         description=f"scipy.sparse {_fmt}_array in RAM, A @ x",
         opener=_format_opener(_fmt), budget=_format_budget(_fmt),
         resident=lambda spec, opts, fmt=_fmt: format_bytes(spec, fmt),
         pass_seconds=_python_objects_seconds if _fmt in ("lil", "dok") else _entries_seconds,
-        accepts_fn=_dia_fits if _fmt == "dia" else None,
+        accepts_fn=_dia_fits if _fmt == "dia" else _is_sparse,
         refusal=(f"DIA would need more than {DIA_MAX_RATIO_TO_DENSE}x the dense size "
-                 "(one dense row per occupied diagonal)") if _fmt == "dia" else "",
+                 "(one dense row per occupied diagonal)") if _fmt == "dia" else
+        "the file holds a dense matrix",
     ))
 
 
@@ -190,7 +202,7 @@ class CsrHdf5BlockedOperand:
 @contextlib.contextmanager
 def _open_csr_hdf5_blocked(spec: DatasetSpec, path: Path, opts: Options):
     with open_file(path, opts.chunk_cache_bytes) as f:
-        yield CsrHdf5BlockedOperand(spec, f, opts)
+        yield CsrHdf5BlockedOperand(spec, csr_hdf5.group_of(f, path), opts)
 
 
 def _csr_hdf5_budget(spec: DatasetSpec, opts: Options) -> int:

@@ -181,6 +181,33 @@ def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
                 m.close()
 
 
+#: The codecs tensorstore decodes (zarr-python's class names; format 2: numcodecs ids).
+TENSORSTORE_CODECS = {"BytesCodec", "ShardingCodec", "TransposeCodec", "BloscCodec", "GzipCodec",
+                      "ZstdCodec", "Crc32cCodec"}
+TENSORSTORE_V2_COMPRESSORS = {"blosc", "zlib", "gzip", "bz2", "zstd"}
+
+
+def _tensorstore_refusal(spec: DatasetSpec, location) -> str:
+    """The codecs of the store tensorstore cannot decode, named ("" when it can)."""
+    array = zarr_store.open_array(location)
+    if zarr_store.is_format_3(location):
+        names = [type(c).__name__ for c in (*array.filters, array.serializer, *array.compressors)]
+        unknown = [name for name in names if name not in TENSORSTORE_CODECS]
+    else:
+        ids = [getattr(c, "codec_id", type(c).__name__) for c in (*array.filters, *array.compressors)]
+        unknown = [i for i in ids if i not in TENSORSTORE_V2_COMPRESSORS] + \
+            (["filters"] if array.filters else [])
+    if not unknown:
+        return ""
+    return (f"tensorstore does not decode {', '.join(dict.fromkeys(unknown))}; "
+            "use zarr-blocked")
+
+
+def _mmap_refusal(spec: DatasetSpec, location) -> str:
+    refusal = zarr_store.raw_chunks_refusal(zarr_store.open_array(location))
+    return f"{refusal}, not raw little-endian bytes; use zarr-blocked" if refusal else ""
+
+
 def _accepts_codec(spec: DatasetSpec) -> bool:
     return zarr_store.accepts_compression(spec.compression)
 
@@ -188,19 +215,19 @@ def _accepts_codec(spec: DatasetSpec) -> bool:
 _CODEC_REFUSAL = zarr_store.codec_refusal()
 
 # Two readers of the same bytes into the same reused slab: the same facts, another library.
-for _name, _description, _opener, _imports in (
+for _name, _description, _opener, _imports, _location_refusal in (
         ("zarr-blocked", "row slabs (whole chunk-rows) read by zarr into one reused buffer (out=)",
-         _open_zarr_blocked, ()),
+         _open_zarr_blocked, (), None),
         ("tensorstore-blocked",
          "the same row slabs read by tensorstore (no chunk cache) into one reused buffer",
-         _open_tensorstore_blocked, ("tensorstore",))):
+         _open_tensorstore_blocked, ("tensorstore",), _tensorstore_refusal)):
     register(Strategy(
         name=_name, family="zarr", storage=("zarr",), out_of_core=True,
         description=_description, opener=_opener,
         budget=lambda spec, opts: _slab_bytes(spec, opts) + reader_bytes(spec),
         resident=one_block_bytes, pass_seconds=_pass_seconds,
         accepts_fn=_accepts_codec, refusal=_CODEC_REFUSAL,
-        questions=("compression",), imports=_imports,
+        questions=("compression",), imports=_imports, location_refusal=_location_refusal,
     ))
 register(Strategy(
     name="zarr-mmap", family="zarr", storage=("zarr",), out_of_core=True,
@@ -210,4 +237,5 @@ register(Strategy(
     accepts_fn=lambda spec: spec.compression in (None, "none") and spec.shards is None,
     refusal="only uncompressed, unsharded chunk files are the array's bytes; "
             "use zarr-blocked or tensorstore-blocked",
+    location_refusal=_mmap_refusal,
 ))

@@ -1,0 +1,26 @@
+"""A CSC matrix as an HDF5 group (``data``, ``indices``, ``indptr``): AnnData's ``X`` with
+``encoding-type`` ``csc_matrix``, 10x Genomics' ``matrix`` (features x barcodes). Its rows are
+spread over every column, so it is loaded whole (CSC, then CSR) by the in-RAM strategies; the
+harness does not write it (``--also-as csr-hdf5`` copies it into rows)."""
+
+from __future__ import annotations
+
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.storage import base
+from harness.measuring.storage.whole_file import csr_blocks_of, dense_blocks_of
+
+
+def _load(spec: DatasetSpec, location):
+    import h5py
+    import scipy.sparse as sp
+
+    with h5py.File(location, "r") as f:
+        g = f[location.dataset]
+        return sp.csc_array((g["data"][...], g["indices"][...], g["indptr"][...]),
+                            shape=spec.shape)
+
+
+STORAGE = base.register(base.Storage(
+    name="csc-hdf5", extension="csc.h5", write=None,
+    stored_bytes=lambda spec, location: base.file_size(location),
+    row_blocks=dense_blocks_of(_load), csr_row_blocks=csr_blocks_of(_load)))
