@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from git_repo import commit_all, run_git
 
 PROJECT_DIR = Path(__file__).resolve().parent / "project"
 MACHINE = "gate-machine"
@@ -34,17 +35,6 @@ class GateRepo:
     env: dict[str, str]
 
 
-def _git(root: Path, env: dict[str, str], *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-def _commit(root: Path, env: dict[str, str], message: str) -> str:
-    _git(root, env, "add", "-A")
-    _git(root, env, "commit", "-q", "-m", message)
-    return _git(root, env, "rev-parse", "HEAD")
-
-
 def _write_knobs(root: Path, slowdown: int, extra_bytes: int) -> None:
     (root / "tinywork" / "_knobs.py").write_text(
         f"SLOWDOWN = {slowdown}\nEXTRA_BYTES = {extra_bytes}\n")
@@ -59,15 +49,15 @@ def build_gate_repo(root: Path) -> GateRepo:
                GIT_AUTHOR_EMAIL="gate@example.invalid", GIT_COMMITTER_NAME="gate",
                GIT_COMMITTER_EMAIL="gate@example.invalid", GIT_CONFIG_NOSYSTEM="1",
                PIP_DISABLE_PIP_VERSION_CHECK="1")
-    _git(root, env, "init", "-q", "-b", "main")
+    run_git(root, env, "init", "-q", "-b", "main")
     (root / "README.md").write_text("tinywork: a throwaway project.\n")
     _write_knobs(root, 1, 0)
-    base = _commit(root, env, "base")
+    base = commit_all(root, env, "base")
     _write_knobs(root, SLOWDOWN, EXTRA_BYTES)
-    slow = _commit(root, env, "slower, allocates more")
-    _git(root, env, "checkout", "-q", "-b", "docs", base)
+    slow = commit_all(root, env, "slower, allocates more")
+    run_git(root, env, "checkout", "-q", "-b", "docs", base)
     (root / "README.md").write_text("tinywork: a throwaway project. Now documented.\n")
-    docs = _commit(root, env, "docs only")
-    _git(root, env, "checkout", "-q", "main")
+    docs = commit_all(root, env, "docs only")
+    run_git(root, env, "checkout", "-q", "main")
     return GateRepo(root, root / "asv.conf.json", {"base": base, "slow": slow, "docs": docs},
                     env)

@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from git_repo import commit_all, run_git
+
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "plugins" / "asv_bench_harness"
 PROJECT_DIR = Path(__file__).resolve().parent / "project"
@@ -41,17 +43,6 @@ class MeterProject:
     commits: dict[str, str]  # "base", "doubled", "docs" -> full hash
     output: str  # asv run's output (stdout and stderr) on base
     env: dict[str, str]
-
-
-def _git(root: Path, env: dict[str, str], *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-def _commit(root: Path, env: dict[str, str], message: str) -> str:
-    _git(root, env, "add", "-A")
-    _git(root, env, "commit", "-q", "-m", message)
-    return _git(root, env, "rev-parse", "HEAD")
 
 
 def _asv(root: Path, env: dict[str, str], *args: str) -> str:
@@ -84,15 +75,15 @@ def build_meter_project(root: Path) -> MeterProject:
                GIT_AUTHOR_EMAIL="meter@example.invalid", GIT_COMMITTER_NAME="meter",
                GIT_COMMITTER_EMAIL="meter@example.invalid", GIT_CONFIG_NOSYSTEM="1",
                PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_FIND_LINKS=str(root / "wheels"))
-    _git(root, env, "init", "-q", "-b", "main")
+    run_git(root, env, "init", "-q", "-b", "main")
     (root / "README.md").write_text("tinymeter: a throwaway project.\n")
-    base = _commit(root, env, "base")
+    base = commit_all(root, env, "base")
     (root / "tinymeter" / "_knobs.py").write_text("ALLOCATION_FACTOR = 2\n")
-    doubled = _commit(root, env, "allocate twice as much")
-    _git(root, env, "checkout", "-q", "-b", "docs", base)
+    doubled = commit_all(root, env, "allocate twice as much")
+    run_git(root, env, "checkout", "-q", "-b", "docs", base)
     (root / "README.md").write_text("tinymeter: a throwaway project. Now documented.\n")
-    docs = _commit(root, env, "docs only")
-    _git(root, env, "checkout", "-q", "main")
+    docs = commit_all(root, env, "docs only")
+    run_git(root, env, "checkout", "-q", "main")
 
     _asv(root, env, "machine", "--yes", "--machine", MACHINE)
     common = ["--machine", MACHINE, "--record-samples", "--show-stderr"]

@@ -6,8 +6,7 @@ harness does not write it (``--also-as csr-hdf5`` copies it into rows)."""
 from __future__ import annotations
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import base
-from harness.measuring.storage.whole_file import csr_blocks_of, dense_blocks_of
+from harness.measuring.storage.whole_file import register_read_only
 
 
 def _load(spec: DatasetSpec, location):
@@ -20,7 +19,4 @@ def _load(spec: DatasetSpec, location):
                             shape=spec.shape)
 
 
-STORAGE = base.register(base.Storage(
-    name="csc-hdf5", extension="csc.h5", write=None,
-    stored_bytes=lambda spec, location: base.file_size(location),
-    row_blocks=dense_blocks_of(_load), csr_row_blocks=csr_blocks_of(_load)))
+STORAGE = register_read_only("csc-hdf5", "csc.h5", _load)

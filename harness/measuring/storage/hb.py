@@ -8,12 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import base
 from harness.measuring.storage.base import FileLocation, UserFileError
 from harness.measuring.storage.user_checks import check_matrix_shape
 from harness.measuring.storage.whole_file import (
-    csr_blocks_of,
-    dense_blocks_of,
+    register_read_only,
     require_ram,
 )
 
@@ -69,7 +67,4 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
             FileLocation(path))
 
 
-STORAGE = base.register(base.Storage(
-    name="hb", extension="rua", write=None,
-    stored_bytes=lambda spec, location: base.file_size(location),
-    row_blocks=dense_blocks_of(_load), csr_row_blocks=csr_blocks_of(_load)))
+STORAGE = register_read_only("hb", "rua", _load)

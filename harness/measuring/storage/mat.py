@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import base
 from harness.measuring.storage.base import FileLocation, UserFileError
 from harness.measuring.storage.user_checks import check_matrix_shape
 from harness.measuring.storage.whole_file import (
-    csr_blocks_of,
-    dense_blocks_of,
+    register_read_only,
     require_ram,
 )
 
@@ -77,7 +75,4 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
     return spec, FileLocation(path, dataset=name)
 
 
-STORAGE = base.register(base.Storage(
-    name="mat", extension="mat", write=None,
-    stored_bytes=lambda spec, location: base.file_size(location),
-    row_blocks=dense_blocks_of(_load), csr_row_blocks=csr_blocks_of(_load)))
+STORAGE = register_read_only("mat", "mat", _load)

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import base
 from harness.measuring.storage.base import FileLocation, UserFileError
 from harness.measuring.storage.user_checks import check_matrix_shape
-from harness.measuring.storage.whole_file import csr_blocks_of, dense_blocks_of, require_ram
+from harness.measuring.storage.whole_file import register_read_only, require_ram
 
 #: The first bytes of the versions scipy reads (classic, 64-bit offset), and of CDF-5.
 MAGICS = (b"CDF\x01", b"CDF\x02")
@@ -85,7 +84,4 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
     return DatasetSpec((rows, cols), unpacked, storage="netcdf3"), FileLocation(path, dataset=name)
 
 
-STORAGE = base.register(base.Storage(
-    name="netcdf3", extension="nc", write=None,
-    stored_bytes=lambda spec, location: base.file_size(location),
-    row_blocks=dense_blocks_of(_load), csr_row_blocks=csr_blocks_of(_load)))
+STORAGE = register_read_only("netcdf3", "nc", _load)

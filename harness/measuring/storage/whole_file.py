@@ -12,6 +12,7 @@ import numpy as np
 from harness import units
 from harness.measuring import fit
 from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.storage import base
 from harness.measuring.storage.base import UserFileError
 
 
@@ -52,3 +53,12 @@ def dense_blocks_of(load: Callable[[DatasetSpec, object], object]):
             yield r0, np.ascontiguousarray(part, dtype=spec.dtype)
 
     return row_blocks
+
+
+def register_read_only(name: str, extension: str, load) -> base.Storage:
+    """Register a format the harness only reads, parsed whole by ``load(spec, location)``: its
+    blocks are handed out from the parsed matrix, a pass reads the whole file."""
+    return base.register(base.Storage(
+        name=name, extension=extension, write=None,
+        stored_bytes=lambda spec, location: base.file_size(location),
+        row_blocks=dense_blocks_of(load), csr_row_blocks=csr_blocks_of(load)))
