@@ -163,8 +163,14 @@ class UserFile:
     def reference(self, x: np.ndarray) -> np.ndarray:
         """``A @ x`` in float64, from the user's file, block by block."""
         spec = self.user.spec
+        x64 = _x64(x, spec.dtype)
+        if spec.order == "F":  # a column-major file: a sum over its column blocks
+            y = np.zeros(spec.shape[0])
+            for c0, block in self.user.column_blocks():
+                y += block.astype(np.float64) @ x64[c0:c0 + block.shape[1]]
+            return y
         blocks = self.user.csr_row_blocks() if spec.density is not None else self.user.row_blocks()
-        return reference_product(blocks, spec.shape[0], _x64(x, spec.dtype))
+        return reference_product(blocks, spec.shape[0], x64)
 
     def describe(self) -> dict:
         return {"kind": "user", **self.user.describe()}
@@ -183,13 +189,14 @@ def from_dict(d: dict) -> Source:
 
 
 def as_source(matrix, *, root=None, also_as=(), chunks=None, compression=None,
-              shape=None, dtype=None, dataset=None) -> Source:
+              shape=None, dtype=None, dataset=None, as_dtype=None) -> Source:
     """Any matrix the pipeline takes: a ``Problem`` or ``DatasetSpec`` (generated into
     ``root``), a ``UserMatrix``, or a path in ``measure --file``'s syntax
     (``"file.h5:/group/dataset"``, or ``dataset`` apart; ``shape`` and ``dtype`` for a raw
     file). ``also_as``: for a
     user's matrix, storages to copy it into first (``copies.TARGETS``, with ``chunks`` and
-    ``compression`` for HDF5 and zarr copies), block by block into ``root``."""
+    ``compression`` for HDF5 and zarr copies; ``as_dtype``: their dtype, default the one the
+    file is multiplied in), block by block into ``root``."""
     if isinstance(matrix, Problem | DatasetSpec):
         if also_as:
             raise ValueError("--also-as copies your own matrix: use it with --file")
@@ -199,6 +206,6 @@ def as_source(matrix, *, root=None, also_as=(), chunks=None, compression=None,
     targets = copies.parse_targets(",".join(also_as)) if also_as else []
     copies.check_layout(targets, compression)
     root = root if root is not None else datasets.default_root()
-    made = tuple(copies.convert(user, target, chunks=chunks, compression=compression, root=root)
-                 for target in targets)
+    made = tuple(copies.convert(user, target, chunks=chunks, compression=compression, root=root,
+                                dtype=as_dtype) for target in targets)
     return UserFile(user, made)

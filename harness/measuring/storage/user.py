@@ -87,6 +87,12 @@ class UserMatrix:
         storage = formats.get(self.spec.storage)
         yield from storage.row_blocks(self.spec, self.location, self.block_rows(max_bytes))
 
+    def column_blocks(self, max_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first column, dense block of whole columns)`` of a column-major file
+        (``spec.order == "F"``) in file order, about ``max_bytes`` a block."""
+        cols = max(1, max_bytes // (self.spec.shape[0] * self.spec.itemsize))
+        yield from raw.column_blocks(self.spec, self.location, cols)
+
     def csr_row_blocks(self, max_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, object]]:
         """Yield ``(first row, scipy.sparse.csr_array of those rows)`` in row order."""
         storage = formats.get(self.spec.storage)

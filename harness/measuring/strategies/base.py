@@ -146,6 +146,10 @@ class Strategy:
     #: store it would fail on is skipped with the reason instead of failing when run.
     location_refusal: Callable[[DatasetSpec, object], str] | None = \
         dataclasses.field(default=None, repr=False)
+    #: Anonymous memory it adds for a file of other values than the product's (integers,
+    #: float16, another byte order, packed; ``DatasetSpec.converts``), beyond ``budget``
+    #: (bytes): by default one converted block; 0 where ``budget`` counts it already.
+    conversion: Bytes = dataclasses.field(default=one_block_bytes, repr=False)
 
     def refusal_at(self, spec: DatasetSpec, location) -> str:
         """Why it cannot read ``spec`` at ``location`` ("" when it can)."""
@@ -205,7 +209,9 @@ class Strategy:
 
     def extra_memory_bytes(self, spec: DatasetSpec, **options) -> int:
         """Declared anonymous memory beyond the result and ``x``, in bytes."""
-        return int(self.budget(spec, resolve_options(options)))
+        opts = resolve_options(options)
+        conversion = self.conversion(spec, opts) if spec.converts else 0
+        return int(self.budget(spec, opts)) + int(conversion)
 
     def resident_bytes(self, spec: DatasetSpec, **options) -> int:
         """RAM this strategy keeps during a pass, in bytes (an estimate)."""

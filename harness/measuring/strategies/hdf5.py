@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec, computed, unpacked
 from harness.measuring.storage import codecs
 from harness.measuring.storage.hdf5 import dataset_of, open_file, stored_chunk_shape
 from harness.measuring.strategies.base import (
@@ -120,7 +120,7 @@ class RowsOperand:
         x = as_vector(x, self.spec)
         y = np.empty(self.spec.shape[0], dtype=self.spec.dtype)
         for i in range(self.spec.shape[0]):
-            y[i] = self.dset[i, :] @ x
+            y[i] = computed(self.dset[i, :], self.spec) @ x
         return y
 
 
@@ -133,8 +133,8 @@ class ReadAllOperand:
     def matvec(self, x):
         x = as_vector(x, self.spec)
         matrix = np.empty(self.spec.shape, dtype=self.spec.dtype)
-        self.dset.read_direct(matrix)
-        return matrix @ x
+        self.dset.read_direct(matrix)  # HDF5 converts a file of other values as it reads
+        return unpacked(matrix, self.spec) @ x
 
 
 @functools.lru_cache(maxsize=1)
@@ -170,7 +170,9 @@ class BlockedOperand:
 
             self.memory_spaces[r1 - r0] = h5py.h5s.create_simple((r1 - r0, self.spec.shape[1]))
         self.file_space.select_hyperslab((r0, 0), (r1 - r0, self.spec.shape[1]))
+        # The buffer's dtype is the memory type: HDF5 converts a file of other values.
         self.dset.id.read(self.memory_spaces[r1 - r0], self.file_space, buffer[:r1 - r0])
+        unpacked(buffer[:r1 - r0], self.spec)
 
     def matvec(self, x):
         return self.matvec_rows(x, 0, self.spec.shape[0])
@@ -208,7 +210,8 @@ class ChunkedOperand:
     def __init__(self, spec, dset):
         self.spec, self.dset = spec, dset
         self.chunk = dset.chunks
-        self.filtered = dset.id.get_create_plist().get_nfilters() > 0
+        # Chunks of other values than the product's go through HDF5, which converts them.
+        self.filtered = dset.id.get_create_plist().get_nfilters() > 0 or spec.converts
         self.offsets = [offset for offset, _ in sorted(_chunk_locations(dset), key=lambda c: c[1])]
         self.buffer = read_buffer(self.chunk, spec.dtype)
         self.raw = self.buffer.reshape(-1).view(np.uint8)  # the same memory, as bytes
@@ -222,6 +225,7 @@ class ChunkedOperand:
             h, w = min(ch, nrows - r0), min(cw, ncols - c0)
             if self.filtered:
                 self.dset.read_direct(self.buffer, np.s_[r0:r0 + h, c0:c0 + w], np.s_[0:h, 0:w])
+                unpacked(self.buffer[:h, :w], self.spec)
             else:
                 # Edge chunks are stored whole (padded): the valid corner is [:h, :w].
                 self.dset.id.read_direct_chunk((r0, c0), out=self.raw)
@@ -251,9 +255,11 @@ class MappedChunksOperand:
             top, bottom = max(r0, first), min(r0 + ch, stop)
             if top >= bottom:
                 continue
-            block = np.frombuffer(self.buffer, dtype=self.spec.dtype, count=count, offset=byte_offset)
+            block = np.frombuffer(self.buffer, dtype=self.spec.file_dtype, count=count,
+                                  offset=byte_offset)
             w = min(cw, ncols - c0)
-            y[top - first:bottom - first] += block.reshape(ch, cw)[top - r0:bottom - r0, :w] @ x[c0:c0 + w]
+            part = computed(block.reshape(ch, cw)[top - r0:bottom - r0, :w], self.spec)
+            y[top - first:bottom - first] += part @ x[c0:c0 + w]
         return y
 
 
@@ -295,8 +301,6 @@ def _mmap_refusal(dset) -> str:
                 "use hdf5-blocked or hdf5-chunked, or store it uncompressed")
     if dcpl.get_external_count() > 0:
         return "the dataset is stored in external files"
-    if not dset.dtype.isnative:
-        return f"the dataset's byte order ({dset.dtype}) is not this machine's"
     layout = dcpl.get_layout()
     if layout == h5py.h5d.CONTIGUOUS and dset.id.get_offset() is None:
         return "the dataset's storage is not allocated (never written)"
