@@ -160,8 +160,10 @@ def layout_notes(source) -> list[str]:
                      f"(a copy made with --also-as raw,hdf5 --as-dtype {spec.dtype} shows what "
                      "skipping it buys)")
     if spec.order == "F":
-        notes.append("your file is column-major (Fortran order): memmap-blocked reads it by "
-                     "column blocks, A @ x as a sum over them")
+        notes.append("your matrix is stored column-major (a Fortran-order .npy, or MATLAB v7.3, "
+                     "which stores the transpose of what MATLAB shows): it is measured as you "
+                     "see it, memmap-blocked reads it by column blocks (A @ x as a sum over "
+                     "them), and the row readers skip it (--also-as makes a row-major copy)")
     return notes
 
 

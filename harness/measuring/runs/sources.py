@@ -147,8 +147,9 @@ class UserFile:
         if readable:
             return readable
         reason = f"reads {', '.join(strategy.written_storage)}"
-        if any(s.spec.storage in strategy.storage for s in stores):
-            reason += f", but not this one: {strategy.refusal}"
+        readable_storage = [s for s in stores if s.spec.storage in strategy.storage]
+        if readable_storage:
+            reason += f", but not this one: {strategy.refusal_of(readable_storage[0].spec)}"
         elif any(s in COPYABLE for s in strategy.storage):
             reason += f": add a copy with --also-as {next(s for s in strategy.storage if s in COPYABLE)}"
         raise CannotRead(f"strategy {strategy.name!r} cannot run on {self.user.path.name}: "

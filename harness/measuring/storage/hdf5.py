@@ -83,13 +83,33 @@ def write(spec: DatasetSpec, path: Path, blocks, advance=lambda n: None, entries
         f.attrs["harness_spec"] = json.dumps(spec.to_dict())
 
 
+def column_blocks(spec: DatasetSpec, location, cols: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first column, A[:, c0:c0 + cols])`` of a column-major dataset (MATLAB v7.3: the
+    dataset holds ``Aᵀ``, so columns of A are its rows), as ``spec.dtype``."""
+    nrows, ncols = spec.shape
+    with open_file(location) as f:
+        dset = dataset_of(f, location)
+        for c0 in range(0, ncols, cols):
+            block = np.empty((min(cols, ncols - c0), nrows), dtype=spec.dtype)
+            dset.read_direct(block, np.s_[c0:c0 + block.shape[0]])
+            yield c0, unpacked(block, spec).T
+
+
 def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np.ndarray]]:
     """Blocks of whole chunk-rows (each chunk read and decoded once), ``read_direct``, as
     ``spec.dtype`` (a dataset of other values converted by HDF5, then unpacked)."""
+    nrows, ncols = spec.shape
+    if spec.order == "F":  # rows of A are columns of the dataset: gathered, then transposed
+        with open_file(location) as f:
+            dset = dataset_of(f, location)
+            for r0 in range(0, nrows, rows):
+                block = np.empty((ncols, min(rows, nrows - r0)), dtype=spec.dtype)
+                dset.read_direct(block, np.s_[:, r0:r0 + block.shape[1]])
+                yield r0, np.ascontiguousarray(unpacked(block, spec).T)
+        return
     chunks = stored_chunk_shape(spec)
     if chunks:
         rows = max(chunks[0], rows // chunks[0] * chunks[0])
-    nrows, ncols = spec.shape
     with open_file(location) as f:
         dset = dataset_of(f, location)
         for r0 in range(0, nrows, rows):

@@ -309,6 +309,12 @@ def _mmap_refusal(dset) -> str:
     return ""
 
 
+def _mmap_location_refusal(spec: DatasetSpec, location) -> str:
+    """``_mmap_refusal`` of the dataset at ``location``, asked while planning."""
+    with open_file(location) as f:
+        return _mmap_refusal(dataset_of(f, location))
+
+
 @contextlib.contextmanager
 def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
     import h5py
@@ -436,4 +442,5 @@ register(Strategy(
     resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     accepts_fn=lambda spec: spec.compression is None,
     refusal="compressed chunks are not the array's bytes; use hdf5-blocked or hdf5-chunked",
+    location_refusal=_mmap_location_refusal,
 ))

@@ -280,6 +280,21 @@ def _open_direct(spec: DatasetSpec, path: Path, opts: Options):
         operand.close()
 
 
+def _location_refusal(spec: DatasetSpec, location) -> str:
+    """Why the dataset at ``location`` cannot be read directly ("" when it can), from its own
+    metadata while planning: a layout or a filter it cannot decode in threads."""
+    with open_file(location) as f:
+        dset = dataset_of(f, location)
+        refusal = _refusal(dset)
+        if refusal:
+            return refusal
+        try:
+            codecs.pipeline_decoder(dset.id.get_create_plist(), spec.file_dtype.itemsize)
+        except codecs.UnsupportedFilter as exc:
+            return str(exc)
+    return ""
+
+
 def _pass_seconds(spec: DatasetSpec, opts: Options) -> float:
     """Reading the stored bytes, and decoding them on ``worker_count`` cores."""
     return streaming_seconds(spec, opts) + decompress_seconds(spec) / worker_count(spec, opts)
@@ -295,7 +310,7 @@ register(Strategy(
                 "(codecs that release the GIL), partial products added in chunk order",
     opener=_open_direct, budget=declared_budget, conversion=lambda spec, opts: 0,
     resident=one_block_bytes, pass_seconds=_pass_seconds,
-    accepts_fn=_accepts,
+    accepts_fn=_accepts, location_refusal=_location_refusal,
     refusal=("it reads chunked datasets whose filters it decodes in threads (deflate/gzip, "
              "shuffle, blosc, zstd), not contiguous ones nor lzf, lz4, bitshuffle or blosc2; "
              "use hdf5-blocked"),

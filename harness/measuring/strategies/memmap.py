@@ -299,19 +299,19 @@ register(Strategy(
     name="memmap", family="memmap", storage=("raw",), out_of_core=True,
     description="numpy.memmap, mm @ x (x cast to the matrix dtype)",
     opener=_numpy_memmap_opener(rows=False), budget=lambda spec, opts: 0,
-    resident=one_block_bytes, pass_seconds=streaming_seconds,
+    resident=one_block_bytes, pass_seconds=streaming_seconds, column_major=True,
     conversion=lambda spec, opts: spec.dense_bytes,  # numpy converts the whole map for mm @ x
 ))
 register(Strategy(
     name="memmap-rows", family="memmap", storage=("raw",), out_of_core=True,
     description="numpy.memmap, one row at a time (the notebook's loop)",
     opener=_numpy_memmap_opener(rows=True), budget=lambda spec, opts: 0,
-    resident=one_block_bytes, pass_seconds=_row_loop_seconds,
+    resident=one_block_bytes, pass_seconds=_row_loop_seconds, column_major=True,
 ))
 register(Strategy(
     name="memmap-blocked", family="memmap", storage=("raw",), out_of_core=True,
     description="mmap, row blocks of memory_budget bytes; pages unmapped after each block "
                 "when the matrix exceeds half the available RAM",
     opener=_open_blocked, budget=lambda spec, opts: 0,
-    resident=one_block_bytes, pass_seconds=streaming_seconds,
+    resident=one_block_bytes, pass_seconds=streaming_seconds, column_major=True,
 ))
