@@ -223,3 +223,16 @@ def test_measure_names_the_stored_dtype_and_measures_a_float_copy_beside(tmp_pat
     assert (tmp_path / "counts.npy").read_bytes() == before
     assert main(["measure", "--file", str(tmp_path / "counts.npy"), "--as-dtype", "float32"]) == 2
     assert "--as-dtype is the dtype of the copies" in capsys.readouterr().err
+
+
+def test_a_raw_file_of_uint8_is_measured_in_child_processes(tmp_path, capsys):
+    """The children open the file again from its description: as uint8, not as float32."""
+    a = _values("uint8", shape=(30, 200), seed=9)
+    a.tofile(tmp_path / "sensor.u8")
+    assert main(["measure", "--file", str(tmp_path / "sensor.u8"), "--shape", "30x200",
+                 "--dtype", "uint8", "--strategies", "dense,memmap-blocked", "--repeat", "1",
+                 "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)["records"]
+    assert [r["strategy"] for r in records] == ["dense", "memmap-blocked"]
+    want = np.abs(a.astype(np.float64) @ vector(200, "float32").astype(np.float64)).max()
+    assert all(r["max_abs_error"] <= 1e-6 * want for r in records)

@@ -75,8 +75,9 @@ class UserMatrix:
     def describe(self) -> dict:
         """JSON-safe arguments of :func:`open_user_matrix` that find this matrix again."""
         dataset = self.location.dataset if self.format in NAMED_FORMATS else None
+        # dtype: the file's own (a raw file of uint8 is opened again as uint8).
         return {"file": os.fspath(self.path), "dataset": dataset, "shape": list(self.spec.shape),
-                "dtype": self.spec.dtype}
+                "dtype": self.spec.stored_dtype or self.spec.dtype}
 
     def facts(self) -> dict:
         """What the file holds and how it is stored (``Storage.describe``), with its format."""
