@@ -68,9 +68,9 @@ def test_a_faster_copy_is_named_with_your_file_as_it_is_beside():
     line = recommend(table, budget_bytes=64 * MiB).per_cache[0].line
     assert line.startswith("warm: fastest within 64.0 MiB: memmap-blocked [raw (copy)], 10.0 ms")
     assert ("(4.00x faster than your file as it is: memmap-blocked [npy (yours)], 40.0 ms, "
-            "converting uint16 to float32)") in line
+            "its uint16 values as float32)") in line
     big_endian = dict(yours, spec={"dtype": "float64", "stored_dtype": ">f8"})
     line = recommend([*table[:1], big_endian, table[2]], budget_bytes=64 * MiB).per_cache[0].line
-    assert "converting big-endian float64 to float64" in line
+    assert "its big-endian float64 values as float64" in line
     own = recommend(table, budget_bytes=1024 * MiB).per_cache[0].line
     assert "your file as it is" not in own  # the in-RAM product of the file itself wins

@@ -128,7 +128,7 @@ def _against_your_file(fastest: dict, measured: list[dict], budget: int) -> str:
     best = min(yours, key=lambda r: (r["seconds"], r["anon_increment_bytes"]))
     spec = best.get("spec") or {}
     stored = spec.get("stored_dtype")
-    converting = f", converting {_dtype_name(stored)} to {spec.get('dtype')}" if stored else ""
+    converting = f", its {_dtype_name(stored)} values as {spec.get('dtype')}" if stored else ""
     return (f" ({best['seconds'] / fastest['seconds']:.2f}x faster than your file as it is: "
             f"{_name(best)}, {units.human_seconds(best['seconds'])}{converting})")
 
