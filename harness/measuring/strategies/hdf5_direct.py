@@ -81,7 +81,7 @@ def worker_bytes(spec: DatasetSpec) -> int:
     stages = codecs.decode_stages(spec.compression)
     stored = stored_buffer_bytes(chunk) if stages else 0
     scratch = chunk if stages > 1 else 0
-    return stored + chunk + scratch + codecs.decoder_working_bytes(spec.compression)
+    return stored + chunk + scratch + codecs.decoder_working_bytes(spec.compression, chunk)
 
 
 def worker_count(spec: DatasetSpec, opts: Options) -> int:
