@@ -34,7 +34,7 @@ def plan_for_file(user, copies=(), **kwargs):
 SHAPE = (60, 700)
 #: Strategies that read a zarr store (dask-distributed starts a cluster: test_distributed's).
 ZARR_READERS = {"dense", "zarr-blocked", "tensorstore-blocked", "zarr-mmap", "zarr-direct",
-                "dask-threads"}
+                "zarrs-blocked", "dask-threads"}
 
 
 def _matrix(dtype="float32") -> np.ndarray:
