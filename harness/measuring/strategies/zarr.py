@@ -2,7 +2,9 @@
 buffer, and a zero-copy map of uncompressed chunk files.
 
 - ``zarr-blocked``: row slabs of whole chunk-rows, read with zarr's own API
-  (``get_basic_selection(out=...)``) into one buffer made at opening, multiplied in place.
+  (``get_basic_selection(out=...)``) into one buffer made at opening, multiplied in place;
+  the next slab's chunk files are requested from the kernel before each read
+  (``strategies.readahead``), here and in ``tensorstore-blocked``.
 - ``tensorstore-blocked``: the same slabs read by tensorstore (its chunk cache off) into the
   same kind of buffer, so that the suite compares two readers of one store.
 - ``zarr-mmap``: every chunk file of an uncompressed, unsharded store mapped read-only, each
@@ -20,6 +22,7 @@ import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.strategies import readahead
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -64,10 +67,12 @@ def _pass_seconds(spec: DatasetSpec, opts: Options) -> float:
 class SlabOperand:
     """Row slabs read by ``read(r0, r1, out)`` into one reused buffer, multiplied in place."""
 
-    def __init__(self, spec: DatasetSpec, rows_per_slab: int, read):
+    def __init__(self, spec: DatasetSpec, rows_per_slab: int, read, ahead=None):
         self.spec, self.read = spec, read
         self.rows_per_slab = rows_per_slab
         self.buffer = read_buffer((rows_per_slab, spec.shape[1]), spec.dtype)
+        #: ``ahead(r0, r1)``: tell the kernel that rows ``r0:r1`` are read next (or None).
+        self.ahead = ahead
 
     def matvec(self, x):
         return self.matvec_rows(x, 0, self.spec.shape[0])
@@ -79,6 +84,8 @@ class SlabOperand:
         for r0 in range(first, stop, self.rows_per_slab):
             r1 = min(r0 + self.rows_per_slab, stop)
             slab = self.buffer[:r1 - r0]
+            if self.ahead is not None and r1 < stop:  # the next slab's files, while this one reads
+                self.ahead(r1, min(r1 + self.rows_per_slab, stop))
             self.read(r0, r1, slab)
             np.dot(slab, x, out=y[r0 - first:r1 - first])
         return y
@@ -97,7 +104,7 @@ def _open_zarr_blocked(spec: DatasetSpec, path: Path, opts: Options):
                                   out=cpu.NDBuffer.from_numpy_array(out))
 
     with zarr.config.set({"async.concurrency": ZARR_READS_IN_FLIGHT}):
-        yield SlabOperand(spec, slab_rows(spec, opts), read)
+        yield SlabOperand(spec, slab_rows(spec, opts), read, rows_ahead(spec, array, path))
 
 
 @contextlib.contextmanager
@@ -114,7 +121,8 @@ def _open_tensorstore_blocked(spec: DatasetSpec, path: Path, opts: Options):
     store = ts.open({"driver": driver,
                      "kvstore": {"driver": "file", "path": str(zarr_store.array_directory(path))}},
                     open=True, read=True, context=context).result()
-    operand = SlabOperand(spec, slab_rows(spec, opts), None)
+    operand = SlabOperand(spec, slab_rows(spec, opts), None,
+                          rows_ahead(spec, zarr_store.open_array(path), path))
     target = ts.array(operand.buffer, copy=False, write=True)
 
     def read(r0, r1, out):
@@ -122,6 +130,22 @@ def _open_tensorstore_blocked(spec: DatasetSpec, path: Path, opts: Options):
 
     operand.read = read
     yield operand
+
+
+def rows_ahead(spec: DatasetSpec, array, path):
+    """``ahead(r0, r1)``: asks the kernel to read the chunk (shard) files that hold rows
+    ``r0:r1`` (``strategies.readahead``), so that a cold pass finds them on their way."""
+    unit_rows, unit_cols = spec.shards or zarr_store.chunk_shape(spec)
+    columns = range(math.ceil(spec.shape[1] / unit_cols))
+
+    def ahead(r0: int, r1: int) -> None:
+        if readahead.readahead_bytes() <= 0:
+            return
+        readahead.advise(readahead.Range(zarr_store.chunk_file(array, path, (i, j)), 0, 0)
+                         for i in range(r0 // unit_rows, math.ceil(r1 / unit_rows))
+                         for j in columns)
+
+    return ahead
 
 
 def _chunk_files(spec: DatasetSpec, array, path) -> list[tuple[int, int, Path]]:

@@ -11,7 +11,7 @@ codecs that release the GIL (blosc and zstd through numcodecs; gzip through
 ``x``, all in a pool of worker threads, one chunk per worker at a time, each into its own
 reused buffers. The main thread adds the partial products up in chunk order (row-major), so
 the result does not depend on which worker finished first; meanwhile it tells the kernel which
-byte ranges come next (``posix_fadvise(WILLNEED)``, ``READAHEAD_BYTES`` ahead), so that a cold
+byte ranges come next (``strategies.readahead``: ``posix_fadvise(WILLNEED)``), so that a cold
 pass keeps the disk busy while the workers decode.
 
 Reads format 3 stores (bytes little-endian, then blosc, zstd or gzip, optionally a crc32c
@@ -43,6 +43,7 @@ import numpy as np
 from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import codecs, inflate
 from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.strategies import readahead
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -55,9 +56,6 @@ from harness.measuring.strategies.base import (
 from harness.measuring.strategies.hdf5 import blas_controller, decompress_seconds
 from harness.measuring.strategies.hdf5_direct import stored_buffer_bytes, usable_cores
 
-#: Bytes of chunks the main thread asks the kernel to read ahead of the workers (a cold pass:
-#: the device keeps a queue of reads while the workers decode and multiply).
-READAHEAD_BYTES = 32 << 20
 #: An inner chunk missing from a shard: offset and size both 2**64 - 1 in the shard index.
 MISSING = 2**64 - 1
 CRC32C_BYTES = 4
@@ -345,23 +343,6 @@ class DirectOperand:
         with self.blas.limit(limits=1, user_api="blas"):
             return self._matvec(x, first, stop)
 
-    @staticmethod
-    def _advise(chunks: list[StoredChunk], upto: int, advised: int) -> int:
-        """Ask the kernel to read ``chunks[advised:]`` ahead while their bytes from chunk
-        ``upto`` on stay within ``READAHEAD_BYTES``; the index of the next chunk to advise."""
-        ahead = sum(c.size for c in chunks[upto:advised])
-        while advised < len(chunks) and ahead < READAHEAD_BYTES:
-            chunk = chunks[advised]
-            with contextlib.suppress(OSError, AttributeError):  # a hint: never an error
-                fd = os.open(chunk.file, os.O_RDONLY)
-                try:
-                    os.posix_fadvise(fd, chunk.offset, chunk.size, os.POSIX_FADV_WILLNEED)
-                finally:
-                    os.close(fd)
-            ahead += chunk.size
-            advised += 1
-        return advised
-
     def _matvec(self, x: np.ndarray, first: int, stop: int) -> np.ndarray:
         y = np.zeros(stop - first, dtype=self.spec.dtype)
         chunk_rows = self.layout.chunk_shape[0]
@@ -370,10 +351,10 @@ class DirectOperand:
         wait = add = advise = 0.0
         window = 2 * self.workers  # partial products waiting to be added stay few
         pending: deque = deque()
-        advised = 0
+        hints = readahead.Readahead([readahead.Range(c.file, c.offset, c.size) for c in wanted])
         for index, chunk in enumerate(wanted):
             started = time.perf_counter()
-            advised = self._advise(wanted, index, advised)
+            hints.reached(index)
             advise += time.perf_counter() - started
             top = max(first, chunk.row) - chunk.row
             bottom = min(stop, chunk.row + chunk_rows, self.spec.shape[0]) - chunk.row
