@@ -173,3 +173,13 @@ def test_anonymous_increment_stays_within_budget_plus_8_mib(tmp_path, codec, sha
                                                                   m.budget_bytes)
     assert m.max_abs_error < 1e-2
     assert m.profile["chunks"] == 8 and m.profile["workers"] == min(zarr_direct.usable_cores(), 8)
+
+
+def test_a_store_of_more_files_than_it_keeps_open_is_read_file_by_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(zarr_direct, "MAX_OPEN_FILES", 3)
+    spec = DatasetSpec((45, 97), "float32", storage="zarr", chunks=(7, 33), compression="zstd")
+    x = vector(97, "float64")
+    with DIRECT.open(spec, root=tmp_path) as operand:
+        assert operand.fds == {}  # 21 chunk files: each opened when read
+        y = operand.matvec(x)
+    np.testing.assert_allclose(y, _reference(dense_array(spec), x), rtol=1e-4, atol=1e-3)

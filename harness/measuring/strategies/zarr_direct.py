@@ -58,6 +58,9 @@ from harness.measuring.strategies.hdf5_direct import stored_buffer_bytes, usable
 
 #: An inner chunk missing from a shard: offset and size both 2**64 - 1 in the shard index.
 MISSING = 2**64 - 1
+#: Chunk and shard files kept open for the operand's life when there are no more than these
+#: (an open and a close per read otherwise): a few hundred descriptors, well within limits.
+MAX_OPEN_FILES = 512
 CRC32C_BYTES = 4
 #: Working memory of one decoding call per codec (bytes); gzip's is inflate's (one decoded
 #: copy where the library returns a new object).
@@ -289,6 +292,9 @@ class DirectOperand:
         for _ in range(workers):
             self.free.put(Buffers(read_buffer((stored,), np.uint8),
                                   read_buffer(layout.chunk_shape, spec.dtype)))
+        files = list(dict.fromkeys(c.file for c in chunks))
+        self.fds = {f: os.open(f, os.O_RDONLY) for f in files} if len(files) <= MAX_OPEN_FILES \
+            else {}
         self.blas = blas_controller()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zarr-direct")
         self.profile: dict = {}
@@ -311,11 +317,15 @@ class DirectOperand:
                                      f"{chunk.file.name} holds {chunk.size} bytes, expected "
                                      f"{decoded.nbytes + trailer}")
                 targets = [decoded, buffers.stored[:trailer]] if trailer else [decoded]
-            fd = os.open(chunk.file, os.O_RDONLY)
-            try:
+            fd = self.fds.get(chunk.file)
+            if fd is not None:
                 read = os.preadv(fd, targets, chunk.offset)
-            finally:
-                os.close(fd)
+            else:
+                fd = os.open(chunk.file, os.O_RDONLY)
+                try:
+                    read = os.preadv(fd, targets, chunk.offset)
+                finally:
+                    os.close(fd)
             if read != chunk.size:
                 raise OSError(f"zarr-direct read {read} of {chunk.size} bytes of "
                               f"{chunk.file.name}: the store is shorter than its index says")
@@ -351,7 +361,8 @@ class DirectOperand:
         wait = add = advise = 0.0
         window = 2 * self.workers  # partial products waiting to be added stay few
         pending: deque = deque()
-        hints = readahead.Readahead([readahead.Range(c.file, c.offset, c.size) for c in wanted])
+        hints = readahead.Readahead([readahead.Range(self.fds.get(c.file, c.file), c.offset,
+                                                     c.size) for c in wanted])
         for index, chunk in enumerate(wanted):
             started = time.perf_counter()
             hints.reached(index)
@@ -386,6 +397,9 @@ class DirectOperand:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
 
 
 def _opened_layout(location) -> tuple[object, Layout]:
