@@ -7,7 +7,8 @@ Interleaving keeps the comparison fair on a machine whose load comes and goes. R
 repository root on a generated matrix:
 
     python tools/readahead_ab.py --shape 1000x100000 --chunks 10x100000 \\
-        --strategies hdf5-direct,zarr-direct,zarr-blocked [--compression blosc-lz4] [--pairs 7]
+        --strategies hdf5-direct,zarr-direct,zarr-blocked [--compression blosc-lz4] [--pairs 7] \\
+        [--window 33554432]
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main() -> int:
     parser.add_argument("--values", default="uniform")
     parser.add_argument("--strategies", default="hdf5-direct,zarr-direct,zarr-blocked")
     parser.add_argument("--pairs", type=int, default=7)
+    parser.add_argument("--window", type=int, default=readahead.DEFAULT_READAHEAD_BYTES,
+                        help="bytes requested ahead when the hints are on")
     args = parser.parse_args()
     shape = parse_shape(args.shape)
     chunks = tuple(int(n) for n in args.chunks.split("x"))
@@ -56,7 +59,7 @@ def main() -> int:
             operand.matvec(x)  # warm-up: imports, thread pools
             for _ in range(args.pairs):
                 off.append(cold_pass(operand, path, x, 0))
-                on.append(cold_pass(operand, path, x, readahead.DEFAULT_READAHEAD_BYTES))
+                on.append(cold_pass(operand, path, x, args.window))
         gb = spec.dense_bytes / 1e9
         ratio = statistics.median(a / b for a, b in zip(off, on))
         print(f"{name:20s} hints off {statistics.median(off) * 1e3:7.1f} ms "
