@@ -11,6 +11,7 @@ from harness.cli import main
 from harness.measuring import strategies
 from harness.measuring.matrix.generate import nbytes_in_memory
 from harness.measuring.matrix.spec import DatasetSpec, Problem
+from harness.measuring.runs import compare as compare_module
 from harness.measuring.runs.child import measure_in_subprocess
 from harness.measuring.runs.compare import add_derived_columns, format_table
 from harness.measuring.runs.compare import compare as compare_strategies
@@ -117,6 +118,34 @@ def test_roofline_fraction_uses_disk_when_cold_and_memory_when_warm():
     assert records[2]["ratio_to_dense"] is None  # no warm dense in this run
 
 
+def test_each_row_is_put_against_the_least_of_its_limits():
+    roof = SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0)
+    blosc, gzip = {"compression": "blosc-lz4"}, {"compression": "gzip-1-shuffle"}
+    records = [
+        # Cold, ratio 1.5: disk x ratio (3 GB/s) under decode x 2 cores (8) and memory (20).
+        {"strategy": "zarr-direct", "cache": "cold", "seconds": 0.2, "gbps": 1.5,
+         "compression_ratio": 1.5, "spec": blosc},
+        # Warm: no disk term; decode x 2 cores (8 GB/s) under memory.
+        {"strategy": "zarr-direct", "cache": "warm", "seconds": 0.1, "gbps": 4.0,
+         "compression_ratio": 1.5, "spec": blosc},
+        # gzip decodes at 0.5 GB/s a core: 1 GB/s on 2 cores, under the disk's 2 x 1.7.
+        {"strategy": "hdf5-direct", "cache": "cold", "seconds": 0.5, "gbps": 0.8,
+         "compression_ratio": 1.7, "spec": gzip},
+        # Uncompressed: its roof, as roof % says.
+        {"strategy": "memmap", "cache": "cold", "seconds": 0.4, "gbps": 1.0, "spec": {}},
+        # A codec without a measured rate: memory and disk only.
+        {"strategy": "hdf5-blocked", "cache": "cold", "seconds": 0.4, "gbps": 1.0,
+         "compression_ratio": 4.0, "spec": {"compression": "lzf"}},
+    ]
+    add_derived_columns(records, roof, {"blosc-lz4": 4.0, "gzip-1-shuffle": 0.5, "lzf": None},
+                        cores=2)
+    assert [r["limit_bound"] for r in records] == ["disk", "decode", "decode", "disk", "disk"]
+    assert [r["limit_gbps"] for r in records] == pytest.approx([3.0, 8.0, 1.0, 2.0, 8.0])
+    assert [r["limit_fraction"] for r in records] == pytest.approx([0.5, 0.5, 0.8, 0.5, 0.125])
+    # The table's cell: the percentage, then which limit (m, d, or c for the codec's decoders).
+    assert [compare_module._limit_cell(r) for r in records[:3]] == ["50.0d", "50.0c", "80.0c"]
+
+
 def test_cli_sizes_parse_in_binary_and_plain_bytes():
     assert parse_bytes("64MiB") == 64 * 2**20 and parse_bytes("8388608") == 8388608
 
@@ -159,13 +188,14 @@ def test_table_shows_times_and_sizes_in_their_units():
               "file_increment_bytes": 0, "budget_bytes": 64 * 2**20, "max_abs_error": None}
     table = format_table([record], SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0),
                          [("csr", "needs a density")], [("dok", "cold", "boom")])
-    header, rule, row, roof, legend, skipped, failed = table.splitlines()
+    header, rule, row, roof, legend, limit_legend, skipped, failed = table.splitlines()
     # No stored bytes in the record: no compression ratio, no stored rate; "m": the fraction
     # is of the memory bandwidth.
     assert row.split() == ["memmap", "raw", "warm", "15.3", "ms", "90", "us", "1.07", "12.3",
-                           "GB/s", "-", "-", "50.0m", "1.5", "KiB", "1.0", "MiB", "0", "B",
+                           "GB/s", "-", "-", "50.0m", "-", "1.5", "KiB", "1.0", "MiB", "0", "B",
                            "64.0", "MiB", "-"]
     assert legend.startswith("roof %: m = decoded bytes against the memory bandwidth")
+    assert limit_legend.startswith("limit %: the read rate against the row's limit")
     assert len(header) == len(rule) == len(row.rstrip())
     assert roof.startswith("roofline: memory 20 GB/s, disk (cold) 2 GB/s")
     assert (skipped, failed) == ("skipped csr: needs a density", "FAILED dok (cold): boom")
