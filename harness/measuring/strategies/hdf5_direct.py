@@ -34,7 +34,6 @@ import numpy as np
 from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.storage import codecs
 from harness.measuring.storage.hdf5 import dataset_of, open_file, stored_chunk_shape
-from harness.measuring.strategies import readahead
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -188,11 +187,7 @@ class DirectOperand:
         # few (each is one chunk's rows long).
         window = 2 * self.workers
         pending: deque = deque()
-        # Ask the kernel for the chunks ahead of the workers (a cold pass keeps the disk busy).
-        hints = readahead.Readahead([readahead.Range(self.fd, c.offset, c.size)
-                                     for c in self.chunks])
-        for index, chunk in enumerate(self.chunks):
-            hints.reached(index)
+        for chunk in self.chunks:
             pending.append((chunk, self.pool.submit(self._chunk_product, chunk, x)))
             if len(pending) < window:
                 continue
