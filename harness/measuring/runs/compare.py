@@ -29,7 +29,7 @@ import numpy as np
 
 from harness import units
 from harness.measuring.matrix.generate import vector
-from harness.measuring.meters import decode_rates, machine
+from harness.measuring.meters import cpu_cache, decode_rates, machine
 from harness.measuring.runs import child
 from harness.measuring.runs.measure import CACHE_STATES, MeasurementError, combine
 from harness.measuring.runs.plan import Run, check_disk, plan_for
@@ -191,7 +191,7 @@ def run_interleaved(runs: list[tuple[str, Callable[[str], object]]], cache: str,
 
 
 def add_derived_columns(records: list[dict], roofline, codec_rates: dict | None = None,
-                        cores: int | None = None) -> None:
+                        cores: int | None = None, cache_bytes: int | None = -1) -> None:
     """``ratio_to_dense`` (same cache state, same run), ``roofline_gbps``,
     ``roofline_fraction`` and ``roofline_bound`` ("memory" or "disk"), and ``limit_gbps``,
     ``limit_fraction`` and ``limit_bound``, in place (None where there is no reference or no
@@ -207,13 +207,25 @@ def add_derived_columns(records: list[dict], roofline, codec_rates: dict | None 
     single-core decode rate (``codec_rates``: codec name -> GB/s) x ``cores`` (default: the
     usable cores), ``limit_bound`` "memory", "disk" or "decode"; for uncompressed data, its
     roof.
+
+    A pass from memory (warm, or the in-RAM reference) that reads no more than the CPU's
+    last-level cache holds (``cache_bytes``; default: this machine's, ``cpu_cache``) is put
+    against no roof: its bound is "cache" and its fractions None.
     """
     cores = cores or _usable_cores()
+    if cache_bytes == -1:
+        cache_bytes = cpu_cache.last_level_cache_bytes()
     reference = {r["cache"]: r["seconds"] for r in records if r["strategy"] == REFERENCE_STRATEGY}
     for r in records:
         r["ratio_to_dense"] = r["seconds"] / reference[r["cache"]] if r["cache"] in reference else None
         if roofline is None:
             r["roofline_gbps"] = r["roofline_fraction"] = r["roofline_bound"] = None
+            continue
+        from_memory = r["cache"] == "warm" or r["strategy"] == REFERENCE_STRATEGY
+        if from_memory and cache_bytes and r["gbps"] * 1e9 * r["seconds"] <= cache_bytes:
+            r["roofline_bound"] = r["limit_bound"] = "cache"
+            r["roofline_gbps"] = r["roofline_fraction"] = None
+            r["limit_gbps"] = r["limit_fraction"] = None
             continue
         bounds = {"memory": (r["gbps"], roofline.memory_read_gbps)}
         if r["cache"] == "cold" and r["strategy"] != REFERENCE_STRATEGY:
@@ -279,7 +291,13 @@ _COLUMNS: tuple[tuple[str, Callable[[dict], str], bool], ...] = (
 PROBE_BEATEN_MARK = "!"
 
 
+#: The roof cells of a pass that fits the CPU's last-level cache: no roof applies.
+IN_CACHE = "in cache"
+
+
 def _roof_cell(record: dict) -> str:
+    if record.get("roofline_bound") == "cache":
+        return IN_CACHE
     fraction = record.get("roofline_fraction")
     if fraction is None:
         return "-"
@@ -289,6 +307,8 @@ def _roof_cell(record: dict) -> str:
 
 
 def _limit_cell(record: dict) -> str:
+    if record.get("limit_bound") == "cache":
+        return IN_CACHE
     fraction = record.get("limit_fraction")
     if fraction is None:
         return "-"
@@ -318,6 +338,10 @@ def format_table(records: list[dict], roofline, skipped, failures) -> str:
         lines.append("limit %: the read rate against the row's limit: uncompressed, its roof; "
                      "compressed, the least of memory (m), disk x compr when cold (d) and the "
                      "codec's single-core decode rate x cores (c), measured after the run")
+        cached = [r for r in records if r.get("roofline_bound") == "cache"]
+        if cached:
+            lines.append(f"{IN_CACHE}: {', '.join(sorted({r['strategy'] for r in cached}))} read "
+                         "no more than the CPU's last-level cache holds: no memory roof applies")
         beaten = [r for r in records if (r.get("roofline_fraction") or 0) > 1]
         if beaten:
             lines.append(
