@@ -104,7 +104,7 @@ def test_dask_distributed_equals_the_dense_reference(local_client, tmp_path, sto
 
 
 @pytest.mark.parametrize("storage,compression,reader", [
-    ("zarr", None, "zarr-mmap"), ("zarr", "zstd", "zarr-blocked"),
+    ("zarr", None, "zarr-mmap"), ("zarr", "zstd", "zarr-direct"),
     ("hdf5", None, "hdf5-mmap"), ("hdf5", "gzip", "hdf5-blocked")])
 def test_workers_read_with_the_fastest_reader_the_store_allows(local_client, tmp_path, storage,
                                                                compression, reader):

@@ -72,6 +72,9 @@ def test_cli_json_reports_fingerprint_and_bandwidths(tmp_path, capsys) -> None:
     assert report["fingerprint"]["data_dir"]["path"] == str(tmp_path)
     assert report["roofline"]["memory_read_gbps"] > 1.0
     assert report["roofline"]["disk_read_gbps"] > 0.05
+    rates = report["decode_rates"]
+    assert {"gzip-1-shuffle", "blosc-lz4", "zstd"} <= set(rates) and "lzf" not in rates
+    assert all(rate > 0 for rate in rates.values())
 
 
 def test_cli_text_prints_memory_and_disk_lines(tmp_path, capsys) -> None:
@@ -80,6 +83,7 @@ def test_cli_text_prints_memory_and_disk_lines(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert status == 0
     assert "memory read:" in out and "disk read (cold):" in out
+    assert "decode (one core): gzip " in out and "blosc-lz4 " in out
     assert out.count("GB/s") >= 3
 
 

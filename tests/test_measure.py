@@ -11,6 +11,8 @@ from harness.cli import main
 from harness.measuring import strategies
 from harness.measuring.matrix.generate import nbytes_in_memory
 from harness.measuring.matrix.spec import DatasetSpec, Problem
+from harness.measuring.meters import cpu_cache
+from harness.measuring.runs import compare as compare_module
 from harness.measuring.runs.child import measure_in_subprocess
 from harness.measuring.runs.compare import add_derived_columns, format_table
 from harness.measuring.runs.compare import compare as compare_strategies
@@ -117,6 +119,69 @@ def test_roofline_fraction_uses_disk_when_cold_and_memory_when_warm():
     assert records[2]["ratio_to_dense"] is None  # no warm dense in this run
 
 
+def test_each_row_is_put_against_the_least_of_its_limits():
+    roof = SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0)
+    blosc, gzip = {"compression": "blosc-lz4"}, {"compression": "gzip-1-shuffle"}
+    records = [
+        # Cold, ratio 1.5: disk x ratio (3 GB/s) under decode x 2 cores (8) and memory (20).
+        {"strategy": "zarr-direct", "cache": "cold", "seconds": 0.2, "gbps": 1.5,
+         "compression_ratio": 1.5, "spec": blosc},
+        # Warm: no disk term; decode x 2 cores (8 GB/s) under memory.
+        {"strategy": "zarr-direct", "cache": "warm", "seconds": 0.1, "gbps": 4.0,
+         "compression_ratio": 1.5, "spec": blosc},
+        # gzip decodes at 0.5 GB/s a core: 1 GB/s on 2 cores, under the disk's 2 x 1.7.
+        {"strategy": "hdf5-direct", "cache": "cold", "seconds": 0.5, "gbps": 0.8,
+         "compression_ratio": 1.7, "spec": gzip},
+        # Uncompressed: its roof, as roof % says.
+        {"strategy": "memmap", "cache": "cold", "seconds": 0.4, "gbps": 1.0, "spec": {}},
+        # A codec without a measured rate: memory and disk only.
+        {"strategy": "hdf5-blocked", "cache": "cold", "seconds": 0.4, "gbps": 1.0,
+         "compression_ratio": 4.0, "spec": {"compression": "lzf"}},
+    ]
+    add_derived_columns(records, roof, {"blosc-lz4": 4.0, "gzip-1-shuffle": 0.5, "lzf": None},
+                        cores=2)
+    assert [r["limit_bound"] for r in records] == ["disk", "decode", "decode", "disk", "disk"]
+    assert [r["limit_gbps"] for r in records] == pytest.approx([3.0, 8.0, 1.0, 2.0, 8.0])
+    assert [r["limit_fraction"] for r in records] == pytest.approx([0.5, 0.5, 0.8, 0.5, 0.125])
+    # The table's cell: the percentage, then which limit (m, d, or c for the codec's decoders).
+    assert [compare_module._limit_cell(r) for r in records[:3]] == ["50.0d", "50.0c", "80.0c"]
+
+
+def test_a_pass_that_fits_the_cpu_cache_is_put_against_no_roof():
+    roof = SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0)
+    records = [  # 30 GB/s for 1 ms: 30 MB read, under a 32 MiB cache
+        {"strategy": "dense", "cache": "cold", "seconds": 0.001, "gbps": 30.0},
+        {"strategy": "memmap", "cache": "warm", "seconds": 0.001, "gbps": 30.0},
+        # Cold from the disk: the disk roof applies, however small the matrix.
+        {"strategy": "memmap", "cache": "cold", "seconds": 0.03, "gbps": 1.0},
+        # 40 MB: more than the cache holds.
+        {"strategy": "memmap-blocked", "cache": "warm", "seconds": 0.004, "gbps": 10.0},
+    ]
+    add_derived_columns(records, roof, cache_bytes=32 * 2**20)
+    assert [r["roofline_bound"] for r in records] == ["cache", "cache", "disk", "memory"]
+    assert [r["roofline_fraction"] for r in records] == [None, None, 0.5, 0.5]
+    assert [compare_module._roof_cell(r) for r in records] == ["in cache", "in cache", "50.0d",
+                                                                "50.0m"]
+    rows = [dict(r, storage="raw", seconds_min=r["seconds"], ratio_to_dense=1.0,
+                 increment_bytes=0, anon_increment_bytes=0, file_increment_bytes=0,
+                 budget_bytes=0, max_abs_error=None) for r in records]
+    legend = format_table(rows, roof, [], []).splitlines()
+    assert "in cache: dense, memmap read no more than the CPU's last-level cache holds" in \
+        "\n".join(legend)
+    assert not any("above 100 %" in line for line in legend)
+
+
+def test_the_last_level_cache_is_the_highest_level_sysfs_lists(tmp_path):
+    for index, (level, size) in enumerate([(1, "32K"), (2, "512K"), (3, "32768K"), (1, "32K")]):
+        (tmp_path / f"index{index}").mkdir()
+        (tmp_path / f"index{index}" / "level").write_text(f"{level}\n")
+        (tmp_path / f"index{index}" / "size").write_text(f"{size}\n")
+    assert cpu_cache.last_level_cache_bytes(tmp_path) == 32 * 2**20
+    assert cpu_cache.last_level_cache_bytes(tmp_path / "none") is None
+    assert [cpu_cache.parse_size(t) for t in ("8M", "512K", "1024", "big", "")] == \
+        [8 * 2**20, 512 * 1024, 1024, None, None]
+
+
 def test_cli_sizes_parse_in_binary_and_plain_bytes():
     assert parse_bytes("64MiB") == 64 * 2**20 and parse_bytes("8388608") == 8388608
 
@@ -159,13 +224,14 @@ def test_table_shows_times_and_sizes_in_their_units():
               "file_increment_bytes": 0, "budget_bytes": 64 * 2**20, "max_abs_error": None}
     table = format_table([record], SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0),
                          [("csr", "needs a density")], [("dok", "cold", "boom")])
-    header, rule, row, roof, legend, skipped, failed = table.splitlines()
+    header, rule, row, roof, legend, limit_legend, skipped, failed = table.splitlines()
     # No stored bytes in the record: no compression ratio, no stored rate; "m": the fraction
     # is of the memory bandwidth.
     assert row.split() == ["memmap", "raw", "warm", "15.3", "ms", "90", "us", "1.07", "12.3",
-                           "GB/s", "-", "-", "50.0m", "1.5", "KiB", "1.0", "MiB", "0", "B",
+                           "GB/s", "-", "-", "50.0m", "-", "1.5", "KiB", "1.0", "MiB", "0", "B",
                            "64.0", "MiB", "-"]
     assert legend.startswith("roof %: m = decoded bytes against the memory bandwidth")
+    assert limit_legend.startswith("limit %: the read rate against the row's limit")
     assert len(header) == len(rule) == len(row.rstrip())
     assert roof.startswith("roofline: memory 20 GB/s, disk (cold) 2 GB/s")
     assert (skipped, failed) == ("skipped csr: needs a density", "FAILED dok (cold): boom")

@@ -254,6 +254,27 @@ def test_the_answer_names_fastest_leanest_and_fastest_within_budgets(suite_frame
                               "of its memory (500.0 ms, 1000 B).")
 
 
+def test_least_memory_is_the_least_anonymous_memory_and_says_so():
+    kib = 1024
+    rows = [  # label, seconds, peak, anonymous: memmap-rows' peak is its mapped file pages
+        ("dense", 0.010, 400 * kib, 400 * kib), ("memmap-blocked", 0.030, 100 * kib, 100 * kib),
+        ("memmap-rows", 0.500, 1200 * kib, 84 * kib)]
+    combos = pd.DataFrame([{
+        "problem": "100x1000 float32", "label": label, "family": label.split("-")[0],
+        "time_seconds": seconds, "peak_bytes": float(peak), "anon_bytes": float(anon),
+        "file_bytes": float(peak - anon), "matrix_bytes": 400.0 * kib,
+        "ratio_to_dense": seconds / 0.010, "memory_to_dense": peak / (400 * kib),
+        "fraction_of_roof": 0.5} for label, seconds, peak, anon in rows])
+    (answer,) = answers(combos)
+    assert answer.picks["role"].tolist() == ["fastest", "within 1/2 of the matrix (200.0 KiB)",
+                                             "least memory"]
+    assert answer.picks["label"].tolist() == ["dense", "memmap-blocked", "memmap-rows"]
+    assert answer.reading == (
+        "Fastest: dense (10.0 ms). memmap-rows, the least anonymous memory (what the kernel "
+        "cannot drop), costs 50 x RAM with 84.0 KiB of it (500.0 ms, 1.2 MiB peak with file "
+        "pages).")
+
+
 def test_the_answer_finds_a_strategy_faster_than_ram(tmp_path):
     write_suite(tmp_path / "results", known_suite())
     by_problem = {a.problem: a for a in answers(combinations(load(tmp_path / "results")))}

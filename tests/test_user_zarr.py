@@ -33,7 +33,8 @@ def plan_for_file(user, copies=(), **kwargs):
 
 SHAPE = (60, 700)
 #: Strategies that read a zarr store (dask-distributed starts a cluster: test_distributed's).
-ZARR_READERS = {"dense", "zarr-blocked", "tensorstore-blocked", "zarr-mmap", "dask-threads"}
+ZARR_READERS = {"dense", "zarr-blocked", "tensorstore-blocked", "zarr-mmap", "zarr-direct",
+                "zarrs-blocked", "dask-threads"}
 
 
 def _matrix(dtype="float32") -> np.ndarray:

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Print what can move a figure on this machine (CPU, RAM, kernel, data directory's "
             "filesystem, library versions, HDF5 chunk cache, BLAS threads) and measure, in a few "
-            "seconds, memory read bandwidth and cold sequential disk read bandwidth in GB/s."
+            "seconds, memory read bandwidth and cold sequential disk read bandwidth in GB/s, "
+            "and each codec's single-core decode rate on the harness's own values."
         ),
     )
     parser.add_argument("--format", choices=("text", "json"), default="text",
@@ -37,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.measuring.meters.decode_rates import decode_rate_gbps
     from harness.measuring.meters.machine import DataDirError, fingerprint, roofline
+    from harness.measuring.storage import codecs
 
     report: dict[str, Any] = {"fingerprint": fingerprint(args.data_dir)}
     if not args.no_roofline:
@@ -51,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         except DataDirError as exc:
             print(f"error: {exc.strerror or exc}", file=sys.stderr)
             return 2
+        # GB/s of decoded bytes on one core, per codec the thread-pool readers decode.
+        report["decode_rates"] = {name: decode_rate_gbps(name) for name in codecs.COMPRESSED_NAMES
+                                  if codecs.decodable(name)}
     if args.format == "json":
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -103,6 +109,10 @@ def render_text(report: dict[str, Any]) -> str:
                                  "a virtual disk's host may still cache)")),
             ("probes took", human_seconds(roof["probe_seconds"])),
         ]
+    rates = report.get("decode_rates")
+    if rates:
+        rows.append(("decode (one core)", ", ".join(f"{name} {human_gbps(rate)}"
+                                                    for name, rate in rates.items())))
     width = max(len(name) for name, _ in rows)
     return "".join(f"{name:>{width}}: {value}\n" for name, value in rows)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 
 from harness import units
 from harness.measuring.matrix.generate import vector
-from harness.measuring.meters import machine
+from harness.measuring.meters import cpu_cache, decode_rates, machine
 from harness.measuring.runs import child
 from harness.measuring.runs.measure import CACHE_STATES, MeasurementError, combine
 from harness.measuring.runs.plan import Run, check_disk, plan_for
@@ -137,7 +138,11 @@ def compare(
     for key, record in labelled:
         record["storage"] = labels[key]
         records.append(record)
-    add_derived_columns(records, ceiling)
+    rates = None
+    if ceiling is not None:  # probed after every child has finished: it disturbs no timing
+        found = {(r.get("spec") or {}).get("compression") for r in records}
+        rates = {codec: decode_rates.decode_rate_gbps(codec, source.dtype) for codec in found}
+    add_derived_columns(records, ceiling, rates)
     return Comparison(records, list(chosen.skipped), failures, ceiling, layout_notes(source))
 
 
@@ -216,21 +221,42 @@ def run_interleaved(runs: list[tuple[str, Callable[[str], object]]], cache: str,
     return labelled, failures
 
 
-def add_derived_columns(records: list[dict], roofline) -> None:
+def add_derived_columns(records: list[dict], roofline, codec_rates: dict | None = None,
+                        cores: int | None = None, cache_bytes: int | None = -1) -> None:
     """``ratio_to_dense`` (same cache state, same run), ``roofline_gbps``,
-    ``roofline_fraction`` and ``roofline_bound`` ("memory" or "disk"), in place (None where
-    there is no reference or no roofline).
+    ``roofline_fraction`` and ``roofline_bound`` ("memory" or "disk"), and ``limit_gbps``,
+    ``limit_fraction`` and ``limit_bound``, in place (None where there is no reference or no
+    roofline).
 
     Warm reads come from RAM (or the page cache): decoded bytes against the memory bandwidth.
     Cold file reads come from the disk: the stored (compressed) bytes against the disk
     bandwidth, or the decoded bytes against the memory bandwidth, whichever is nearer its
     ceiling. The reference's matrix is in RAM in both states.
+
+    The limit of a row: for compressed data, the decoded rate no pass can beat, the least of
+    the memory bandwidth, the disk bandwidth x the compression ratio (cold) and the codec's
+    single-core decode rate (``codec_rates``: codec name -> GB/s) x ``cores`` (default: the
+    usable cores), ``limit_bound`` "memory", "disk" or "decode"; for uncompressed data, its
+    roof.
+
+    A pass from memory (warm, or the in-RAM reference) that reads no more than the CPU's
+    last-level cache holds (``cache_bytes``; default: this machine's, ``cpu_cache``) is put
+    against no roof: its bound is "cache" and its fractions None.
     """
+    cores = cores or _usable_cores()
+    if cache_bytes == -1:
+        cache_bytes = cpu_cache.last_level_cache_bytes()
     reference = {r["cache"]: r["seconds"] for r in records if r["strategy"] == REFERENCE_STRATEGY}
     for r in records:
         r["ratio_to_dense"] = r["seconds"] / reference[r["cache"]] if r["cache"] in reference else None
         if roofline is None:
             r["roofline_gbps"] = r["roofline_fraction"] = r["roofline_bound"] = None
+            continue
+        from_memory = r["cache"] == "warm" or r["strategy"] == REFERENCE_STRATEGY
+        if from_memory and cache_bytes and r["gbps"] * 1e9 * r["seconds"] <= cache_bytes:
+            r["roofline_bound"] = r["limit_bound"] = "cache"
+            r["roofline_gbps"] = r["roofline_fraction"] = None
+            r["limit_gbps"] = r["limit_fraction"] = None
             continue
         bounds = {"memory": (r["gbps"], roofline.memory_read_gbps)}
         if r["cache"] == "cold" and r["strategy"] != REFERENCE_STRATEGY:
@@ -239,6 +265,31 @@ def add_derived_columns(records: list[dict], roofline) -> None:
         rate, r["roofline_gbps"] = bounds[bound]
         r["roofline_bound"] = bound
         r["roofline_fraction"] = rate / r["roofline_gbps"]
+        _add_limit(r, roofline, codec_rates or {}, cores)
+
+
+def _add_limit(r: dict, roofline, codec_rates: dict, cores: int) -> None:
+    codec = (r.get("spec") or {}).get("compression")
+    ratio = r.get("compression_ratio")
+    if codec in (None, "none") or not ratio:
+        r["limit_gbps"], r["limit_fraction"] = r["roofline_gbps"], r["roofline_fraction"]
+        r["limit_bound"] = r["roofline_bound"]
+        return
+    limits = {"memory": roofline.memory_read_gbps}
+    if r["cache"] == "cold":
+        limits["disk"] = roofline.disk_read_gbps * ratio
+    if codec_rates.get(codec):
+        limits["decode"] = codec_rates[codec] * cores
+    r["limit_bound"] = min(limits, key=limits.get)
+    r["limit_gbps"] = limits[r["limit_bound"]]
+    r["limit_fraction"] = r["gbps"] / r["limit_gbps"]
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _number(value, spec: str, scale: float = 1.0) -> str:
@@ -258,6 +309,7 @@ _COLUMNS: tuple[tuple[str, Callable[[dict], str], bool], ...] = (
     ("stored rate", lambda r: units.human_gbps(r["stored_gbps"]) if r.get("stored_gbps")
      else "-", False),
     ("roof %", lambda r: _roof_cell(r), False),
+    ("limit %", lambda r: _limit_cell(r), False),
     ("peak incr", lambda r: units.human_bytes(r["increment_bytes"]), False),
     ("anon incr", lambda r: units.human_bytes(r["anon_increment_bytes"]), False),
     ("file incr", lambda r: units.human_bytes(r["file_increment_bytes"]), False),
@@ -270,13 +322,29 @@ _COLUMNS: tuple[tuple[str, Callable[[dict], str], bool], ...] = (
 PROBE_BEATEN_MARK = "!"
 
 
+#: The roof cells of a pass that fits the CPU's last-level cache: no roof applies.
+IN_CACHE = "in cache"
+
+
 def _roof_cell(record: dict) -> str:
+    if record.get("roofline_bound") == "cache":
+        return IN_CACHE
     fraction = record.get("roofline_fraction")
     if fraction is None:
         return "-"
     bound = (record.get("roofline_bound") or "memory")[0]  # m(emory) or d(isk)
     mark = PROBE_BEATEN_MARK if fraction > 1 else ""
     return f"{100 * fraction:.1f}{bound}{mark}"
+
+
+def _limit_cell(record: dict) -> str:
+    if record.get("limit_bound") == "cache":
+        return IN_CACHE
+    fraction = record.get("limit_fraction")
+    if fraction is None:
+        return "-"
+    bound = {"memory": "m", "disk": "d", "decode": "c"}[record.get("limit_bound") or "memory"]
+    return f"{100 * fraction:.1f}{bound}"
 
 
 def format_table(records: list[dict], roofline, skipped, failures) -> str:
@@ -298,6 +366,13 @@ def format_table(records: list[dict], roofline, skipped, failures) -> str:
         lines.append("roof %: m = decoded bytes against the memory bandwidth, d = stored "
                      "(compressed) bytes against the disk bandwidth; compr = decoded / stored "
                      "bytes; for compressed data the read rate is the decode throughput")
+        lines.append("limit %: the read rate against the row's limit: uncompressed, its roof; "
+                     "compressed, the least of memory (m), disk x compr when cold (d) and the "
+                     "codec's single-core decode rate x cores (c), measured after the run")
+        cached = [r for r in records if r.get("roofline_bound") == "cache"]
+        if cached:
+            lines.append(f"{IN_CACHE}: {', '.join(sorted({r['strategy'] for r in cached}))} read "
+                         "no more than the CPU's last-level cache holds: no memory roof applies")
         beaten = [r for r in records if (r.get("roofline_fraction") or 0) > 1]
         if beaten:
             lines.append(

@@ -22,7 +22,7 @@ The filter plugins come from the ``hdf5plugin`` package, never from the system.
 
 :func:`pipeline_decoder` turns a dataset's filter pipeline into a :class:`ChunkDecoder` that
 decodes one stored chunk into a caller's buffer with codecs that release the GIL while they
-work (deflate through the zlib library via ctypes, writing straight into the buffer; byte
+work (deflate through zlib-ng, ISA-L or zlib, whichever is installed and fastest; byte
 unshuffle, blosc and zstd through numcodecs), so a thread pool can decode on every core. A
 filter it cannot decode is refused (:class:`UnsupportedFilter`, naming the filter): never a
 silent fallback to HDF5's own, one-call-at-a-time decoding.
@@ -30,16 +30,13 @@ silent fallback to HDF5's own, one-call-at-a-time decoding.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
-import functools
-import zlib
 from collections.abc import Callable
 
 import numpy as np
 
 from harness.measuring.matrix.spec import COMPRESSIONS
+from harness.measuring.storage import inflate
 
 #: Every name a dataset's ``compression`` may take in HDF5 (None: uncompressed).
 HDF5_NAMES = COMPRESSIONS
@@ -124,9 +121,14 @@ def undecodable_filters(name: str | None) -> list[str]:
 DECODER_WORKING_BYTES = {BLOSC: 4 << 20, ZSTD: 256 << 10, DEFLATE: 64 << 10, SHUFFLE: 0}
 
 
-def decoder_working_bytes(name: str | None) -> int:
-    """Working memory one thread decoding chunks of codec ``name`` holds beyond its buffers."""
-    return sum(DECODER_WORKING_BYTES.get(fid, 0) for fid in filter_ids(name))
+def decoder_working_bytes(name: str | None, decoded_bytes: int = 0) -> int:
+    """Working memory one thread decoding chunks of codec ``name`` holds beyond its buffers;
+    ``decoded_bytes``: a chunk's decoded size, when this module's inflate decodes it (the
+    inflate libraries that return a new object hold one decoded chunk per call)."""
+    working = sum(DECODER_WORKING_BYTES.get(fid, 0) for fid in filter_ids(name))
+    if DEFLATE in filter_ids(name):
+        working += inflate.working_bytes(decoded_bytes) - DECODER_WORKING_BYTES[DEFLATE]
+    return working
 
 
 def decode_stages(name: str | None) -> int:
@@ -142,36 +144,9 @@ class UnsupportedFilter(ValueError):
 # Each stage decodes ``source`` (uint8) into ``target`` (uint8, exactly the decoded size:
 # the filters here all decode to the chunk's size) and releases the GIL while it works.
 
-@functools.lru_cache(maxsize=1)
-def _libz():
-    """The zlib library's ``uncompress``, or None where it cannot be loaded."""
-    path = ctypes.util.find_library("z")
-    if path is None:
-        return None
-    try:
-        uncompress = ctypes.CDLL(path).uncompress
-    except (OSError, AttributeError):
-        return None
-    uncompress.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_ulong), ctypes.c_void_p,
-                           ctypes.c_ulong)
-    uncompress.restype = ctypes.c_int
-    return uncompress
-
-
 def _inflate(source: np.ndarray, target: np.ndarray) -> None:
-    uncompress = _libz()
-    if uncompress is None:  # Python's zlib also releases the GIL; it costs one more copy
-        decoded = zlib.decompress(source)
-        if len(decoded) != target.nbytes:
-            raise ValueError(f"deflate: {len(decoded)} bytes decoded, expected {target.nbytes}")
-        target[:] = np.frombuffer(decoded, dtype=np.uint8)
-        return
-    # A ctypes call releases the GIL, and zlib writes straight into the target buffer.
-    size = ctypes.c_ulong(target.nbytes)
-    status = uncompress(target.ctypes.data, ctypes.byref(size), source.ctypes.data, source.nbytes)
-    if status != 0 or size.value != target.nbytes:
-        raise ValueError(f"deflate: zlib status {status}, {size.value} bytes decoded, "
-                         f"expected {target.nbytes}")
+    # zlib-ng, ISA-L or zlib, whichever is fastest here (see harness.measuring.storage.inflate).
+    inflate.inflate_into(source, target, inflate.ZLIB_WBITS)
 
 
 def _unshuffle(element_size: int) -> Callable[[np.ndarray, np.ndarray], None]:

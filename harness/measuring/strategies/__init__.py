@@ -3,7 +3,7 @@
 ``names(family=None)`` lists them, ``get(name)`` returns a :class:`Strategy`, and
 ``matvec(name, spec, x, **options)`` materializes, opens, multiplies and closes. Families live
 in one module each: ``dense``, ``memmap``, ``hdf5``, ``hdf5_direct``, ``sparse``, ``zarr``,
-``dask`` (the "distributed" family); each strategy declares there what it reads, what it
+``zarr_direct``, ``zarrs_pipeline``, ``dask`` (the "distributed" family); each strategy declares there what it reads, what it
 refuses, its memory and its pass-time estimate (see :class:`Strategy`).
 Options: ``block_rows`` or ``memory_budget`` (bytes, default 64 MiB) and ``chunk_cache_bytes``
 (HDF5's ``rdcc_nbytes``).
@@ -57,5 +57,8 @@ def matvec(name: str, spec: DatasetSpec, x: np.ndarray, root=None, **options) ->
 
 
 # Registered after the four above (names() lists in registration order): zarr, then dask.
+# zarr-direct and zarrs-blocked come after zarr's first three, so their suite parameters keep their order.
 from harness.measuring.strategies import zarr  # noqa: F401, I001
+from harness.measuring.strategies import zarr_direct  # noqa: F401
+from harness.measuring.strategies import zarrs_pipeline  # noqa: F401
 from harness.measuring.strategies import dask  # noqa: F401

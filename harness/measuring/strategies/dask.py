@@ -123,7 +123,8 @@ class ThreadsOperand:
 
 #: What a worker reads its rows with, per storage, fastest first: the first that can open the
 #: store (the mapped readers refuse compressed or filtered data) is kept for the operand's life.
-WORKER_READERS = {"zarr": ("zarr-mmap", "zarr-blocked"), "hdf5": ("hdf5-mmap", "hdf5-blocked")}
+WORKER_READERS = {"zarr": ("zarr-mmap", "zarr-direct", "zarr-blocked"),
+                  "hdf5": ("hdf5-mmap", "hdf5-blocked")}
 
 #: Readers opened in this process (a worker) for dask-distributed products, by
 #: ``(operand key, part)``: ``(exit stack, operand, strategy name)``.

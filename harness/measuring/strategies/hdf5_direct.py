@@ -89,7 +89,7 @@ def worker_bytes(spec: DatasetSpec) -> int:
     stored = stored_buffer_bytes(chunk) if stages else 0
     scratch = chunk if stages > 1 else 0
     return (stored + chunk + scratch + _converted_bytes(spec)
-            + codecs.decoder_working_bytes(spec.compression))
+            + codecs.decoder_working_bytes(spec.compression, chunk))
 
 
 def worker_count(spec: DatasetSpec, opts: Options) -> int:
