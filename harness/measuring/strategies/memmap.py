@@ -18,14 +18,14 @@ from harness.measuring.storage.base import byte_offset
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     block_rows,
     one_block_bytes,
     register,
     streaming_seconds,
 )
+from harness.measuring.strategies.products import BlockProducts, Product, RowRangeProducts
 
-#: blocked_matvec unmaps the pages of each finished block only when the matrix is larger than
+#: blocked_product unmaps the pages of each finished block only when the matrix is larger than
 #: this fraction of the RAM available now. Mapped file pages are page cache the kernel can
 #: reclaim, and unmapping them makes the next product fault them all in again (~15 ms per
 #: 400 MB here), so a matrix that fits comfortably keeps its mapping.
@@ -94,15 +94,15 @@ ASSUMED_SECONDS_PER_ROW = 5e-6
 
 
 def pipelined_block_rows(spec_rows: int, row_bytes: int, rows_per_block: int) -> int:
-    """Rows per block for ``blocked_matvec``: at most ``rows_per_block`` (the budget), about
+    """Rows per block for ``blocked_product``: at most ``rows_per_block`` (the budget), about
     ``PIPELINE_BLOCK_BYTES``."""
     return max(1, min(rows_per_block, PIPELINE_BLOCK_BYTES // row_bytes, spec_rows))
 
 
-def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
-                   release: bool | None = None, reader: ThreadPoolExecutor | None = None
-                   ) -> np.ndarray:
-    """``y = A @ x`` over row blocks of a mapping.
+def blocked_product(mapping: MappedMatrix, product: Product, rows_per_block: int,
+                    release: bool | None = None, reader: ThreadPoolExecutor | None = None
+                    ) -> None:
+    """One pass of ``product`` over the row blocks of a mapping (its rows ``[first, stop)``).
 
     While BLAS multiplies a block, ``reader`` (a one-thread pool) faults the next one in
     (``populate``). With ``release`` (default: ``should_release_pages``), each block's pages
@@ -111,11 +111,13 @@ def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
     a = mapping.array
     if release is None:
         release = should_release_pages(a.nbytes)
-    nrows, ncols = a.shape
-    y = np.empty(nrows, dtype=a.dtype)
+    ncols = a.shape[1]
     row_bytes = ncols * a.itemsize
     base = a.ctypes.data
-    blocks = [(r0, min(r0 + rows_per_block, nrows)) for r0 in range(0, nrows, rows_per_block)]
+    blocks = [(r0, min(r0 + rows_per_block, product.stop))
+              for r0 in range(product.first, product.stop, rows_per_block)]
+    if not blocks:
+        return
 
     def fault_in(index: int) -> None:
         r0, r1 = blocks[index]
@@ -124,13 +126,13 @@ def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
     own_reader = reader is None
     reader = reader or ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
     try:
-        released = mapping.offset
+        released = mapping.offset + product.first * row_bytes
         pending = reader.submit(fault_in, 0)
         for index, (r0, r1) in enumerate(blocks):
             pending.result()
             if index + 1 < len(blocks):
                 pending = reader.submit(fault_in, index + 1)
-            np.dot(a[r0:r1], x, out=y[r0:r1])
+            product.put(r0, a[r0:r1])
             if release:
                 end = mapping.offset + r1 * row_bytes
                 mapping.release(released, end)
@@ -138,10 +140,9 @@ def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
     finally:
         if own_reader:
             reader.shutdown(wait=True)
-    return y
 
 
-class NumpyMemmapOperand:
+class NumpyMemmapOperand(BlockProducts):
     """``numpy.memmap`` as a user writes it; ``rows=True`` is the notebook's row loop."""
 
     def __init__(self, spec: DatasetSpec, path: Path, rows: bool):
@@ -150,14 +151,12 @@ class NumpyMemmapOperand:
                                 offset=byte_offset(path))
         self.rows = rows
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
         if not self.rows:
-            return np.asarray(self.matrix @ x)
-        y = np.empty(self.spec.shape[0], dtype=self.spec.dtype)
+            product.whole(self.matrix)
+            return
         for i in range(self.spec.shape[0]):
-            y[i] = self.matrix[i] @ x
-        return y
+            product.put(i, self.matrix[i:i + 1])
 
     def close(self) -> None:
         mm = getattr(self.matrix, "_mmap", None)
@@ -167,9 +166,9 @@ class NumpyMemmapOperand:
                 mm.close()
 
 
-class BlockedMapOperand:
+class BlockedMapOperand(RowRangeProducts):
     """Row blocks of a mapping, the next block faulted in by a reader thread (see
-    ``blocked_matvec``). Once a product has run through the whole mapping without releasing
+    ``blocked_product``). Once a product has run through the whole mapping without releasing
     pages, they are all mapped: later products multiply the mapping in one BLAS call, with no
     per-block hand-offs (pages the kernel reclaimed meanwhile are simply faulted in again)."""
 
@@ -182,18 +181,17 @@ class BlockedMapOperand:
         self.whole_mapping_populated = False
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
+        whole = (product.first, product.stop) == (0, self.spec.shape[0])
+        if not whole:  # a worker's range of rows: one BLAS call on those rows of the mapping
+            product.put(product.first, self.mapping.array[product.first:product.stop])
+            return
         if self.whole_mapping_populated:
-            return self.mapping.array @ x
-        y = blocked_matvec(self.mapping, x, self.rows_per_block, release=self.release,
-                           reader=self.reader)
+            product.whole(self.mapping.array)
+            return
+        blocked_product(self.mapping, product, self.rows_per_block, release=self.release,
+                        reader=self.reader)
         self.whole_mapping_populated = not self.release
-        return y
-
-    def matvec_rows(self, x: np.ndarray, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``: one BLAS call on those rows of the mapping."""
-        return self.mapping.array[first:stop] @ as_vector(x, self.spec)
 
     def close(self) -> None:
         self.reader.shutdown(wait=True)

@@ -23,13 +23,13 @@ from harness.measuring.storage import zarr as zarr_store
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     block_rows,
     one_block_bytes,
     read_buffer,
     register,
     streaming_seconds,
 )
+from harness.measuring.strategies.products import Product, RowRangeProducts
 
 #: Chunks zarr reads at once while it fills one slab (zarr's ``async.concurrency`` is 10 by
 #: default): each holds a chunk's encoded bytes until it is decoded into the slab.
@@ -61,7 +61,7 @@ def _pass_seconds(spec: DatasetSpec, opts: Options) -> float:
     return streaming_seconds(spec, opts) + decode
 
 
-class SlabOperand:
+class SlabOperand(RowRangeProducts):
     """Row slabs read by ``read(r0, r1, out)`` into one reused buffer, multiplied in place."""
 
     def __init__(self, spec: DatasetSpec, rows_per_slab: int, read):
@@ -69,19 +69,12 @@ class SlabOperand:
         self.rows_per_slab = rows_per_slab
         self.buffer = read_buffer((rows_per_slab, spec.shape[1]), spec.dtype)
 
-    def matvec(self, x):
-        return self.matvec_rows(x, 0, self.spec.shape[0])
-
-    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``, reading only those rows."""
-        x = as_vector(x, self.spec)
-        y = np.empty(stop - first, dtype=self.spec.dtype)
-        for r0 in range(first, stop, self.rows_per_slab):
-            r1 = min(r0 + self.rows_per_slab, stop)
+    def _run(self, product: Product) -> None:
+        for r0 in range(product.first, product.stop, self.rows_per_slab):
+            r1 = min(r0 + self.rows_per_slab, product.stop)
             slab = self.buffer[:r1 - r0]
             self.read(r0, r1, slab)
-            np.dot(slab, x, out=y[r0 - first:r1 - first])
-        return y
+            product.put(r0, slab)
 
 
 @contextlib.contextmanager
@@ -132,29 +125,24 @@ def _chunk_files(spec: DatasetSpec, array, path) -> list[tuple[int, int, Path]]:
             for j in range(math.ceil(spec.shape[1] / cw))]
 
 
-class MappedChunkFilesOperand:
+class MappedChunkFilesOperand(RowRangeProducts):
     """Every chunk file mapped read-only; each chunk multiplied where it lies. A chunk file
     that is missing holds only the fill value (0) and adds nothing."""
 
     def __init__(self, spec: DatasetSpec, chunks: list[tuple[int, int, np.ndarray]]):
         self.spec, self.chunks = spec, chunks
 
-    def matvec(self, x):
-        return self.matvec_rows(x, 0, self.spec.shape[0])
-
-    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``, touching only the chunks that hold those rows."""
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
+        """Touches only the chunks that hold the product's rows."""
+        first, stop = product.first, product.stop
         ncols = self.spec.shape[1]
-        y = np.zeros(stop - first, dtype=self.spec.dtype)
         for r0, c0, block in self.chunks:
             # Edge chunks are stored whole (padded); use their valid part only.
             top, bottom = max(r0, first), min(r0 + block.shape[0], stop)
             if top >= bottom:
                 continue
             w = min(block.shape[1], ncols - c0)
-            y[top - first:bottom - first] += block[top - r0:bottom - r0, :w] @ x[c0:c0 + w]
-        return y
+            product.add(top, c0, block[top - r0:bottom - r0, :w])
 
 
 @contextlib.contextmanager
