@@ -1,0 +1,134 @@
+"""Aᵀy, A @ X and AᵀY of every strategy equal the dense reference (numpy on the generated
+values) on the awkward inputs the product is tested on: 1 row, 1 column, chunks that do not
+divide the shape or exceed it, both dtypes, compressed and sparse storages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_strategies import IN_PROCESS, SHAPES, storages_of
+
+from harness.measuring import strategies
+from harness.measuring.matrix.generate import dense_array
+from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.strategies.capabilities import MultiColumn, Transposes
+from harness.measuring.strategies.products import PRODUCTS, Product, operand_array
+
+RTOL = {"float32": 2e-5, "float64": 1e-12}
+COLUMNS = (1, 3, 64)
+
+
+def operands(rows: int, cols: int, dtype: str, seed: int) -> dict:
+    """Inputs of every product, of the other dtype than the matrix (strategies cast them)."""
+    other = "float64" if dtype == "float32" else "float32"
+    rng = np.random.default_rng(seed)
+    inputs = {"rmatvec": rng.standard_normal(rows).astype(other)}
+    for k in COLUMNS:
+        inputs[f"matmat-{k}"] = rng.standard_normal((cols, k)).astype(other)
+    inputs["rmatmat-3"] = rng.standard_normal((rows, 3)).astype(other)
+    return inputs
+
+
+def reference(matrix: np.ndarray, name: str, v: np.ndarray) -> np.ndarray:
+    """The product in float64 of the generated values, ``v`` first cast to the matrix dtype
+    (as the strategies do)."""
+    a = matrix.astype(np.float64)
+    v = v.astype(matrix.dtype).astype(np.float64)
+    return a.T @ v if name.startswith("r") else a @ v
+
+
+def check(operand, name: str, v: np.ndarray, expected: np.ndarray, dtype: str, label) -> None:
+    method = getattr(operand, name.split("-")[0])
+    result = method(v)
+    assert result.shape == expected.shape, label
+    assert result.dtype == np.dtype(dtype), label
+    # atol: a sum of terms that cancel is judged against the size of its terms.
+    scale = float(np.abs(expected).max(initial=0.0)) or 1.0
+    np.testing.assert_allclose(result, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale,
+                               err_msg=str(label))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("density", [None, 0.3])
+def test_every_strategy_transposes_and_multiplies_columns_like_the_dense_reference(
+        tmp_path_factory, shape, dtype, density):
+    root = tmp_path_factory.getbasetemp() / "products"
+    base = DatasetSpec(shape, dtype, density=density, seed=5)
+    matrix = dense_array(base)
+    inputs = operands(*shape, dtype, seed=11)
+    expected = {name: reference(matrix, name, v) for name, v in inputs.items()}
+    checked = set()
+    for spec in storages_of(base):
+        for name in IN_PROCESS:
+            if not strategies.get(name).accepts(spec):
+                continue
+            for options in ({}, {"block_rows": 2}):
+                with strategies.get(name).open(spec, root=root, **options) as operand:
+                    for product, v in inputs.items():
+                        check(operand, product, v, expected[product], dtype,
+                              (name, spec, options, product))
+                checked.add(name)
+    must_run = set(IN_PROCESS) - {"dia"}
+    if density is None:
+        must_run -= set(strategies.names("sparse"))
+    assert must_run <= checked
+
+
+@pytest.mark.parametrize("name", ["memmap-blocked", "hdf5-blocked", "hdf5-direct", "zarr-mmap",
+                                  "zarr-blocked", "csr-hdf5-blocked", "dask-threads"])
+def test_out_of_core_readers_transpose_and_multiply_columns(tmp_path, name):
+    """The fast check (the slow test above covers every strategy and storage)."""
+    strategy = strategies.get(name)
+    base = DatasetSpec((23, 37), "float32", density=0.3 if name.startswith("csr") else None,
+                       seed=2)
+    spec = next(s for s in storages_of(base) if strategy.accepts(s))
+    matrix = dense_array(base)
+    inputs = operands(23, 37, "float32", seed=4)
+    with strategy.open(spec, root=tmp_path, block_rows=5) as operand:
+        for product, v in inputs.items():
+            check(operand, product, v, reference(matrix, product, v), "float32", product)
+
+
+def test_every_strategy_declares_the_products_its_operand_has(tmp_path):
+    spec = DatasetSpec((6, 5), "float64", density=0.5, seed=1)
+    for name in strategies.names():
+        strategy = strategies.get(name)
+        assert set(strategy.products) <= set(PRODUCTS), name
+        if strategy.spans_processes:
+            continue  # checked in test_distributed.py (a cluster)
+        candidates = [s for s in storages_of(spec) if strategy.accepts(s)]
+        with strategy.open(candidates[0], root=tmp_path) as operand:
+            assert isinstance(operand, Transposes) == strategy.offers("rmatvec"), name
+            assert isinstance(operand, MultiColumn) == strategy.offers("matmat"), name
+
+
+def test_a_product_outside_the_four_is_refused():
+    with pytest.raises(ValueError, match="unknown product 'solve'"):
+        strategies.get("dense").offers("solve")
+
+
+@pytest.mark.parametrize("name, v, message", [
+    ("rmatvec", np.ones(5), r"y must be a vector of 4 elements"),
+    ("matmat", np.ones(5), r"X must be a \(5, k\) array"),
+    ("matmat", np.ones((4, 2)), r"X must be a \(5, k\) array"),
+    ("rmatmat", np.ones((5, 2)), r"Y must be a \(4, k\) array"),
+])
+def test_an_operand_of_the_wrong_shape_is_refused_naming_the_shape(tmp_path, name, v, message):
+    with (strategies.get("dense").open(DatasetSpec((4, 5)), root=tmp_path) as operand,
+          pytest.raises(ValueError, match=message)):
+        getattr(operand, name)(v)
+
+
+def test_transposed_blocks_add_up_by_column_and_rows_by_range():
+    a = np.arange(12.0).reshape(3, 4)
+    y = np.array([1.0, -2.0, 0.5])
+    p = Product(a.shape, operand_array(y, a.shape, "float64", True, False), transpose=True)
+    p.add(0, 0, a[:2, :3])   # blocks of every shape, in any order
+    p.add(2, 0, a[2:, :3])
+    p.add(0, 3, a[:, 3:])
+    np.testing.assert_array_equal(p.out, [-4.0, -4.5, -5.0, -5.5])  # by hand
+    rows = Product(a.shape, np.ones(4), transpose=False, first=1, stop=3)
+    rows.put(1, a[1:3])
+    np.testing.assert_array_equal(rows.out, [22.0, 38.0])
