@@ -132,3 +132,52 @@ def test_transposed_blocks_add_up_by_column_and_rows_by_range():
     rows = Product(a.shape, np.ones(4), transpose=False, first=1, stop=3)
     rows.put(1, a[1:3])
     np.testing.assert_array_equal(rows.out, [22.0, 38.0])
+
+
+# ----------------------------------------------------------------------- measured like A @ x
+
+@pytest.mark.parametrize("product, columns", [("rmatvec", 1), ("matmat", 4), ("rmatmat", 3)])
+def test_measure_times_and_checks_each_product(tmp_path, product, columns):
+    from harness.measuring.runs.measure import measure_in_process
+
+    spec = DatasetSpec((40, 300), "float64", storage="hdf5", chunks=(7, 300), seed=3)
+    m = measure_in_process("hdf5-direct", spec, repeat=1, root=tmp_path, product=product,
+                           columns=columns)
+    record = m.to_record()
+    assert (record["product"], record["columns"]) == (product, columns)
+    assert record["seconds_per_column"] == pytest.approx(record["seconds"] / columns)
+    # Checked against the float64 product of the generated values (sources' reference).
+    assert m.max_abs_error is not None and m.max_abs_error < 1e-10
+    assert m.matrix_bytes == 40 * 300 * 8  # GB/s are bytes of matrix read per second
+
+
+def test_measure_refuses_columns_for_a_one_column_product(tmp_path):
+    from harness.measuring.runs.measure import measure_in_process
+
+    with pytest.raises(ValueError, match="rmatvec takes one column, got columns=4"):
+        measure_in_process("dense", DatasetSpec((4, 5)), root=tmp_path, product="rmatvec",
+                           columns=4)
+
+
+def test_measure_command_puts_the_products_side_by_side(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "harness", "measure", "--shape", "30x50",
+               "--strategies", "dense,memmap-blocked", "--product", "matvec,rmatvec,matmat",
+               "--columns", "1,16", "--repeat", "1", "--no-roofline", "--format", "json",
+               "--data-dir", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)
+    seen = {(r["strategy"], r["product"], r["columns"]) for r in records}
+    assert seen == {(s, p, k) for s in ("dense", "memmap-blocked")
+                    for p, k in (("matvec", 1), ("rmatvec", 1), ("matmat", 1), ("matmat", 16))}
+    assert all(r["max_abs_error"] < 1e-4 for r in records)
+    # Ratios are taken against the in-RAM strategy's same product.
+    assert all(r["ratio_to_dense"] == 1.0 for r in records if r["strategy"] == "dense")
+    bad = subprocess.run([*command[:-4], "--product", "solve"], capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "unknown product 'solve'" in bad.stderr

@@ -75,6 +75,11 @@ def register(subparsers) -> None:
                         "field plus small noise) or quantized (12-bit sensor counts)")
     p.add_argument("--strategies", default=None,
                    help="comma-separated names (default: every strategy that accepts the matrix)")
+    p.add_argument("--product", default="matvec",
+                   help="comma-separated products measured side by side: matvec (A @ x), "
+                        "rmatvec (Aᵀy), matmat (A @ X), rmatmat (AᵀY) (default matvec)")
+    p.add_argument("--columns", default="16",
+                   help="comma-separated k, the columns of X for matmat and rmatmat (default 16)")
     p.add_argument("--cache", choices=("warm", "cold", "both"), default="warm")
     p.add_argument("--repeat", type=int, default=5, help="timed passes per strategy (default 5)")
     p.add_argument("--rounds", type=int, default=1,
@@ -115,8 +120,10 @@ def run(args: argparse.Namespace) -> int:
 
     # A recommendation is built on a whole comparison only: a failed row could have been the
     # fastest one.
-    advice = None if comparison.failures else \
-        recommend(comparison.records, args.memory_budget, comparison.skipped)
+    # Over the plain product's figures: the one a strategy is chosen on (harness.operator).
+    plain = [r for r in comparison.records if r.get("product", "matvec") == "matvec"]
+    advice = None if comparison.failures or not plain else \
+        recommend(plain, args.memory_budget, comparison.skipped)
     if args.format == "json" and args.file is not None:
         print(json.dumps({"file": args.file, "records": comparison.records,
                           "skipped": comparison.skipped, "failures": comparison.failures,
@@ -148,8 +155,29 @@ def _strategy_options(args: argparse.Namespace) -> dict:
     return {option.name: getattr(args, option.name) for option in OPTIONS}
 
 
+def products(product_text: str, columns_text: str) -> list[tuple[str, int]]:
+    """``--product`` and ``--columns`` as (product, columns) pairs: each multi-column product
+    once per k; a ValueError naming what is wrong."""
+    from harness.measuring.strategies.products import PRODUCT_KINDS, check_product
+
+    try:
+        ks = [int(k) for k in columns_text.split(",")]
+    except ValueError:
+        raise ValueError(f"--columns takes comma-separated integers, got {columns_text!r}") \
+            from None
+    pairs = []
+    for product in product_text.split(","):
+        check_product(product.strip())
+        several = PRODUCT_KINDS[product.strip()][1]
+        for k in ks if several else [1]:
+            check_product(product.strip(), k)
+            pairs.append((product.strip(), k))
+    return pairs
+
+
 def _common(args: argparse.Namespace) -> dict:
-    return {"cache": args.cache, "repeat": args.repeat, "rounds": args.rounds,
+    return {"products": products(args.product, args.columns),
+            "cache": args.cache, "repeat": args.repeat, "rounds": args.rounds,
             "root": args.data_dir, "check": not args.no_check, "roofline": not args.no_roofline,
             "timeout_seconds": args.timeout, "progress": _to_stderr}
 

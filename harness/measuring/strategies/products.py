@@ -27,6 +27,37 @@ PRODUCT_KINDS = {"matvec": (False, False), "rmatvec": (True, False),
                  "matmat": (False, True), "rmatmat": (True, True)}
 
 
+def product_input(shape: tuple[int, int], dtype, product: str = "matvec",
+                  columns: int = 1) -> np.ndarray:
+    """The deterministic operand a measurement of ``product`` multiplies by: ``vector`` of
+    the length the product takes, and for ``matmat``/``rmatmat`` ``columns`` distinct columns
+    (that vector rolled by 0, 1, ... places)."""
+    from harness.measuring.matrix.generate import vector
+
+    check_product(product, columns)
+    transpose, several = PRODUCT_KINDS[product]
+    v = vector(shape[0] if transpose else shape[1], dtype)
+    if not several:
+        return v
+    return np.ascontiguousarray(np.stack([np.roll(v, j) for j in range(columns)], axis=1))
+
+
+def check_product(product: str, columns: int = 1) -> None:
+    """A clear error for an unknown product, or columns that it does not take."""
+    if product not in PRODUCT_KINDS:
+        raise ValueError(f"unknown product {product!r}; known products: {list(PRODUCTS)}")
+    several = PRODUCT_KINDS[product][1]
+    if int(columns) < 1 or (not several and int(columns) != 1):
+        raise ValueError(f"{product} takes {'k >= 1 columns' if several else 'one column'}, "
+                         f"got columns={columns}")
+
+
+def product_label(product: str, columns: int = 1) -> str:
+    """How tables name a product: ``A @ x``, ``Aᵀy``, ``A @ X (k=16)``, ``AᵀY (k=16)``."""
+    text = {"matvec": "A @ x", "rmatvec": "Aᵀy", "matmat": "A @ X", "rmatmat": "AᵀY"}[product]
+    return f"{text} (k={columns})" if PRODUCT_KINDS[product][1] else text
+
+
 def operand_array(v, shape: tuple[int, int], dtype, transpose: bool, columns: bool) -> np.ndarray:
     """``v`` as a C-contiguous array of ``dtype``: a vector (``columns`` False) or a matrix of
     ``k >= 1`` columns, of ``ncols`` rows (``nrows`` when ``transpose``); a clear error
