@@ -182,6 +182,17 @@ def _check_cache_and_repeat(cache: str, repeat: int) -> None:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
 
 
+def import_readers(strat, spec: DatasetSpec) -> None:
+    """Import what ``strat`` reads ``spec`` with, before anything is metered: an import's
+    memory is a cost of the process, not of the product."""
+    if spec.storage in ("hdf5", "csr-hdf5"):
+        codecs.register_hdf5_filters()  # h5py and hdf5plugin: about 3.5 MiB here
+    if spec.storage == "zarr":
+        zarr_store.zarr_module()  # zarr and its codecs: about 10 MiB
+    for module in strat.imports:
+        importlib.import_module(module)
+
+
 def measure_in_process(
     strategy: str,
     spec: DatasetSpec,
@@ -240,14 +251,7 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
     if not strat.offers(product):
         raise ValueError(f"strategy {strat.name!r} does not compute {product} (its record "
                          f"offers {', '.join(strat.products)})")
-    if spec.storage in ("hdf5", "csr-hdf5"):
-        # Importing h5py and hdf5plugin (about 3.5 MiB here) is a cost of the process, not of
-        # the product: done before anything is metered.
-        codecs.register_hdf5_filters()
-    if spec.storage == "zarr":
-        zarr_store.zarr_module()  # the same for zarr and its codecs (about 10 MiB)
-    for module in strat.imports:
-        importlib.import_module(module)
+    import_readers(strat, spec)
     budget = strat.extra_memory_bytes(spec, **options)
     x = product_input(spec.shape, spec.dtype, product, columns)
 
