@@ -197,3 +197,26 @@ def test_passes_from_a_cold_cache_time_each_pass_and_meter_the_whole_run(tmp_pat
     assert result.resident_fraction_after == pytest.approx(1.0)  # read through the page cache
     with pytest.raises(ValueError, match="passes must be >= 1"):
         measure_passes("hdf5-blocked", spec, passes=0, root=tmp_path)
+
+
+@pytest.mark.parametrize("direction, columns, product", [
+    ("matvec", 1, "matvec"), ("matvec", 16, "matmat"), ("rmatvec", 1, "rmatvec"),
+    ("rmatvec", 4, "rmatmat")])
+def test_a_product_class_combination_names_the_product_it_times(direction, columns, product):
+    from harness.measuring.runs import profiles
+
+    assert profiles.product_of(direction, columns) == product
+
+
+def test_every_profile_has_product_grids_over_their_parameter_names():
+    from harness import names
+    from harness.measuring.runs import profiles
+
+    for name in profiles.PROFILES:
+        grids = profiles.get(name).product_grids
+        assert list(grids) == list(names.PRODUCT_CLASSES)
+        assert all(list(grid) == names.param_names(cls) for cls, grid in grids.items())
+        assert all(strategies.get(s).out_of_core
+                   for s in grids["products.ProductColumns"]["strategy"])
+    assert profiles.get("default").product_grids["products.ProductColumns"]["columns"] == \
+        [1, 4, 16, 64]
