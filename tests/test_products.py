@@ -220,3 +220,21 @@ def test_every_profile_has_product_grids_over_their_parameter_names():
                    for s in grids["products.ProductColumns"]["strategy"])
     assert profiles.get("default").product_grids["products.ProductColumns"]["columns"] == \
         [1, 4, 16, 64]
+
+
+def test_measure_passes_command_times_each_pass_per_strategy(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "harness", "measure", "--shape", "20x3000", "--chunks",
+               "5x3000", "--strategies", "memmap-blocked,hdf5-direct,dask-distributed",
+               "--passes", "3", "--format", "json", "--data-dir", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)
+    assert [r["strategy"] for r in records] == ["memmap-blocked", "hdf5-direct"]
+    assert all(len(r["pass_seconds"]) == 3 and r["product"] == "lsqr" for r in records)
+    bad = subprocess.run([sys.executable, "-m", "harness", "measure", "--passes", "0"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

@@ -80,6 +80,10 @@ def register(subparsers) -> None:
                         "rmatvec (Aᵀy), matmat (A @ X), rmatmat (AᵀY) (default matvec)")
     p.add_argument("--columns", default="16",
                    help="comma-separated k, the columns of X for matmat and rmatmat (default 16)")
+    p.add_argument("--passes", type=int, default=None,
+                   help="instead of the table: a solve's workload, this many products in a row "
+                        "from a cold cache per strategy (lsqr's A @ x, Aᵀy, ...; default "
+                        "strategies: the out-of-core ones), each pass timed, memory metered")
     p.add_argument("--cache", choices=("warm", "cold", "both"), default="warm")
     p.add_argument("--repeat", type=int, default=5, help="timed passes per strategy (default 5)")
     p.add_argument("--rounds", type=int, default=1,
@@ -106,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --timeout must be a positive number of seconds, got {args.timeout}",
               file=sys.stderr)
         return 2
+    if args.passes is not None:
+        return _run_passes(args)
     try:
         comparison = _compare(args)
     except (ValueError, KeyError) as exc:
@@ -207,6 +213,42 @@ def _compare(args: argparse.Namespace):
     user = open_user_matrix(args.file, shape=args.shape, dtype=args.dtype, dataset=args.dataset)
     return compare(user, _names(args), also_as=targets, chunks=args.chunks,
                    compression=args.compression, **_common(args), **_strategy_options(args))
+
+
+def _run_passes(args: argparse.Namespace) -> int:
+    """``--passes N``: a solve's passes from a cold cache, one fresh process per strategy."""
+    from harness.measuring.runs.child import passes_in_subprocess
+    from harness.measuring.runs.measure import MeasurementError
+    from harness.measuring.runs.passes import format_passes, solve_strategies
+
+    if args.passes < 1 or args.file is not None:
+        print("error: --passes takes a count >= 1 and a generated matrix (not --file)",
+              file=sys.stderr)
+        return 2
+    try:
+        matrix = Problem(args.shape or (1000, 100000), args.dtype or "float32", args.density,
+                         args.seed, args.chunks, args.compression, values=args.values)
+        chosen, skipped = solve_strategies(matrix, _names(args))
+        options = {k: v for k, v in _strategy_options(args).items() if v is not None}
+    except (ValueError, KeyError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    records, failed = [], 0
+    for name, spec in chosen:
+        _to_stderr(f"measuring {args.passes} passes of {name} from a cold cache...")
+        try:
+            records.append(passes_in_subprocess(name, spec, passes=args.passes,
+                                                root=args.data_dir,
+                                                timeout_seconds=args.timeout, **options))
+        except MeasurementError as exc:
+            print(f"FAILED {name}: {exc}", file=sys.stderr)
+            failed += 1
+    if args.format == "json":
+        print(json.dumps(records, indent=1))
+    else:
+        print(format_passes(records))
+        print("\n".join(f"skipped {name}: {why}" for name, why in skipped))
+    return 1 if failed else 0
 
 
 def _to_stderr(line: str) -> None:

@@ -60,6 +60,39 @@ class Passes:
         return record
 
 
+def solve_strategies(problem, names=None) -> tuple[list, list[tuple[str, str]]]:
+    """``(strategy, spec)`` pairs of a solve on ``problem`` (``names``, default every
+    out-of-core strategy that reads it) and ``(strategy, why)`` for those that cannot."""
+    from harness.measuring.strategies import CannotRead
+    from harness.measuring.strategies import names as all_names
+
+    chosen, skipped = [], []
+    for name in names or [n for n in all_names() if get(n).out_of_core]:
+        if get(name).spans_processes:
+            why = "its products run on a cluster, whose processes this workload does not meter"
+            skipped.append((name, why))
+            continue
+        try:
+            chosen.append((name, get(name).dataset_for(problem)))
+        except CannotRead as exc:
+            skipped.append((name, exc.reason))
+    return chosen, skipped
+
+
+def format_passes(records: list[dict]) -> str:
+    """One line per strategy: each pass's time, then the run's memory against its budget."""
+    from harness import units
+
+    lines = []
+    for r in records:
+        times = " ".join(units.human_seconds(t) for t in r["pass_seconds"])
+        lines.append(f"{r['strategy']} [{r['storage']}] {r['product']}, cold start: {times}; "
+                     f"anonymous {units.human_bytes(r['anon_increment_bytes'])} (declared "
+                     f"{units.human_bytes(r['budget_bytes'])}), file-backed "
+                     f"{units.human_bytes(r['file_increment_bytes'])}")
+    return "\n".join(lines)
+
+
 def _products(product: str, passes: int) -> list[str]:
     if product == LSQR:
         return ["matvec" if i % 2 == 0 else "rmatvec" for i in range(passes)]

@@ -305,8 +305,9 @@ PROFILES: dict[str, Profile] = {
         zarr_chunks=["rows", "square", "auto"],
         zarr_codecs=["none", "zstd", "blosc-lz4", "blosc-zstd", "gzip-1"],
         clusters=["1x2", "2x1"],
+        # Not dask-distributed: a solve's passes are metered in this process only.
         product_strategies=["memmap-blocked", "hdf5-blocked", "hdf5-direct", "zarr-mmap",
-                            "zarr-blocked", "dask-threads", "dask-distributed"],
+                            "zarr-blocked", "dask-threads"],
         product_columns=[1, 4, 16, 64], solve_passes=[10, 50],
         track_repeat=3, cold_repeat=3, time_repeat=(4, 10, 30.0), rounds=2,
         timeout_seconds=1800.0,
