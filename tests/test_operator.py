@@ -136,3 +136,14 @@ def test_lsqr_and_svds_through_the_operator_agree_with_the_matrix_in_ram(tmp_pat
     assert peak.anon_increment <= budget + solver_vector_bytes(SOLVE_SHAPE) + SLACK_BYTES, \
         (peak.anon_increment, budget)
     assert peak.anon_increment < in_ram.nbytes / 2
+
+
+@pytest.mark.slow
+def test_auto_without_figures_measures_them_now_and_says_so(tmp_path):
+    spec = DatasetSpec((30, 40), "float64", storage="hdf5", chunks=(10, 40), seed=4)
+    with harness.operator(spec, figures=None, budget_bytes=64 * MiB, root=tmp_path,
+                          uses=("matvec", "rmatvec", "matmat")) as op:
+        assert "figures measured now" in op.choice.reason
+        assert f"fastest within 64.0 MiB: {op.choice.strategy}" in op.choice.reason
+        y = np.linspace(-1, 1, 30)
+        np.testing.assert_allclose(op.rmatvec(y), dense_array(spec).T @ y, rtol=1e-12)
