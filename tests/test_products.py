@@ -242,3 +242,17 @@ def test_measure_passes_command_times_each_pass_per_strategy(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "harness", "measure", "--passes", "0"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_the_readers_a_dask_worker_opens_serve_every_product_of_a_row_range():
+    from harness.measuring.strategies.capabilities import ProductRows, RowRanges
+    from harness.measuring.strategies.dask import WORKER_READERS
+    from harness.measuring.strategies.hdf5 import BlockedOperand, MappedChunksOperand
+    from harness.measuring.strategies.memmap import BlockedMapOperand
+    from harness.measuring.strategies.zarr import MappedChunkFilesOperand, SlabOperand
+
+    assert sorted(n for names in WORKER_READERS.values() for n in names) == \
+        ["hdf5-blocked", "hdf5-mmap", "zarr-blocked", "zarr-mmap"]
+    for operand in (BlockedOperand, MappedChunksOperand, BlockedMapOperand,
+                    MappedChunkFilesOperand, SlabOperand):
+        assert issubclass(operand, ProductRows) and issubclass(operand, RowRanges), operand

@@ -4,9 +4,9 @@
 - :class:`Transposes`: ``rmatvec(y)`` (``Aᵀ y``) and ``rmatmat(Y)`` (``Aᵀ Y``); and
   :class:`MultiColumn`: ``matmat(X)`` (``A @ X``); each in one pass over the stored bytes. A
   strategy declares which of them its operand has in ``Strategy.products``.
-- :class:`RowRanges`: ``matvec_rows(x, first, stop)`` and ``product_rows(v, first, stop,
-  transpose)``, the product of a range of rows, reading only those (what a dask worker's
-  reader serves).
+- :class:`RowRanges`: ``matvec_rows(x, first, stop)``, and :class:`ProductRows`:
+  ``product_rows(v, first, stop, transpose)`` (any of the four products), the product of a
+  range of rows, reading only those (what a dask worker's reader serves).
 - :class:`Profiled`: ``profile``, a dict saying where the last pass spent its time.
 - :class:`MetersItsProcesses`: ``measure_peak(fn, *args)``, metering every process the product
   runs in (a dask cluster), and ``last_cluster_peak``, the per-process figures of the last one.
@@ -43,9 +43,13 @@ class RowRanges(Protocol):
         """``(A @ x)[first:stop]``, reading only those rows."""
         ...
 
+
+@runtime_checkable
+class ProductRows(Protocol):
     def product_rows(self, v: np.ndarray, first: int, stop: int,
                      transpose: bool = False) -> np.ndarray:
-        """``(A @ v)[first:stop]``, or ``A[first:stop]ᵀ @ v[first:stop]``."""
+        """``(A @ v)[first:stop]``, or ``A[first:stop]ᵀ @ v[first:stop]``, reading only
+        those rows."""
         ...
 
 
