@@ -147,3 +147,25 @@ def test_auto_without_figures_measures_them_now_and_says_so(tmp_path):
         assert f"fastest within 64.0 MiB: {op.choice.strategy}" in op.choice.reason
         y = np.linspace(-1, 1, 30)
         np.testing.assert_allclose(op.rmatvec(y), dense_array(spec).T @ y, rtol=1e-12)
+
+
+def test_a_users_file_named_as_measure_file_takes_it(tmp_path):
+    """Strings in measure --file's syntax: an HDF5 dataset in a group, a zarr store."""
+    import h5py
+    import zarr
+
+    a = np.random.default_rng(3).standard_normal((40, 70))
+    with h5py.File(tmp_path / "mine.h5", "w") as f:
+        f.create_dataset("group/A", data=a, chunks=(8, 70))
+    store = zarr.create_array(store=str(tmp_path / "mine.zarr"), shape=a.shape, chunks=(8, 70),
+                              dtype="float64", compressors=None)
+    store[:] = a
+    y, X = np.linspace(-1, 1, 40), np.ones((70, 3))
+    for source, strategy in ((f"{tmp_path / 'mine.h5'}:/group/A", "hdf5-direct"),
+                             (str(tmp_path / "mine.zarr"), "zarr-mmap")):
+        with harness.operator(source, strategy, root=tmp_path / "data") as op:
+            assert op.shape == (40, 70) and op.choice.storage.endswith("(yours)")
+            np.testing.assert_allclose(op.rmatvec(y), a.T @ y, rtol=1e-12)
+            np.testing.assert_allclose(op.matmat(X), a @ X, rtol=1e-12)
+    with pytest.raises(ValueError, match="hdf5-direct"):
+        harness.operator(str(tmp_path / "mine.zarr"), "hdf5-direct", root=tmp_path / "data")
