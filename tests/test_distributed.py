@@ -282,3 +282,19 @@ def test_a_worker_that_joined_during_a_metered_call_does_not_hide_its_result():
 def _dense_reference(spec, x):
     """A @ x in float64 from the generated values themselves (no file, no strategy)."""
     return dense_array(spec).astype(np.float64) @ x.astype(spec.dtype).astype(np.float64)
+
+
+def test_closing_an_operator_on_a_cluster_stops_the_cluster_it_started(tmp_path):
+    import harness
+
+    # One worker: another cluster than the module's (2 x 1), which stays up.
+    spec = DatasetSpec((30, 40), "float64", storage="zarr", chunks=(5, 40))
+    before = {p.pid for p in _cluster_processes()}
+    with harness.operator(spec, "dask-distributed", root=tmp_path, workers=1) as op:
+        started = [p for p in _cluster_processes() if p.pid not in before]
+        assert started  # its worker (and nanny)
+        np.testing.assert_allclose(op.rmatvec(np.ones(30)), dense_array(spec).sum(axis=0),
+                                   rtol=1e-12)
+    _gone, alive = psutil.wait_procs(started, timeout=30)
+    assert not alive, f"the operator's cluster outlived it: {alive}"
+    assert cluster.ClusterSpec(workers=1) not in cluster._CLIENTS

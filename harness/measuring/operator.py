@@ -16,7 +16,9 @@ given, a short measurement run now. Strategies that lack a product in ``uses`` a
 ``choice`` says which strategy was picked and from which figures.
 
 The operator opens the strategy's operand once; closing it (``with``, or ``close()``) closes
-the files, thread pools and cluster readers the operand opened.
+the files, thread pools and cluster readers the operand opened, and for a cluster strategy its
+client and the ``LocalCluster`` the harness started for it (a cluster reached by address keeps
+running).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from scipy.sparse.linalg import LinearOperator
 from harness.measuring.runs.measure import CACHE_STATES
 from harness.measuring.runs.recommend import recommend
 from harness.measuring.runs.sources import Generated, Source, as_source
-from harness.measuring.strategies import PRODUCTS, CannotRead, Strategy, get, names
+from harness.measuring.strategies import PRODUCTS, CannotRead, Strategy, cluster, get, names
+from harness.measuring.strategies.base import resolve_options
 
 #: The products an iterative solver asks for by default (lsqr, lsmr, svds: A @ x and Aᵀ y).
 DEFAULT_USES = ("matvec", "rmatvec")
@@ -175,6 +178,8 @@ def operator(source, strategy: str = "auto", *, figures=None, budget_bytes: int 
     store = next((s for s in stores if s.label == choice.storage), stores[0])
     src.prepare(store)
     stack = contextlib.ExitStack()
+    if chosen.spans_processes:  # the cluster's client (and a LocalCluster it started) too
+        stack.callback(cluster.close, cluster.ClusterSpec.from_options(resolve_options(options)))
     try:
         operand = stack.enter_context(chosen.open_at(store.spec, store.location, **options))
     except BaseException:
