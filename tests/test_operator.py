@@ -67,7 +67,7 @@ def test_auto_reads_the_figures_measure_wrote_and_says_so(tmp_path):
     path.write_text(json.dumps({"file": "x", "records": FIGURES}))
     with harness.operator(SMALL, figures=path, budget_bytes=512 * 1024, root=tmp_path) as op:
         assert op.choice.strategy == "memmap-blocked"
-        assert f"figures from {path}" in op.choice.reason
+        assert f"from the figures in {path}: warm: fastest" in op.choice.reason
 
 
 @pytest.mark.parametrize("figures, budget, message", [

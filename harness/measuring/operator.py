@@ -166,7 +166,7 @@ def operator(source, strategy: str = "auto", *, figures=None, budget_bytes: int 
         if figures is None:
             records, label = _measure_now(src, cache, uses, root, options), "figures measured now"
         else:
-            label = f"figures from {figures}" if isinstance(figures, str | os.PathLike) \
+            label = f"the figures in {figures}" if isinstance(figures, str | os.PathLike) \
                 else "the figures given"
             records = load_figures(figures)
         choice = choose(records, src, budget_bytes=budget_bytes, cache=cache, uses=uses,
