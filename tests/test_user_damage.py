@@ -187,5 +187,6 @@ def test_stores_a_reader_cannot_read_are_skipped_while_planning(tmp_path, capsys
     status, out, err = _measure(capsys, "--file", str(fortran), "--data-dir", data_dir)
     assert status == 0, err
     result = json.loads(out)
-    assert "Fortran order" in dict(result["skipped"])["zarr-mmap on zarr (yours)"]
+    # Fortran-order chunk files are mapped as they lie (each chunk a column-major block).
+    assert "zarr-mmap" in {r["strategy"] for r in result["records"]}
     assert all(r["max_abs_error"] < 1e-3 for r in result["records"])

@@ -97,8 +97,9 @@ def test_matlab_v5_variables_dense_single_and_sparse(tmp_path):
         _products_match(user, expected)
     with pytest.raises(UserFileError, match=r"holds 4 2-D numeric variables \(A, B, S, I\)"):
         open_user_matrix(path)
-    with pytest.raises(UserFileError, match="MATLAB int16 array.*double"):
-        open_user_matrix(f"{path}:I")
+    ints = open_user_matrix(f"{path}:I")  # converted to float32 as it is loaded
+    assert ints.spec.dtype == "float32"
+    _products_match(ints, np.ones((3, 3)))
     with pytest.raises(UserFileError, match="no variable 'Z'"):
         open_user_matrix(path, dataset="Z")
 
@@ -111,14 +112,59 @@ def test_harwell_boeing_rua(tmp_path):
     _products_match(user, m.toarray())
 
 
-def test_a_matlab_v73_file_is_refused_in_one_line(tmp_path):
-    path = tmp_path / "big.mat"
+def _matlab_v73(path, variables: dict) -> None:
+    """A v7.3 file as MATLAB writes one: a 512-byte text header, then HDF5 in which a dense
+    m x n variable is a dataset of its transpose (n x m) and a sparse one a group of MATLAB's
+    CSC arrays (data, ir, jc; MATLAB_sparse: its rows), each with a MATLAB_class."""
     with h5py.File(path, "w", userblock_size=512) as f:
-        f.create_dataset("A", data=np.ones((4, 3)))
+        for name, value in variables.items():
+            if sp.issparse(value):
+                csc = sp.csc_array(value)
+                g = f.create_group(name)
+                g.attrs["MATLAB_class"] = np.bytes_("double")
+                g.attrs["MATLAB_sparse"] = np.uint64(csc.shape[0])
+                g["data"], g["ir"] = csc.data, csc.indices.astype(np.uint64)
+                g["jc"] = csc.indptr.astype(np.uint64)
+            else:
+                d = f.create_dataset(name, data=np.asarray(value).T, chunks=True)
+                d.attrs["MATLAB_class"] = np.bytes_(
+                    {"float64": "double", "float32": "single"}.get(value.dtype.name,
+                                                                   value.dtype.name))
     with open(path, "r+b") as f:
-        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Dec  7 2026 HDF5 schema 1.00 .")
-    with pytest.raises(UserFileError, match="MATLAB v7.3.*transpose"):
-        open_user_matrix(f"{path}:A")
+        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Dec  7 2026 "
+                b"HDF5 schema 1.00 .")
+
+
+def test_matlab_v73_variables_are_measured_as_matlab_shows_them(tmp_path, capsys):
+    dense = np.random.default_rng(11).random(SHAPE)
+    counts = np.random.default_rng(12).integers(0, 4000, SHAPE).astype(np.uint16)
+    sparse = _sparse(13)
+    path = tmp_path / "v73.mat"
+    _matlab_v73(path, {"A": dense, "C": counts, "S": sparse, "label": np.array([[1.0]]).astype(
+        np.float64)})
+    user = open_user_matrix(f"{path}:A")
+    assert (user.format, user.spec.shape, user.spec.order) == ("mat-7.3", SHAPE, "F")
+    assert _products_match(user, dense) == ["dense"]  # HDF5's row readers would see Aᵀ
+    plan = plan_for(UserFile(user))
+    assert any("column-major" in reason for name, reason in plan.skipped
+               if name.startswith("hdf5-blocked"))
+    ints = open_user_matrix(path, dataset="C")
+    assert (ints.spec.dtype, ints.spec.stored_dtype) == ("float32", "<u2")
+    _products_match(ints, counts)
+    csc = open_user_matrix(f"{path}:S")
+    assert csc.spec.storage == "csc-hdf5" and csc.spec.shape == SHAPE
+    assert {"dense", "csr", "csc"} <= set(_products_match(csc, sparse.toarray()))
+    with pytest.raises(UserFileError, match=r"holds 4 2-D numeric variables \(A, C, S, label\)"):
+        open_user_matrix(path)
+    # A row-major copy serves the row readers, and gives the same product.
+    code = main(["measure", "--file", f"{path}:A", "--also-as", "hdf5", "--strategies",
+                 "dense,hdf5-blocked", "--repeat", "1", "--data-dir", str(tmp_path / "data"),
+                 "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {(r["strategy"], r["storage"]) for r in out["records"]} == {
+        ("dense", "mat-7.3 (yours)"), ("hdf5-blocked", "hdf5 contiguous (copy)")}
+    assert all(r["max_abs_error"] < 1e-9 for r in out["records"])
 
 
 def test_measure_copies_a_matrix_market_file_and_checks_every_product(tmp_path, capsys):
@@ -203,7 +249,70 @@ def test_netcdf3_variables_float_and_cf_packed(tmp_path):
     unpacked = open_user_matrix(path, dataset="p")  # in the packing attributes' type, float64
     assert unpacked.spec.dtype == "float64"
     _products_match(unpacked, packed * 0.001 + 0.5)
-    with pytest.raises(UserFileError, match="int16 values without CF packing"):
-        open_user_matrix(f"{path}:n")
+    counts = open_user_matrix(f"{path}:n")  # integers without packing: the numbers they are
+    assert counts.spec.dtype == "float32"
+    _products_match(counts, packed)
     with pytest.raises(UserFileError, match=r"holds 3 2-D variables \(t, p, n\)"):
         open_user_matrix(path)
+
+
+def _write_filtered(path, values: np.ndarray, filter_class) -> bool:
+    """True when hdf5plugin's ``filter_class`` (its defaults) could write ``values``: some
+    filters take integers only (JPEG-LS, JPEG 2000), which HDF5 reports by failing to write."""
+    try:
+        with h5py.File(path, "w") as f:
+            f.create_dataset("A", data=values, chunks=(7, 10), **filter_class())
+        with h5py.File(path, "r") as f:
+            f["A"][...]
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def test_every_filter_hdf5plugin_registers_is_read_in_a_userblock_file(tmp_path):
+    """Each filter hdf5plugin registers, on float64 or int16 values (whichever it writes), in a
+    file with a 512-byte userblock: measured by HDF5's readers against the values h5py decodes
+    (lossy filters included); hdf5-direct measures it or is skipped naming the filter."""
+    import hdf5plugin
+
+    base = np.random.default_rng(14).random((23, 41)) * 1000
+    measured = {}
+    for filter_class in hdf5plugin.get_filters():
+        path = tmp_path / f"{filter_class.__name__}.h5"
+        for values in (base, base.astype(np.int16)):
+            if _write_filtered(path, values, filter_class):
+                break
+        else:
+            continue
+        with h5py.File(path, "r") as f:
+            decoded = f["A"][...]
+        with open(path, "rb") as f, h5py.File(tmp_path / "ub.h5", "w", userblock_size=512) as g:
+            g.create_dataset("A", data=decoded)
+        ran = set(_products_match(open_user_matrix(path), decoded))
+        assert {"dense", "hdf5-blocked", "hdf5-chunked"} <= ran, filter_class.__name__
+        if "hdf5-direct" not in ran:
+            skipped = dict(plan_for(UserFile(open_user_matrix(path))).skipped)
+            assert any(k.startswith("hdf5-direct") for k in skipped), filter_class.__name__
+        measured[filter_class.__name__] = ran
+    assert len(measured) >= 10, sorted(measured)  # all but those that write neither dtype
+    user = open_user_matrix(tmp_path / "ub.h5")
+    with open(tmp_path / "ub.h5", "rb") as f:
+        assert f.read(8) != b"\x89HDF\r\n\x1a\n"  # the userblock comes first
+    assert {"dense", "hdf5-mmap", "hdf5-blocked"} <= set(_products_match(user, decoded))
+
+
+def test_a_compact_dataset_is_measured_by_the_readers_that_can(tmp_path):
+    values = np.random.default_rng(15).random((4, 5)).astype(np.float32)
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        space = h5py.h5s.create_simple(values.shape)
+        plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        plist.set_layout(h5py.h5d.COMPACT)
+        dset = h5py.Dataset(h5py.h5d.create(f.id, b"A", h5py.h5t.NATIVE_FLOAT, space,
+                                            dcpl=plist))
+        dset[...] = values
+        assert dset.id.get_create_plist().get_layout() == h5py.h5d.COMPACT
+    user = open_user_matrix(tmp_path / "c.h5")
+    assert {"dense", "hdf5-blocked"} <= set(_products_match(user, values))
+    skipped = dict(plan_for(UserFile(user)).skipped)
+    assert [reason for key, reason in skipped.items() if key.startswith("hdf5-mmap")] == [
+        "the dataset's layout is neither contiguous nor chunked (compact?)"]

@@ -58,9 +58,15 @@ def register(subparsers) -> None:
     p.add_argument("--also-as", default=None,
                    help="with --file: copy it first into these storages, comma-separated "
                         "(hdf5, zarr, raw, csr-hdf5), block by block into the data directory")
+    p.add_argument("--as-dtype", default=None, choices=DTYPES,
+                   help="with --also-as: the copies' dtype (default: the dtype your file is "
+                        "multiplied in; a file of integers or float16 is converted block by "
+                        "block to it as it is read, and a copy skips that)")
     p.add_argument("--shape", type=_argument_type(parse_shape), default=None,
                    help="ROWSxCOLS (default 1000x100000; a raw --file needs it)")
-    p.add_argument("--dtype", default=None, help=f"one of {', '.join(DTYPES)} (default float32)")
+    p.add_argument("--dtype", default=None,
+                   help=f"one of {', '.join(DTYPES)} (default float32); a raw --file: the dtype "
+                        "of its values, any numpy name (int16, uint8, float16, >f8)")
     p.add_argument("--density", type=float, default=None, help="fraction of nonzeros (default: dense)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunks", type=_argument_type(parse_chunks), default=None,
@@ -199,7 +205,7 @@ def _compare(args: argparse.Namespace):
     if args.file is None:
         if args.dataset:
             raise ValueError("--dataset names a dataset in your --file: use it with --file")
-        if args.also_as:
+        if args.also_as or args.as_dtype:
             raise ValueError("--also-as copies your own matrix: use it with --file")
         matrix = Problem(args.shape or (1000, 100000), args.dtype or "float32", args.density,
                          args.seed, args.chunks, args.compression, values=args.values)
@@ -208,11 +214,15 @@ def _compare(args: argparse.Namespace):
         raise ValueError("--density describes a generated matrix; your --file has its own")
     targets = parse_targets(args.also_as) if args.also_as else []  # before any file is read
     check_layout(targets, args.compression)
+    if args.as_dtype and not targets:
+        raise ValueError("--as-dtype is the dtype of the copies --also-as makes: name them, "
+                         "e.g. --also-as raw,hdf5")
     from harness.measuring.storage.user import open_user_matrix
 
     user = open_user_matrix(args.file, shape=args.shape, dtype=args.dtype, dataset=args.dataset)
     return compare(user, _names(args), also_as=targets, chunks=args.chunks,
-                   compression=args.compression, **_common(args), **_strategy_options(args))
+                   compression=args.compression, as_dtype=args.as_dtype, **_common(args),
+                   **_strategy_options(args))
 
 
 def _run_passes(args: argparse.Namespace) -> int:

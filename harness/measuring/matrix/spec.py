@@ -49,6 +49,12 @@ class DatasetSpec:
     whole chunks; None: no sharding). values: the kind of values, one of
     ``harness.measuring.matrix.values.KINDS`` (dense matrices only; "uniform" is part of no file name
     or hash, so those files stay valid).
+
+    A user's file may store other values than it is multiplied in (``harness.measuring.storage.user``
+    says so; the harness's own files never do): ``stored_dtype``, the file's numpy dtype
+    (``"<i2"``, ``">f8"``, ``"<f2"``; None: ``dtype`` itself), converted block by block to
+    ``dtype``; ``packing``, CF's ``(scale_factor, add_offset)`` applied after that conversion;
+    ``order``, "F" for a column-major matrix (read by column blocks).
     """
 
     shape: tuple[int, int]
@@ -60,6 +66,9 @@ class DatasetSpec:
     compression: str | None = None
     shards: tuple[int, int] | None = None
     values: str = value_kinds.DEFAULT_KIND
+    stored_dtype: str | None = None
+    packing: tuple[float, float] | None = None
+    order: str = "C"
 
     def __post_init__(self) -> None:
         try:
@@ -113,10 +122,33 @@ class DatasetSpec:
         if self.compression is not None and chunks is None:
             chunks = "auto"  # HDF5 filters need a chunked layout; h5py picks the shape.
         object.__setattr__(self, "chunks", chunks)
+        if self.stored_dtype is not None:
+            stored = np.dtype(self.stored_dtype)
+            object.__setattr__(self, "stored_dtype",
+                               None if stored == np.dtype(self.dtype) else stored.str)
+        if self.packing is not None:
+            object.__setattr__(self, "packing", tuple(float(v) for v in self.packing))
+        if self.order not in ("C", "F"):
+            raise ValueError(f"order must be 'C' or 'F', got {self.order!r}")
 
     @property
     def itemsize(self) -> int:
         return np.dtype(self.dtype).itemsize
+
+    @property
+    def file_dtype(self) -> np.dtype:
+        """The dtype of the values as the file holds them."""
+        return np.dtype(self.stored_dtype or self.dtype)
+
+    @property
+    def converts(self) -> bool:
+        """True when a strategy converts (or unpacks) each block before multiplying it."""
+        return self.stored_dtype is not None or self.packing is not None
+
+    @property
+    def stored_dense_bytes(self) -> int:
+        """rows * cols * the file's itemsize: the bytes of the values as stored, uncompressed."""
+        return self.shape[0] * self.shape[1] * self.file_dtype.itemsize
 
     @property
     def is_sparse(self) -> bool:
@@ -142,6 +174,11 @@ class DatasetSpec:
             d["shards"] = list(self.shards)
         if self.values == value_kinds.DEFAULT_KIND:
             del d["values"]  # the key (file names, hashes, manifests) of uniform values is unchanged
+        for name, default in (("stored_dtype", None), ("packing", None), ("order", "C")):
+            if d[name] == default:
+                del d[name]  # only users' files have them; generated specs keep their keys
+        if self.packing is not None:
+            d["packing"] = list(self.packing)
         return d
 
     @classmethod
@@ -151,6 +188,8 @@ class DatasetSpec:
             d["chunks"] = tuple(d["chunks"])
         if isinstance(d.get("shards"), list):
             d["shards"] = tuple(d["shards"])
+        if isinstance(d.get("packing"), list):
+            d["packing"] = tuple(d["packing"])
         return cls(**d)
 
     @property
@@ -165,9 +204,48 @@ class DatasetSpec:
                        self.compression, shards=self.shards, values=self.values)
 
     def with_storage(self, storage: str, chunks=None, compression=None) -> DatasetSpec:
-        """The same values in another storage."""
+        """The same values in another storage (as ``dtype``, in row-major order)."""
         return dataclasses.replace(self, storage=storage, chunks=chunks, compression=compression,
-                                   shards=None)
+                                   shards=None, stored_dtype=None, packing=None, order="C")
+
+
+def computed(block: np.ndarray, spec: DatasetSpec, out: np.ndarray | None = None) -> np.ndarray:
+    """A block of stored values as ``spec.dtype``: converted from the file's dtype and unpacked
+    (CF: ``stored * scale_factor + add_offset``) where the file stores other values, into
+    ``out`` when given (a reused buffer of the block's shape); else the block itself."""
+    if not spec.converts:
+        return block
+    if out is None:
+        out = np.empty(block.shape, dtype=spec.dtype)
+    np.copyto(out, block, casting="unsafe")
+    return unpacked(out, spec)
+
+
+def unpacked(block: np.ndarray, spec: DatasetSpec) -> np.ndarray:
+    """``block`` (already of ``spec.dtype``, e.g. converted by HDF5 as it read it) unpacked in
+    place where the file packs its values (CF's ``scale_factor`` and ``add_offset``)."""
+    if spec.packing is not None:
+        scale, offset = spec.packing
+        if scale != 1.0:
+            block *= np.asarray(scale, dtype=spec.dtype)
+        if offset != 0.0:
+            block += np.asarray(offset, dtype=spec.dtype)
+    return block
+
+
+def compute_dtype(stored: np.dtype, packing_dtype: np.dtype | None = None) -> str:
+    """The dtype a matrix stored as ``stored`` is multiplied in: float32 for values float32
+    holds exactly (float16, float32 in either byte order, integers of up to 16 bits), float64
+    for the rest (float64, wider integers); a packed variable's unpacked dtype
+    (``packing_dtype``, its ``scale_factor``'s) when that is float64."""
+    if packing_dtype is not None and np.dtype(packing_dtype) == np.float64:
+        return "float64"
+    stored = np.dtype(stored)
+    if stored.kind == "f" and stored.itemsize <= 4:
+        return "float32"
+    if stored.kind in "iu" and stored.itemsize <= 2:
+        return "float32"
+    return "float64"
 
 
 def _check_shards(spec: DatasetSpec, chunks) -> None:

@@ -60,10 +60,14 @@ class Comparison:
     skipped: list[tuple[str, str]]
     failures: list[tuple[str, str, str]]
     roofline: object | None = None
+    #: What the figures stand for beyond the table (a file of other values converted), one
+    #: sentence each.
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def table(self) -> str:
-        """The records as an aligned text table, then the roofline, skips and failures."""
-        return format_table(self.records, self.roofline, self.skipped, self.failures)
+        """The records as an aligned text table, then the roofline, skips, failures, notes."""
+        return "\n".join([format_table(self.records, self.roofline, self.skipped, self.failures),
+                          *self.notes])
 
 
 def compare(
@@ -82,6 +86,7 @@ def compare(
     chunks=None,
     compression=None,
     products: Iterable[tuple[str, int]] = (("matvec", 1),),
+    as_dtype: str | None = None,
     **options,
 ) -> Comparison:
     """Measure every strategy of ``plan.plan_for`` on ``matrix``, side by side.
@@ -111,7 +116,7 @@ def compare(
     for product, columns in products:
         check_product(product, columns)
     source = as_source(matrix, root=root, also_as=tuple(also_as), chunks=chunks,
-                       compression=compression)
+                       compression=compression, as_dtype=as_dtype)
     chosen = plan_for(source, names, options=options, repeat=repeat,
                       timeout_seconds=timeout_seconds)
     check_disk(chosen, source)  # before anything is written
@@ -159,7 +164,34 @@ def compare(
         record["storage"] = labels[key]
         records.append(record)
     add_derived_columns(records, ceiling)
-    return Comparison(records, list(dict.fromkeys(skipped)), failures, ceiling)
+    return Comparison(records, list(dict.fromkeys(skipped)), failures, ceiling,
+                      layout_notes(source))
+
+
+def layout_notes(source) -> list[str]:
+    """Sentences on how a user's file is read when it is not stored as multiplied: other
+    values (converted block by block, inside every figure), column-major order."""
+    spec = getattr(getattr(source, "user", None), "spec", None)
+    if spec is None:
+        return []
+    notes = []
+    if spec.converts:
+        stored = spec.file_dtype
+        what = f"{stored.name} ({'big' if stored.byteorder == '>' else 'little'}-endian)" \
+            if stored.byteorder in "<>" and stored.itemsize > 1 and not stored.isnative \
+            else stored.name
+        packed = (f", unpacked as stored x {spec.packing[0]:g} + {spec.packing[1]:g} (CF "
+                  "scale_factor, add_offset)") if spec.packing else ""
+        notes.append(f"your file stores {what} values: every strategy converts each block to "
+                     f"{spec.dtype}{packed} as it reads it, and each figure includes that "
+                     f"(a copy made with --also-as raw,hdf5 --as-dtype {spec.dtype} shows what "
+                     "skipping it buys)")
+    if spec.order == "F":
+        notes.append("your matrix is stored column-major (a Fortran-order .npy, or MATLAB v7.3, "
+                     "which stores the transpose of what MATLAB shows): it is measured as you "
+                     "see it, memmap-blocked reads it by column blocks (A @ x as a sum over "
+                     "them), and the row readers skip it (--also-as makes a row-major copy)")
+    return notes
 
 
 def check_run_arguments(cache: str, rounds: int, repeat: int, timeout_seconds: float,

@@ -102,8 +102,15 @@ class Measurement:
 
     @property
     def compression_ratio(self) -> float | None:
-        """Matrix bytes / stored bytes (1: stored as it is in RAM)."""
-        return self.matrix_bytes / self.stored_bytes if self.stored_bytes else None
+        """The values' bytes as the file holds them, uncompressed / stored bytes (1: stored
+        uncompressed; a file of int16 values multiplied as float32 is not "compressed")."""
+        if not self.stored_bytes:
+            return None
+        stored_dtype, dtype = self.spec.get("stored_dtype"), self.spec.get("dtype")
+        values = self.matrix_bytes
+        if stored_dtype and dtype and self.spec.get("density") is None:
+            values = values * np.dtype(stored_dtype).itemsize // np.dtype(dtype).itemsize
+        return values / self.stored_bytes
 
     @property
     def stored_gbps(self) -> float | None:
@@ -232,18 +239,21 @@ def measure_store(strategy: str, store, source, *, cache: str = "warm", repeat: 
         strat, store.spec, store.location,
         lambda: strat.open_at(store.spec, store.location, **options),
         (reference or (lambda v: source.reference(v, transpose))) if check else None,
-        cache=cache, repeat=repeat, options=options, product=product, columns=columns)
+        cache=cache, repeat=repeat, options=options, product=product, columns=columns,
+        x_dtype=source.dtype)
 
 
 def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
                    cache: str = "warm", repeat: int = 3, options: dict | None = None,
-                   product: str = "matvec", columns: int = 1) -> Measurement:
+                   product: str = "matvec", columns: int = 1, x_dtype: str | None = None
+                   ) -> Measurement:
     """Measure strategy ``strat`` on the matrix ``spec`` describes, wherever it is.
 
     ``path``: the file (or directory) whose page cache is warmed or evicted; ``open_operand()``:
     a context manager yielding the operand (opening is not timed); ``reference(v)``: the float64
     product to check against, or None to skip the check. ``options``: the strategy options.
     ``product`` (``strategies.PRODUCTS``) on ``columns`` columns is what each pass computes.
+    ``x_dtype``: the dtype its operand is drawn in (the source's; default the spec's).
     """
     options = dict(options or {})
     _check_cache_and_repeat(cache, repeat)
@@ -253,7 +263,9 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
                          f"offers {', '.join(strat.products)})")
     import_readers(strat, spec)
     budget = strat.extra_memory_bytes(spec, **options)
-    x = product_input(spec.shape, spec.dtype, product, columns)
+    # The source's operand (a copy in another dtype multiplies the same one, cast as every
+    # product does).
+    x = product_input(spec.shape, x_dtype or spec.dtype, product, columns)
 
     def multiply(operand, v):
         return getattr(operand, product)(v)

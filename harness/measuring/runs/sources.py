@@ -153,8 +153,9 @@ class UserFile:
         if readable:
             return readable
         reason = f"reads {', '.join(strategy.written_storage)}"
-        if any(s.spec.storage in strategy.storage for s in stores):
-            reason += f", but not this one: {strategy.refusal}"
+        readable_storage = [s for s in stores if s.spec.storage in strategy.storage]
+        if readable_storage:
+            reason += f", but not this one: {strategy.refusal_of(readable_storage[0].spec)}"
         elif any(s in COPYABLE for s in strategy.storage):
             reason += f": add a copy with --also-as {next(s for s in strategy.storage if s in COPYABLE)}"
         raise CannotRead(f"strategy {strategy.name!r} cannot run on {self.user.path.name}: "
@@ -170,8 +171,18 @@ class UserFile:
         """``A @ x`` (``Aᵀ x`` when ``transpose``) in float64, from the user's file, block by
         block."""
         spec = self.user.spec
+        x64 = _x64(x, spec.dtype)
+        if spec.order == "F":  # a column-major file: a sum over its column blocks
+            out = np.zeros((spec.shape[1] if transpose else spec.shape[0], *x64.shape[1:]))
+            for c0, block in self.user.column_blocks():
+                block = block.astype(np.float64)
+                if transpose:
+                    out[c0:c0 + block.shape[1]] = block.T @ x64
+                else:
+                    out += block @ x64[c0:c0 + block.shape[1]]
+            return out
         blocks = self.user.csr_row_blocks() if spec.density is not None else self.user.row_blocks()
-        return reference_product(blocks, spec.shape, _x64(x, spec.dtype), transpose)
+        return reference_product(blocks, spec.shape, x64, transpose)
 
     def describe(self) -> dict:
         return {"kind": "user", **self.user.describe()}
@@ -190,13 +201,14 @@ def from_dict(d: dict) -> Source:
 
 
 def as_source(matrix, *, root=None, also_as=(), chunks=None, compression=None,
-              shape=None, dtype=None, dataset=None) -> Source:
+              shape=None, dtype=None, dataset=None, as_dtype=None) -> Source:
     """Any matrix the pipeline takes: a ``Problem`` or ``DatasetSpec`` (generated into
     ``root``), a ``UserMatrix``, or a path in ``measure --file``'s syntax
     (``"file.h5:/group/dataset"``, or ``dataset`` apart; ``shape`` and ``dtype`` for a raw
     file). ``also_as``: for a
     user's matrix, storages to copy it into first (``copies.TARGETS``, with ``chunks`` and
-    ``compression`` for HDF5 and zarr copies), block by block into ``root``."""
+    ``compression`` for HDF5 and zarr copies; ``as_dtype``: their dtype, default the one the
+    file is multiplied in), block by block into ``root``."""
     if isinstance(matrix, Problem | DatasetSpec):
         if also_as:
             raise ValueError("--also-as copies your own matrix: use it with --file")
@@ -206,6 +218,6 @@ def as_source(matrix, *, root=None, also_as=(), chunks=None, compression=None,
     targets = copies.parse_targets(",".join(also_as)) if also_as else []
     copies.check_layout(targets, compression)
     root = root if root is not None else datasets.default_root()
-    made = tuple(copies.convert(user, target, chunks=chunks, compression=compression, root=root)
-                 for target in targets)
+    made = tuple(copies.convert(user, target, chunks=chunks, compression=compression, root=root,
+                                dtype=as_dtype) for target in targets)
     return UserFile(user, made)

@@ -164,7 +164,10 @@ class Storage:
                 "compression": spec.compression,
                 "shards": list(spec.shards) if spec.shards else None,
                 "density": spec.density, "stored_bytes": int(self.stored_bytes(spec, location)),
-                "byte_offset": self.flat_offset(spec, location)}
+                "byte_offset": self.flat_offset(spec, location),
+                # A user's file of other values than the product's, and how it is laid out.
+                "stored_dtype": spec.stored_dtype, "packing": list(spec.packing) if spec.packing
+                else None, "order": spec.order}
 
 
 _REGISTRY: dict[str, Storage] = {}

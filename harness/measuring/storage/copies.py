@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from harness.measuring.matrix.generate import csr_index_dtype
 from harness.measuring.matrix.spec import COMPRESSIONS, DatasetSpec
 from harness.measuring.storage import cache, formats
@@ -116,11 +118,12 @@ def trusted_copy(user: UserMatrix, target: str, chunks=None, compression=None,
 
 
 def convert(user: UserMatrix, target: str, *, chunks=None, compression=None, root=None,
-            progress: bool = True) -> Converted:
+            progress: bool = True, dtype: str | None = None) -> Converted:
     """A trusted copy of ``user`` in storage ``target`` (written now unless one exists).
 
     ``chunks`` and ``compression`` apply to ``hdf5`` and ``zarr`` (as in ``DatasetSpec``; a zarr
-    codec name for zarr). Raises ``cache.InsufficientDiskSpaceError`` before writing when the
+    codec name for zarr); ``dtype``: the copy's (float32 or float64; default the dtype the
+    file is multiplied in). Raises ``cache.InsufficientDiskSpaceError`` before writing when the
     data directory lacks room, and UserFileError for a target it cannot write.
     """
     parse_targets(target)
@@ -128,11 +131,13 @@ def convert(user: UserMatrix, target: str, *, chunks=None, compression=None, roo
         chunks = compression = None  # only HDF5 and zarr have a layout to choose
     check_layout([target], compression)
     identity = user.identity()  # once: it stats every file of a zarr store
+    if dtype is not None and dtype != user.spec.dtype:
+        identity = {**identity, "copy_dtype": dtype}  # another dtype: another copy
     path = converted_path(user, target, chunks, compression, root, identity=identity)
     storage = formats.get(target)
 
     def write(tmp: Path) -> dict:
-        spec = _target_spec(user, target, chunks, compression)
+        spec = _target_spec(user, target, chunks, compression, dtype or user.spec.dtype)
         blocks = (lambda: user.csr_row_blocks(BLOCK_BYTES)) if storage.sparse else \
             (lambda: user.row_blocks(BLOCK_BYTES))
         entries = 0
@@ -152,31 +157,32 @@ def convert(user: UserMatrix, target: str, *, chunks=None, compression=None, roo
         return {"spec": spec.to_dict()}
 
     manifest = cache.sealed(path, _key(identity), write,
-                            expected_bytes=_expected_bytes(user, target),
+                            expected_bytes=_expected_bytes(user, target, dtype),
                             what=f"a {target} copy of {user.path.name}",
                             where="HARNESS_DATA_DIR (or --data-dir)")
     return Converted(DatasetSpec.from_dict(manifest["spec"]), FileLocation(path))
 
 
-def _target_spec(user: UserMatrix, target: str, chunks, compression) -> DatasetSpec:
+def _target_spec(user: UserMatrix, target: str, chunks, compression, dtype: str) -> DatasetSpec:
     if target == "csr-hdf5":  # the density is the copy's, known once it is written
-        return DatasetSpec(user.spec.shape, user.spec.dtype, density=user.spec.density or 0.0,
+        return DatasetSpec(user.spec.shape, dtype, density=user.spec.density or 0.0,
                            storage="csr-hdf5")
     layout = target in LAYOUT_TARGETS
-    return DatasetSpec(user.spec.shape, user.spec.dtype, storage=target,
+    return DatasetSpec(user.spec.shape, dtype, storage=target,
                        chunks=chunks if layout else None,
                        compression=compression if layout else None)
 
 
-def _expected_bytes(user: UserMatrix, target: str) -> int:
-    """An upper bound of the copy's size (bytes): dense values, or CSR arrays (every entry
-    stored when the source is dense)."""
+def _expected_bytes(user: UserMatrix, target: str, dtype: str | None = None) -> int:
+    """An upper bound of the copy's size (bytes) in ``dtype`` (default the file's product
+    dtype): dense values, or CSR arrays (every entry stored when the source is dense)."""
     rows, cols = user.spec.shape
+    item = np.dtype(dtype or user.spec.dtype).itemsize
     if not formats.get(target).sparse:
-        return user.spec.dense_bytes + 64 * 1024
+        return rows * cols * item + 64 * 1024
     entries = rows * cols if user.spec.density is None else round(user.spec.density * rows * cols)
     index = csr_index_dtype(user.spec.shape, entries).itemsize
-    return entries * (user.spec.itemsize + index) + (rows + 1) * index + 64 * 1024
+    return entries * (item + index) + (rows + 1) * index + 64 * 1024
 
 
 def _progress_bar(user: UserMatrix, target: str, path: Path, enabled: bool):

@@ -1,5 +1,6 @@
 """A CSC matrix as an HDF5 group (``data``, ``indices``, ``indptr``): AnnData's ``X`` with
-``encoding-type`` ``csc_matrix``, 10x Genomics' ``matrix`` (features x barcodes). Its rows are
+``encoding-type`` ``csc_matrix``, 10x Genomics' ``matrix`` (features x barcodes), a MATLAB v7.3
+sparse variable (``data``, ``ir``, ``jc``). Its rows are
 spread over every column, so it is loaded whole (CSC, then CSR) by the in-RAM strategies; the
 harness does not write it (``--also-as csr-hdf5`` copies it into rows)."""
 
@@ -15,7 +16,9 @@ def _load(spec: DatasetSpec, location):
 
     with h5py.File(location, "r") as f:
         g = f[location.dataset]
-        return sp.csc_array((g["data"][...], g["indices"][...], g["indptr"][...]),
+        # MATLAB v7.3 names the row indices ir and the column offsets jc.
+        indices, indptr = ("indices", "indptr") if "indices" in g else ("ir", "jc")
+        return sp.csc_array((g["data"][...], g[indices][...], g[indptr][...]),
                             shape=spec.shape)
 
 

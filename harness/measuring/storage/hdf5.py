@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import COMPRESSIONS, DatasetSpec
+from harness.measuring.matrix.spec import COMPRESSIONS, DatasetSpec, unpacked
 from harness.measuring.storage import base, codecs
 from harness.measuring.storage.base import FileLocation, UserFileError, damaged
 from harness.measuring.storage.user_checks import (
     check_compressed_structure,
-    check_dtype,
     check_matrix_shape,
+    value_dtypes,
 )
 from harness.units import MiB
 
@@ -83,12 +83,33 @@ def write(spec: DatasetSpec, path: Path, blocks, advance=lambda n: None, entries
         f.attrs["harness_spec"] = json.dumps(spec.to_dict())
 
 
+def column_blocks(spec: DatasetSpec, location, cols: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first column, A[:, c0:c0 + cols])`` of a column-major dataset (MATLAB v7.3: the
+    dataset holds ``Aᵀ``, so columns of A are its rows), as ``spec.dtype``."""
+    nrows, ncols = spec.shape
+    with open_file(location) as f:
+        dset = dataset_of(f, location)
+        for c0 in range(0, ncols, cols):
+            block = np.empty((min(cols, ncols - c0), nrows), dtype=spec.dtype)
+            dset.read_direct(block, np.s_[c0:c0 + block.shape[0]])
+            yield c0, unpacked(block, spec).T
+
+
 def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Blocks of whole chunk-rows (each chunk read and decoded once), ``read_direct``."""
+    """Blocks of whole chunk-rows (each chunk read and decoded once), ``read_direct``, as
+    ``spec.dtype`` (a dataset of other values converted by HDF5, then unpacked)."""
+    nrows, ncols = spec.shape
+    if spec.order == "F":  # rows of A are columns of the dataset: gathered, then transposed
+        with open_file(location) as f:
+            dset = dataset_of(f, location)
+            for r0 in range(0, nrows, rows):
+                block = np.empty((ncols, min(rows, nrows - r0)), dtype=spec.dtype)
+                dset.read_direct(block, np.s_[:, r0:r0 + block.shape[1]])
+                yield r0, np.ascontiguousarray(unpacked(block, spec).T)
+        return
     chunks = stored_chunk_shape(spec)
     if chunks:
         rows = max(chunks[0], rows // chunks[0] * chunks[0])
-    nrows, ncols = spec.shape
     with open_file(location) as f:
         dset = dataset_of(f, location)
         for r0 in range(0, nrows, rows):
@@ -98,7 +119,7 @@ def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np
             except OSError as exc:  # a chunk HDF5 cannot read or decode
                 raise damaged(location, dset.name, lambda a, b: dset[a:b], r0,
                               r0 + block.shape[0], chunks, exc) from None
-            yield r0, block
+            yield r0, unpacked(block, spec)  # HDF5 converted the values as it read them
 
 
 def stored_bytes(spec: DatasetSpec, location) -> int:
@@ -160,11 +181,29 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
         except (TypeError, ValueError) as exc:  # a 128-bit or custom float numpy cannot hold
             raise UserFileError(f"{where} holds values numpy cannot represent ({exc}); {fix}") \
                 from None
-        name = check_dtype(stored, where, fix)
+        packing, packing_dtype = cf_packing(node)
+        name, stored = value_dtypes(stored, where, fix, packing_dtype)
         chunks = tuple(node.chunks) if node.chunks else None
         spec = DatasetSpec((rows, cols), name, storage="hdf5", chunks=chunks,
-                           compression=compression_of(node))
+                           compression=compression_of(node), stored_dtype=stored,
+                           packing=packing)
         return spec, FileLocation(path, dataset=node.name)
+
+
+def cf_packing(node) -> tuple[tuple[float, float] | None, np.dtype | None]:
+    """``((scale_factor, add_offset), their dtype)`` of a CF-packed variable (a netCDF-4
+    file's integers that stand for ``stored * scale_factor + add_offset``), else
+    ``(None, None)``. ``_FillValue`` entries are multiplied as the numbers they are."""
+    attrs = node.attrs
+    if "scale_factor" not in attrs and "add_offset" not in attrs:
+        return None, None
+    scale = np.asarray(attrs.get("scale_factor", 1.0)).reshape(-1)[:1]
+    offset = np.asarray(attrs.get("add_offset", 0.0)).reshape(-1)[:1]
+    if scale.size != 1 or offset.size != 1 or scale.dtype.kind not in "iuf" \
+            or offset.dtype.kind not in "iuf":
+        return None, None
+    kind = np.result_type(scale.dtype, offset.dtype)
+    return (float(scale[0]), float(offset[0])), (kind if kind.kind == "f" else None)
 
 
 def matrix_datasets(f) -> list[str]:
@@ -226,7 +265,7 @@ def open_sparse_group(path: Path, group, kind: str, shape) -> tuple[DatasetSpec,
     time."""
     where = f"{path.name}:{group.name}"
     rows, cols = check_matrix_shape(shape, where, "name a 2-D sparse matrix")
-    name = check_dtype(group["data"].dtype, where, "store its data as float32 or float64")
+    name, stored = value_dtypes(group["data"].dtype, where, "store its data as float32 or float64")
     indptr = group["indptr"][...]
     indices = group["indices"]
     step = 1 << 22
@@ -236,8 +275,8 @@ def open_sparse_group(path: Path, group, kind: str, shape) -> tuple[DatasetSpec,
         cols if kind == "csr" else rows)
     density = indices.shape[0] / (rows * cols)
     storage = "csr-hdf5" if kind == "csr" else "csc-hdf5"
-    return (DatasetSpec((rows, cols), name, density=density, storage=storage),
-            FileLocation(path, dataset=group.name))
+    return (DatasetSpec((rows, cols), name, density=density, storage=storage,
+                        stored_dtype=stored), FileLocation(path, dataset=group.name))
 
 
 def compression_of(dset) -> str | None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.measuring.matrix.spec import DatasetSpec
+import numpy as np
+
+from harness.measuring.matrix.spec import DatasetSpec, compute_dtype
 from harness.measuring.storage.base import FileLocation, UserFileError
 from harness.measuring.storage.user_checks import check_matrix_shape
 from harness.measuring.storage.whole_file import (
@@ -16,8 +18,11 @@ from harness.measuring.storage.whole_file import (
     require_ram,
 )
 
-#: MATLAB classes -> the dtype the harness multiplies them in.
-_CLASSES = {"double": "float64", "single": "float32", "sparse": "float64"}
+#: MATLAB classes -> the dtype the harness multiplies them in (integers: as ``compute_dtype``
+#: says, each converted as the variable is loaded).
+_INTEGERS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+_CLASSES = {"double": "float64", "single": "float32", "sparse": "float64",
+            **{kind: compute_dtype(np.dtype(kind)) for kind in _INTEGERS}}
 #: The text every version-7.3 file begins with (its HDF5 userblock).
 V73_HEADER = b"MATLAB 7.3 MAT-file"
 
@@ -42,8 +47,7 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
         raise UserFileError(f"{path} cannot be read as a MATLAB file ({exc}); save it again "
                             "with save(..., '-v7')") from None
     matrices = [(name, shape_, kind) for name, shape_, kind in variables if len(shape_) == 2
-                and kind in (*_CLASSES, "int8", "int16", "int32", "int64", "uint8", "uint16",
-                             "uint32", "uint64", "logical")]
+                and kind in (*_CLASSES, "logical")]
     listed = ", ".join(name for name, _, _ in matrices[:8]) or "none"
     if dataset is None:
         if len(matrices) != 1:
@@ -60,9 +64,9 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
     where = f"{path.name}:{name}"
     rows, cols = check_matrix_shape(file_shape, where, "name a 2-D variable")
     if kind not in _CLASSES:
-        raise UserFileError(f"{where} is a MATLAB {kind} array; the harness multiplies double "
-                            "and single matrices: save it as double(A) or single(A)")
-    item = 4 if kind == "single" else 8
+        raise UserFileError(f"{where} is a MATLAB {kind} array; the harness multiplies numeric "
+                            "matrices: save it as double(A) or single(A)")
+    item = np.dtype(_CLASSES[kind]).itemsize  # loaded values (an integer's no wider) and theirs
     if kind == "sparse":
         # The header does not say how many entries: the file's size bounds them.
         entries = max(1, Path(path).stat().st_size // (item + 8))

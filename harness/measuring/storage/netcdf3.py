@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec, compute_dtype
 from harness.measuring.storage.base import FileLocation, UserFileError
 from harness.measuring.storage.user_checks import check_matrix_shape
 from harness.measuring.storage.whole_file import register_read_only, require_ram
@@ -39,8 +39,8 @@ def _unpacked_dtype(variable) -> str | None:
     if scale is not None or offset is not None:
         packed = np.result_type(*(np.asarray(v) for v in (scale, offset) if v is not None))
         return "float32" if packed == np.float32 else "float64"
-    if kind == "f":
-        return "float32" if variable.data.dtype.itemsize == 4 else "float64"
+    if kind in "fiu":  # integers without packing are multiplied as the numbers they are
+        return compute_dtype(variable.data.dtype)
     return None
 
 
@@ -77,9 +77,8 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
     where = f"{path.name}:{name}"
     rows, cols = check_matrix_shape(file_shape, where, "name a 2-D variable")
     if unpacked is None:
-        raise UserFileError(f"{where} holds {stored.name} values without CF packing "
-                            "(scale_factor, add_offset); the harness multiplies float matrices: "
-                            "store it as float or double")
+        raise UserFileError(f"{where} holds {stored.name} values, not numbers; the harness "
+                            "multiplies numeric matrices: store it as float or double")
     require_ram(path, 2 * rows * cols * np.dtype(unpacked).itemsize, f"variable {name}")
     return DatasetSpec((rows, cols), unpacked, storage="netcdf3"), FileLocation(path, dataset=name)
 

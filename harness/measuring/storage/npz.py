@@ -18,8 +18,8 @@ from harness.measuring.storage import base
 from harness.measuring.storage.base import FileLocation, UserFileError
 from harness.measuring.storage.user_checks import (
     check_compressed_structure,
-    check_dtype,
     check_matrix_shape,
+    value_dtypes,
 )
 
 
@@ -111,11 +111,12 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
                             "measure it on a machine with more RAM, or store it as csr-hdf5")
     csr = load_csr(path)
     rows, cols = check_matrix_shape(csr.shape, path.name, "save a 2-D sparse matrix")
-    name = check_dtype(csr.dtype, path.name,
-                       "save it with scipy.sparse.save_npz(path, m.astype('float32'))")
+    name, stored = value_dtypes(csr.dtype, path.name,
+                                "save it with scipy.sparse.save_npz(path, m.astype('float32'))")
     _check_structure(csr, path)
     density = csr.nnz / (rows * cols)
-    return DatasetSpec((rows, cols), name, density=density, storage="npz"), FileLocation(path)
+    return (DatasetSpec((rows, cols), name, density=density, storage="npz", stored_dtype=stored),
+            FileLocation(path))
 
 
 def _member_headers(path: Path) -> dict[str, int]:

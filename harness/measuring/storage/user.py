@@ -26,16 +26,29 @@ from pathlib import Path
 import numpy as np
 
 from harness.measuring.matrix.spec import DatasetSpec
-from harness.measuring.storage import files, formats, hb, hdf5, mat, mtx, netcdf3, npz, raw, zarr
+from harness.measuring.storage import (
+    files,
+    formats,
+    hb,
+    hdf5,
+    mat,
+    mat73,
+    mtx,
+    netcdf3,
+    npz,
+    raw,
+    zarr,
+)
 from harness.measuring.storage.base import BLOCK_BYTES, FileLocation, UserFileError, block_rows
 
 #: Format (as detected) -> its module's opener: ``(path, dataset=, shape=, dtype=)`` ->
 #: ``(DatasetSpec, FileLocation)``.
 READERS = {"npy": raw.open_npy, "raw": raw.open_raw, "hdf5": hdf5.open_user,
            "npz": npz.open_user, "zarr": zarr.open_user, "mtx": mtx.open_user,
-           "mat": mat.open_user, "hb": hb.open_user, "netcdf3": netcdf3.open_user}
+           "mat": mat.open_user, "hb": hb.open_user, "netcdf3": netcdf3.open_user,
+           "mat-7.3": mat73.open_user}
 #: Formats whose file holds several matrices, one named as ``file:name`` (or ``dataset=``).
-NAMED_FORMATS = ("hdf5", "zarr", "mat", "netcdf3")
+NAMED_FORMATS = ("hdf5", "zarr", "mat", "netcdf3", "mat-7.3")
 #: Harwell-Boeing files have no magic bytes: they are known by their names' suffix.
 HB_SUFFIXES = (".rua", ".rsa", ".hb", ".rb")
 
@@ -62,8 +75,9 @@ class UserMatrix:
     def describe(self) -> dict:
         """JSON-safe arguments of :func:`open_user_matrix` that find this matrix again."""
         dataset = self.location.dataset if self.format in NAMED_FORMATS else None
+        # dtype: the file's own (a raw file of uint8 is opened again as uint8).
         return {"file": os.fspath(self.path), "dataset": dataset, "shape": list(self.spec.shape),
-                "dtype": self.spec.dtype}
+                "dtype": self.spec.stored_dtype or self.spec.dtype}
 
     def facts(self) -> dict:
         """What the file holds and how it is stored (``Storage.describe``), with its format."""
@@ -86,6 +100,13 @@ class UserMatrix:
         """Yield ``(first row, dense block)`` in row order, about ``max_bytes`` a block."""
         storage = formats.get(self.spec.storage)
         yield from storage.row_blocks(self.spec, self.location, self.block_rows(max_bytes))
+
+    def column_blocks(self, max_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first column, dense block of whole columns)`` of a column-major file
+        (``spec.order == "F"``) in file order, about ``max_bytes`` a block."""
+        cols = max(1, max_bytes // (self.spec.shape[0] * self.spec.itemsize))
+        reader = hdf5.column_blocks if self.spec.storage == "hdf5" else raw.column_blocks
+        yield from reader(self.spec, self.location, cols)
 
     def csr_row_blocks(self, max_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, object]]:
         """Yield ``(first row, scipy.sparse.csr_array of those rows)`` in row order."""
@@ -125,10 +146,6 @@ def open_user_matrix(file: str | os.PathLike, *, shape: tuple[int, int] | None =
     if kind == "cdf5":
         raise UserFileError(f"{path} is a CDF-5 (64-bit data) netCDF file, which scipy does not "
                             "read; convert it with nccopy -k nc4 (netCDF-4 is HDF5, read here)")
-    if kind == "mat-7.3":
-        raise UserFileError(f"{path} is a MATLAB v7.3 file, which stores the transpose of what "
-                            "MATLAB shows; the harness does not read it yet: save the variable "
-                            "with save(..., '-v7') or as an HDF5 dataset of its transpose")
     if dataset is not None and kind not in NAMED_FORMATS:
         raise UserFileError(f"{path} is not an HDF5, MATLAB, netCDF or zarr file, so ':{dataset}' names "
                             "nothing in it; drop the ':/dataset' part")

@@ -1,24 +1,31 @@
-"""Checks every reader of a user's file makes: a matrix of a dtype the harness multiplies."""
+"""Checks every reader of a user's file makes: a matrix of numbers the harness multiplies."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DTYPES
+from harness.measuring.matrix.spec import compute_dtype
 from harness.measuring.storage.base import UserFileError
 
 
-def check_dtype(dtype, where: str, fix: str) -> str:
-    """``dtype``'s name if the harness multiplies it (native float32/float64), else a
-    :class:`UserFileError` naming ``where`` and ``fix``."""
+def value_dtypes(dtype, where: str, fix: str, packing_dtype=None) -> tuple[str, str | None]:
+    """``(compute dtype, stored dtype)`` of a matrix the file stores as ``dtype``: the float
+    dtype it is multiplied in (``matrix.spec.compute_dtype``) and the file's dtype when that is
+    another (integers, float16, another byte order; None when it is the same); a packed
+    variable is unpacked in its ``scale_factor``'s dtype (``packing_dtype``). Complex,
+    128-bit floats and non-numbers are a :class:`UserFileError` naming ``where`` and ``fix``."""
     dtype = np.dtype(dtype)
-    if dtype.name not in DTYPES:
-        raise UserFileError(f"{where} holds {dtype} values; the harness multiplies float32 or "
-                            f"float64 matrices: {fix}")
-    if not dtype.isnative:
-        raise UserFileError(f"{where} holds {dtype.name} in {'big' if dtype.byteorder == '>' else 'little'}"
-                            f"-endian byte order, not this machine's: {fix}")
-    return dtype.name
+    if dtype.kind == "c":
+        raise UserFileError(f"{where} holds complex values ({dtype}); the harness multiplies real "
+                            f"matrices (a complex product is four real ones): {fix}")
+    if dtype.kind not in "iuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise UserFileError(f"{where} holds {dtype} values, not numbers; the harness multiplies "
+                            f"integer or float matrices: {fix}")
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        raise UserFileError(f"{where} holds {dtype.itemsize * 8}-bit floats, which BLAS does not "
+                            f"multiply; {fix}")
+    compute = compute_dtype(dtype, packing_dtype)
+    return compute, (None if dtype == np.dtype(compute) else dtype.str)
 
 
 def check_matrix_shape(shape, where: str, fix: str) -> tuple[int, int]:

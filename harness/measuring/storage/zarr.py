@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import ZARR_COMPRESSIONS, DatasetSpec
+from harness.measuring.matrix.spec import ZARR_COMPRESSIONS, DatasetSpec, computed
 from harness.measuring.storage import base
 from harness.measuring.storage.base import FileLocation, UserFileError, damaged
-from harness.measuring.storage.user_checks import check_dtype, check_matrix_shape
+from harness.measuring.storage.user_checks import check_matrix_shape, value_dtypes
 
 #: The array's name inside the store.
 ARRAY_NAME = "A"
@@ -196,22 +195,28 @@ def codec_name(array) -> str | None:
 
 
 def raw_chunks_refusal(array) -> str:
-    """Why an array's chunk files are not its values as they are (C order, little-endian, no
-    codec but the plain bytes one); "" when they are, so that they can be mapped."""
+    """Why an array's chunk files are not its values as they are (no codec but the plain bytes
+    one); "" when they are, so that they can be mapped (``chunk_layout`` says how)."""
     serializer = array.serializer
-    endian = getattr(getattr(serializer, "endian", None), "value", None)
-    if serializer is None:  # format 2: the layout lives in the metadata
-        endian = {"<": "little", ">": "big"}.get(array.dtype.byteorder, sys.byteorder)
-        if array.metadata.order != "C":
-            return "its chunks are in Fortran order"
-    elif type(serializer).__name__ != "BytesCodec":
+    if serializer is not None and type(serializer).__name__ != "BytesCodec":
         return f"its chunks are encoded ({type(serializer).__name__})"
     codecs = [type(c).__name__ for c in (*array.filters, *array.compressors)]
     if codecs:
         return f"its chunks are encoded ({', '.join(codecs)})"
-    if endian not in ("little", None):
-        return "its chunks are big-endian"
     return ""
+
+
+def chunk_layout(array) -> tuple[np.dtype, str]:
+    """``(dtype, order)`` of the values in a raw chunk file: the dtype with the byte order the
+    file uses, and "C" or "F" (zarr format 2's ``order``; format 3 stores C order)."""
+    dtype = np.dtype(array.dtype)
+    serializer = array.serializer
+    if serializer is None:  # format 2: the layout lives in the metadata
+        return dtype, array.metadata.order
+    endian = getattr(getattr(serializer, "endian", None), "value", None)
+    if endian is not None and dtype.itemsize > 1:
+        dtype = dtype.newbyteorder("<" if endian == "little" else ">")
+    return dtype, "C"
 
 
 def chunk_file(array, location, coords: tuple[int, int]) -> Path:
@@ -228,7 +233,7 @@ def row_blocks(spec: DatasetSpec, location, rows: int) -> Iterator[tuple[int, np
     array = open_array(location)
     for r0 in range(0, spec.shape[0], rows):
         try:
-            block = np.asarray(array[r0:r0 + rows], dtype=spec.dtype)
+            block = computed(np.asarray(array[r0:r0 + rows]), spec)
         except Exception as exc:  # noqa: BLE001 - any codec's or store's error is a damaged chunk
             raise damaged(location, array_path(location) or "/", lambda a, b: array[a:b], r0,
                           min(r0 + rows, spec.shape[0]), unit_shape, exc) from None
@@ -273,11 +278,11 @@ def open_user(path: Path, *, dataset=None, shape=None, dtype=None) -> tuple[Data
                                 f"name an existing one as {path.name}:/path")
     where = f"{path.name}:{dataset}" if dataset else path.name
     rows, cols = check_matrix_shape(array.shape, where, "name a 2-D array")
-    name = check_dtype(array.dtype, where, "store it as float32 or float64 "
-                       "(zarr.create_array(..., dtype='float32') filled block by block)")
+    name, stored = value_dtypes(array.dtype, where, "store it as float32 or float64 "
+                                "(zarr.create_array(..., dtype='float32') filled block by block)")
     shards = tuple(array.shards) if array.shards is not None else None
     spec = DatasetSpec((rows, cols), name, storage="zarr", chunks=tuple(array.chunks),
-                       compression=codec_name(array), shards=shards)
+                       compression=codec_name(array), shards=shards, stored_dtype=stored)
     location = FileLocation(path, dataset=dataset.strip("/"))
     misplaced = misplaced_chunks_refusal(array, location)
     if misplaced:

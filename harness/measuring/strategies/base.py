@@ -152,6 +152,13 @@ class Strategy:
         if product not in PRODUCTS:
             raise ValueError(f"unknown product {product!r}; known products: {list(PRODUCTS)}")
         return product in self.products
+    #: Anonymous memory it adds for a file of other values than the product's (integers,
+    #: float16, another byte order, packed; ``DatasetSpec.converts``), beyond ``budget``
+    #: (bytes): by default one converted block; 0 where ``budget`` counts it already.
+    conversion: Bytes = dataclasses.field(default=one_block_bytes, repr=False)
+    #: It reads a column-major file (``DatasetSpec.order == "F"``: a Fortran-order ``.npy``,
+    #: a MATLAB v7.3 variable) as the matrix it is, not as its transpose.
+    column_major: bool = False
 
     def refusal_at(self, spec: DatasetSpec, location) -> str:
         """Why it cannot read ``spec`` at ``location`` ("" when it can)."""
@@ -166,6 +173,8 @@ class Strategy:
         """True when ``spec``'s storage and density fit this strategy."""
         if spec.storage not in self.storage:
             return False
+        if spec.order == "F" and not self.column_major:
+            return False
         return self.accepts_fn is None or bool(self.accepts_fn(spec))
 
     def why_not(self, spec: DatasetSpec) -> str:
@@ -174,8 +183,16 @@ class Strategy:
             return (f"strategy {self.name!r} reads storage {list(self.storage)}, not "
                     f"{spec.storage!r}; materialize the same matrix with storage={self.storage[0]!r}")
         if not self.accepts(spec):
-            return f"strategy {self.name!r} does not accept {spec}: {self.refusal}"
+            return f"strategy {self.name!r} does not accept {spec}: {self.refusal_of(spec)}"
         return ""
+
+    def refusal_of(self, spec: DatasetSpec) -> str:
+        """Why it refuses ``spec`` of a storage it reads, as a clause."""
+        if spec.order == "F" and not self.column_major:
+            return ("it reads row-major files, and this one is column-major (Fortran order; "
+                    "MATLAB v7.3 stores the transpose of what it shows): add a row-major copy "
+                    "with --also-as")
+        return self.refusal
 
     def dataset_for(self, problem: Problem, prefer: str | None = None) -> DatasetSpec:
         """The dataset this strategy multiplies for ``problem``: in storage ``prefer`` when it
@@ -211,7 +228,9 @@ class Strategy:
 
     def extra_memory_bytes(self, spec: DatasetSpec, **options) -> int:
         """Declared anonymous memory beyond the result and ``x``, in bytes."""
-        return int(self.budget(spec, resolve_options(options)))
+        opts = resolve_options(options)
+        conversion = self.conversion(spec, opts) if spec.converts else 0
+        return int(self.budget(spec, opts)) + int(conversion)
 
     def resident_bytes(self, spec: DatasetSpec, **options) -> int:
         """RAM this strategy keeps during a pass, in bytes (an estimate)."""

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec, computed
 from harness.measuring.meters.cluster_memory import measure_cluster
 from harness.measuring.storage import hdf5 as hdf5_storage
 from harness.measuring.storage import zarr as zarr_store
@@ -91,14 +91,15 @@ class SlabReader:
 
     def __init__(self, spec: DatasetSpec, path: Path):
         # A path, or a FileLocation (a user's file: it names the dataset or array); both pickle.
-        self.storage, self.location = spec.storage, path
+        self.spec, self.location = spec, path
         self.shape, self.dtype, self.ndim = spec.shape, np.dtype(spec.dtype), 2
 
     def __getitem__(self, key):
-        if self.storage == "zarr":
-            return zarr_store.open_array(self.location)[key]
+        # A file of other values is converted slab by slab, in the task that reads the slab.
+        if self.spec.storage == "zarr":
+            return computed(zarr_store.open_array(self.location)[key], self.spec)
         with hdf5_storage.open_file(self.location) as f:
-            return hdf5_storage.dataset_of(f, self.location)[key]
+            return computed(hdf5_storage.dataset_of(f, self.location)[key], self.spec)
 
 
 def _product(spec: DatasetSpec, path: Path, opts: Options, v: np.ndarray, transpose: bool):

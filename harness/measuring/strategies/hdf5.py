@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec, computed, unpacked
 from harness.measuring.storage import codecs
 from harness.measuring.storage.hdf5 import dataset_of, open_file, stored_chunk_shape
 from harness.measuring.strategies.base import (
@@ -118,7 +118,7 @@ class RowsOperand(BlockProducts):
 
     def _run(self, product: Product) -> None:
         for i in range(self.spec.shape[0]):
-            product.put(i, self.dset[i:i + 1, :])
+            product.put(i, computed(self.dset[i:i + 1, :], self.spec))
 
 
 class ReadAllOperand(BlockProducts):
@@ -129,8 +129,8 @@ class ReadAllOperand(BlockProducts):
 
     def _run(self, product: Product) -> None:
         matrix = np.empty(self.spec.shape, dtype=self.spec.dtype)
-        self.dset.read_direct(matrix)
-        product.whole(matrix)
+        self.dset.read_direct(matrix)  # HDF5 converts a file of other values as it reads
+        product.whole(unpacked(matrix, self.spec))
 
 
 @functools.lru_cache(maxsize=1)
@@ -166,7 +166,9 @@ class BlockedOperand(RowRangeProducts):
 
             self.memory_spaces[r1 - r0] = h5py.h5s.create_simple((r1 - r0, self.spec.shape[1]))
         self.file_space.select_hyperslab((r0, 0), (r1 - r0, self.spec.shape[1]))
+        # The buffer's dtype is the memory type: HDF5 converts a file of other values.
         self.dset.id.read(self.memory_spaces[r1 - r0], self.file_space, buffer[:r1 - r0])
+        unpacked(buffer[:r1 - r0], self.spec)
 
     def _run(self, product: Product) -> None:
         first, stop = product.first, product.stop
@@ -198,7 +200,8 @@ class ChunkedOperand(BlockProducts):
     def __init__(self, spec, dset):
         self.spec, self.dset = spec, dset
         self.chunk = dset.chunks
-        self.filtered = dset.id.get_create_plist().get_nfilters() > 0
+        # Chunks of other values than the product's go through HDF5, which converts them.
+        self.filtered = dset.id.get_create_plist().get_nfilters() > 0 or spec.converts
         self.offsets = [offset for offset, _ in sorted(_chunk_locations(dset), key=lambda c: c[1])]
         self.buffer = read_buffer(self.chunk, spec.dtype)
         self.raw = self.buffer.reshape(-1).view(np.uint8)  # the same memory, as bytes
@@ -210,6 +213,7 @@ class ChunkedOperand(BlockProducts):
             h, w = min(ch, nrows - r0), min(cw, ncols - c0)
             if self.filtered:
                 self.dset.read_direct(self.buffer, np.s_[r0:r0 + h, c0:c0 + w], np.s_[0:h, 0:w])
+                unpacked(self.buffer[:h, :w], self.spec)
             else:
                 # Edge chunks are stored whole (padded): the valid corner is [:h, :w].
                 self.dset.id.read_direct_chunk((r0, c0), out=self.raw)
@@ -234,9 +238,11 @@ class MappedChunksOperand(RowRangeProducts):
             top, bottom = max(r0, first), min(r0 + ch, stop)
             if top >= bottom:
                 continue
-            block = np.frombuffer(self.buffer, dtype=self.spec.dtype, count=count, offset=byte_offset)
+            block = np.frombuffer(self.buffer, dtype=self.spec.file_dtype, count=count,
+                                  offset=byte_offset)
             w = min(cw, ncols - c0)
-            product.add(top, c0, block.reshape(ch, cw)[top - r0:bottom - r0, :w])
+            product.add(top, c0, computed(block.reshape(ch, cw)[top - r0:bottom - r0, :w],
+                                          self.spec))
 
 
 def _chunk_locations(dset) -> list[tuple[tuple[int, int], int]]:
@@ -277,14 +283,18 @@ def _mmap_refusal(dset) -> str:
                 "use hdf5-blocked or hdf5-chunked, or store it uncompressed")
     if dcpl.get_external_count() > 0:
         return "the dataset is stored in external files"
-    if not dset.dtype.isnative:
-        return f"the dataset's byte order ({dset.dtype}) is not this machine's"
     layout = dcpl.get_layout()
     if layout == h5py.h5d.CONTIGUOUS and dset.id.get_offset() is None:
         return "the dataset's storage is not allocated (never written)"
     if layout not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
         return "the dataset's layout is neither contiguous nor chunked (compact?)"
     return ""
+
+
+def _mmap_location_refusal(spec: DatasetSpec, location) -> str:
+    """``_mmap_refusal`` of the dataset at ``location``, asked while planning."""
+    with open_file(location) as f:
+        return _mmap_refusal(dataset_of(f, location))
 
 
 @contextlib.contextmanager
@@ -414,4 +424,5 @@ register(Strategy(
     resident=one_block_bytes, pass_seconds=_whole_chunks_seconds,
     accepts_fn=lambda spec: spec.compression is None,
     refusal="compressed chunks are not the array's bytes; use hdf5-blocked or hdf5-chunked",
+    location_refusal=_mmap_location_refusal,
 ))

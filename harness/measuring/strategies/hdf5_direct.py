@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec, computed
 from harness.measuring.storage import codecs
 from harness.measuring.storage.hdf5 import dataset_of, open_file, stored_chunk_shape
 from harness.measuring.strategies.base import (
@@ -59,8 +59,15 @@ def usable_cores() -> int:
 
 
 def _chunk_bytes(spec: DatasetSpec) -> int:
+    """Bytes of a decoded chunk, of the file's values."""
     chunks = stored_chunk_shape(spec)
-    return chunks[0] * chunks[1] * spec.itemsize
+    return chunks[0] * chunks[1] * spec.file_dtype.itemsize
+
+
+def _converted_bytes(spec: DatasetSpec) -> int:
+    """Bytes of a chunk converted to the product's dtype (0 when the file stores that)."""
+    chunks = stored_chunk_shape(spec)
+    return chunks[0] * chunks[1] * spec.itemsize if spec.converts else 0
 
 
 def _chunk_count(spec: DatasetSpec) -> int:
@@ -81,7 +88,8 @@ def worker_bytes(spec: DatasetSpec) -> int:
     stages = codecs.decode_stages(spec.compression)
     stored = stored_buffer_bytes(chunk) if stages else 0
     scratch = chunk if stages > 1 else 0
-    return stored + chunk + scratch + codecs.decoder_working_bytes(spec.compression)
+    return (stored + chunk + scratch + _converted_bytes(spec)
+            + codecs.decoder_working_bytes(spec.compression))
 
 
 def worker_count(spec: DatasetSpec, opts: Options) -> int:
@@ -111,8 +119,9 @@ class StoredChunk:
 @dataclasses.dataclass
 class Buffers:
     stored: np.ndarray   # uint8, the largest stored chunk
-    decoded: np.ndarray  # the chunk's shape and dtype
+    decoded: np.ndarray  # the chunk's shape, the file's dtype
     scratch: np.ndarray | None  # uint8, a second stage's output
+    converted: np.ndarray | None  # the chunk's shape, the product's dtype (a file of others)
 
 
 class DirectOperand(BlockProducts):
@@ -130,15 +139,16 @@ class DirectOperand(BlockProducts):
                  decoder: codecs.ChunkDecoder, workers: int):
         self.spec, self.chunk_shape, self.chunks, self.decoder = spec, chunk_shape, chunks, decoder
         self.workers = workers
-        chunk_bytes = chunk_shape[0] * chunk_shape[1] * spec.itemsize
+        chunk_bytes = chunk_shape[0] * chunk_shape[1] * spec.file_dtype.itemsize
         largest = max([c.size for c in chunks], default=0)
         stored_bytes = max(largest, stored_buffer_bytes(chunk_bytes)) if decoder.filters else 0
         self.free: queue.SimpleQueue[Buffers] = queue.SimpleQueue()
         for _ in range(workers):
             self.free.put(Buffers(
                 stored=read_buffer((stored_bytes,), np.uint8),
-                decoded=read_buffer(chunk_shape, spec.dtype),
-                scratch=read_buffer((chunk_bytes,), np.uint8) if decoder.scratch_needed else None))
+                decoded=read_buffer(chunk_shape, spec.file_dtype),
+                scratch=read_buffer((chunk_bytes,), np.uint8) if decoder.scratch_needed else None,
+                converted=read_buffer(chunk_shape, spec.dtype) if spec.converts else None))
         self.fd = os.open(path, os.O_RDONLY)
         with contextlib.suppress(AttributeError, OSError):  # a longer readahead, where offered
             os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -167,7 +177,10 @@ class DirectOperand(BlockProducts):
             height = min(self.chunk_shape[0], nrows - chunk.row)
             width = min(self.chunk_shape[1], ncols - chunk.col)
             # Edge chunks are stored whole (padded): their valid corner is [:height, :width].
-            part = product.part(chunk.row, chunk.col, buffers.decoded[:height, :width])
+            block = buffers.decoded[:height, :width]
+            if buffers.converted is not None:
+                block = computed(block, self.spec, out=buffers.converted[:height, :width])
+            part = product.part(chunk.row, chunk.col, block)
             done = time.perf_counter()
             return part, (decoding - started, multiplying - decoding, done - multiplying,
                           time.thread_time() - cpu_started)
@@ -198,7 +211,7 @@ class DirectOperand(BlockProducts):
             "read_seconds": totals[0], "decode_seconds": totals[1],
             "multiply_seconds": totals[2], "worker_cpu_seconds": totals[3],
             "wait_seconds": wait, "add_seconds": add,
-            "stored_bytes": sum(c.size for c in self.chunks), "decoded_bytes": self.spec.dense_bytes,
+            "stored_bytes": sum(c.size for c in self.chunks), "decoded_bytes": self.spec.stored_dense_bytes,
         }
 
     @staticmethod
@@ -233,8 +246,6 @@ def _refusal(dset) -> str:
     """Why the dataset's chunks cannot be read directly ("" when they can)."""
     if dset.chunks is None:
         return "the dataset is contiguous (not chunked); use hdf5-blocked or hdf5-mmap"
-    if not dset.dtype.isnative:
-        return f"the dataset's byte order ({dset.dtype}) is not this machine's"
     dcpl = dset.id.get_create_plist()
     if dcpl.get_external_count() > 0:
         return "the dataset is stored in external files"
@@ -250,7 +261,8 @@ def _open_direct(spec: DatasetSpec, path: Path, opts: Options):
         if refusal:
             raise ValueError(f"hdf5-direct cannot read {path.name}: {refusal}")
         try:
-            decoder = codecs.pipeline_decoder(dset.id.get_create_plist(), spec.itemsize)
+            decoder = codecs.pipeline_decoder(dset.id.get_create_plist(),
+                                              spec.file_dtype.itemsize)
         except codecs.UnsupportedFilter as exc:
             raise codecs.UnsupportedFilter(f"hdf5-direct cannot read {path.name}: {exc}") from None
         chunk_shape = tuple(dset.chunks)
@@ -267,6 +279,21 @@ def _open_direct(spec: DatasetSpec, path: Path, opts: Options):
         operand.close()
 
 
+def _location_refusal(spec: DatasetSpec, location) -> str:
+    """Why the dataset at ``location`` cannot be read directly ("" when it can), from its own
+    metadata while planning: a layout or a filter it cannot decode in threads."""
+    with open_file(location) as f:
+        dset = dataset_of(f, location)
+        refusal = _refusal(dset)
+        if refusal:
+            return refusal
+        try:
+            codecs.pipeline_decoder(dset.id.get_create_plist(), spec.file_dtype.itemsize)
+        except codecs.UnsupportedFilter as exc:
+            return str(exc)
+    return ""
+
+
 def _pass_seconds(spec: DatasetSpec, opts: Options) -> float:
     """Reading the stored bytes, and decoding them on ``worker_count`` cores."""
     return streaming_seconds(spec, opts) + decompress_seconds(spec) / worker_count(spec, opts)
@@ -280,9 +307,9 @@ register(Strategy(
     name="hdf5-direct", family="hdf5", storage=("hdf5",), out_of_core=True,
     description="stored chunks read with preadv, decoded and multiplied in a thread pool "
                 "(codecs that release the GIL), partial products added in chunk order",
-    opener=_open_direct, budget=declared_budget,
+    opener=_open_direct, budget=declared_budget, conversion=lambda spec, opts: 0,
     resident=one_block_bytes, pass_seconds=_pass_seconds,
-    accepts_fn=_accepts,
+    accepts_fn=_accepts, location_refusal=_location_refusal,
     refusal=("it reads chunked datasets whose filters it decodes in threads (deflate/gzip, "
              "shuffle, blosc, zstd), not contiguous ones nor lzf, lz4, bitshuffle or blosc2; "
              "use hdf5-blocked"),

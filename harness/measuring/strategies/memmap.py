@@ -4,6 +4,7 @@ loop, and a blocked product that keeps the mapped (resident) pages within the bu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import mmap
 import os
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec, computed
 from harness.measuring.meters.pagecache import PAGE_BYTES, populate
 from harness.measuring.storage.base import byte_offset
 from harness.measuring.strategies.base import (
@@ -100,13 +101,15 @@ def pipelined_block_rows(spec_rows: int, row_bytes: int, rows_per_block: int) ->
 
 
 def blocked_product(mapping: MappedMatrix, product: Product, rows_per_block: int,
-                    release: bool | None = None, reader: ThreadPoolExecutor | None = None
-                    ) -> None:
-    """One pass of ``product`` over the row blocks of a mapping (its rows ``[first, stop)``).
+                    release: bool | None = None, reader: ThreadPoolExecutor | None = None,
+                    convert=None) -> None:
+    """One pass of ``product`` over the row blocks of a mapping (its rows ``[first, stop)``),
+    each block through ``convert`` first where the file stores other values.
 
     While BLAS multiplies a block, ``reader`` (a one-thread pool) faults the next one in
     (``populate``). With ``release`` (default: ``should_release_pages``), each block's pages
     are unmapped once used, so at most about two blocks are mapped-resident at a time.
+    ``convert(block)``: the block as ``x``'s dtype, where the file stores other values.
     """
     a = mapping.array
     if release is None:
@@ -132,7 +135,7 @@ def blocked_product(mapping: MappedMatrix, product: Product, rows_per_block: int
             pending.result()
             if index + 1 < len(blocks):
                 pending = reader.submit(fault_in, index + 1)
-            product.put(r0, a[r0:r1])
+            product.put(r0, a[r0:r1] if convert is None else convert(a[r0:r1]))
             if release:
                 end = mapping.offset + r1 * row_bytes
                 mapping.release(released, end)
@@ -147,8 +150,10 @@ class NumpyMemmapOperand(BlockProducts):
 
     def __init__(self, spec: DatasetSpec, path: Path, rows: bool):
         self.spec = spec
-        self.matrix = np.memmap(os.fspath(path), dtype=spec.dtype, mode="r", shape=spec.shape,
-                                offset=byte_offset(path))
+        # The file's own dtype and order, as a user maps it: ``mm @ x`` then converts the
+        # whole matrix (numpy's type promotion) where the file stores other values.
+        self.matrix = np.memmap(os.fspath(path), dtype=spec.file_dtype, mode="r",
+                                shape=spec.shape, offset=byte_offset(path), order=spec.order)
         self.rows = rows
 
     def _run(self, product: Product) -> None:
@@ -180,21 +185,55 @@ class BlockedMapOperand(RowRangeProducts):
         self.release = should_release_pages(mapping.array.nbytes)
         self.whole_mapping_populated = False
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
+        # A file of other values: each block converted into one reused buffer.
+        self.converted = (np.empty((self.rows_per_block, spec.shape[1]), dtype=spec.dtype)
+                          if spec.converts else None)
+
+    def _convert(self, block: np.ndarray) -> np.ndarray:
+        return computed(block, self.spec, out=self.converted[:block.shape[0]])
 
     def _run(self, product: Product) -> None:
         whole = (product.first, product.stop) == (0, self.spec.shape[0])
-        if not whole:  # a worker's range of rows: one BLAS call on those rows of the mapping
+        if not whole and not self.spec.converts:  # a worker's rows: one BLAS call on them
             product.put(product.first, self.mapping.array[product.first:product.stop])
+            return
+        if not whole:  # converted a block at a time, where the file stores other values
+            for r0 in range(product.first, product.stop, self.rows_per_block):
+                r1 = min(r0 + self.rows_per_block, product.stop)
+                product.put(r0, self._convert(self.mapping.array[r0:r1]))
             return
         if self.whole_mapping_populated:
             product.whole(self.mapping.array)
             return
         blocked_product(self.mapping, product, self.rows_per_block, release=self.release,
-                        reader=self.reader)
-        self.whole_mapping_populated = not self.release
+                        reader=self.reader,
+                        convert=self._convert if self.spec.converts else None)
+        self.whole_mapping_populated = not self.release and not self.spec.converts
 
     def close(self) -> None:
         self.reader.shutdown(wait=True)
+
+
+class ColumnBlocksOperand(BlockProducts):
+    """A column-major matrix (a ``.npy`` saved in Fortran order): its file holds ``Aᵀ`` row by
+    row, so ``A @ x`` is the sum over column blocks ``A[:, c0:c1] @ x[c0:c1]``, each block a
+    contiguous run of the file (converted into one reused buffer where the file stores other
+    values)."""
+
+    def __init__(self, spec: DatasetSpec, mapping: MappedMatrix, cols_per_block: int):
+        self.spec, self.mapping = spec, mapping
+        self.cols_per_block = cols_per_block
+        self.converted = (np.empty((cols_per_block, spec.shape[0]), dtype=spec.dtype)
+                          if spec.converts else None)
+
+    def _run(self, product: Product) -> None:
+        transposed = self.mapping.array  # (cols, rows): row c of the file is column c of A
+        for c0 in range(0, self.spec.shape[1], self.cols_per_block):
+            c1 = min(c0 + self.cols_per_block, self.spec.shape[1])
+            block = transposed[c0:c1]
+            if self.converted is not None:
+                block = computed(block, self.spec, out=self.converted[:c1 - c0])
+            product.add(0, c0, block.T)  # A[:, c0:c1]
 
 
 def _numpy_memmap_opener(rows: bool):
@@ -212,8 +251,17 @@ def _numpy_memmap_opener(rows: bool):
 @contextlib.contextmanager
 def open_blocked_map(spec: DatasetSpec, path: Path, offset: int, opts: Options
                      ) -> Iterator[BlockedMapOperand]:
-    """A ``BlockedMapOperand`` over the matrix stored at byte ``offset`` of ``path``."""
-    with mapped(path, offset, spec.shape, spec.dtype) as mapping:
+    """A ``BlockedMapOperand`` over the matrix stored at byte ``offset`` of ``path`` (a
+    ``ColumnBlocksOperand`` for a column-major one)."""
+    if spec.order == "F":
+        with mapped(path, offset, spec.shape[::-1], spec.file_dtype) as mapping:
+            mapping.advise_sequential()
+            # Column blocks of about a row block's bytes (``block_rows`` of the transpose).
+            yield ColumnBlocksOperand(spec, mapping, pipelined_block_rows(
+                spec.shape[1], spec.shape[0] * spec.itemsize,
+                block_rows(dataclasses.replace(spec, shape=spec.shape[::-1]), opts)))
+        return
+    with mapped(path, offset, spec.shape, spec.file_dtype) as mapping:
         mapping.advise_sequential()
         operand = BlockedMapOperand(spec, mapping, block_rows(spec, opts))
         try:
@@ -225,7 +273,7 @@ def open_blocked_map(spec: DatasetSpec, path: Path, offset: int, opts: Options
 @contextlib.contextmanager
 def _open_blocked(spec: DatasetSpec, path: Path, opts: Options):
     offset = byte_offset(path)
-    expected = offset + spec.dense_bytes
+    expected = offset + spec.stored_dense_bytes
     if os.path.getsize(path) != expected:
         raise ValueError(f"{os.fspath(path)} holds {os.path.getsize(path)} bytes, expected "
                          f"{expected} for {spec}")
@@ -243,18 +291,19 @@ register(Strategy(
     name="memmap", family="memmap", storage=("raw",), out_of_core=True,
     description="numpy.memmap, mm @ x (x cast to the matrix dtype)",
     opener=_numpy_memmap_opener(rows=False), budget=lambda spec, opts: 0,
-    resident=one_block_bytes, pass_seconds=streaming_seconds,
+    resident=one_block_bytes, pass_seconds=streaming_seconds, column_major=True,
+    conversion=lambda spec, opts: spec.dense_bytes,  # numpy converts the whole map for mm @ x
 ))
 register(Strategy(
     name="memmap-rows", family="memmap", storage=("raw",), out_of_core=True,
     description="numpy.memmap, one row at a time (the notebook's loop)",
     opener=_numpy_memmap_opener(rows=True), budget=lambda spec, opts: 0,
-    resident=one_block_bytes, pass_seconds=_row_loop_seconds,
+    resident=one_block_bytes, pass_seconds=_row_loop_seconds, column_major=True,
 ))
 register(Strategy(
     name="memmap-blocked", family="memmap", storage=("raw",), out_of_core=True,
     description="mmap, row blocks of memory_budget bytes; pages unmapped after each block "
                 "when the matrix exceeds half the available RAM",
     opener=_open_blocked, budget=lambda spec, opts: 0,
-    resident=one_block_bytes, pass_seconds=streaming_seconds,
+    resident=one_block_bytes, pass_seconds=streaming_seconds, column_major=True,
 ))

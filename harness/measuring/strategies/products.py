@@ -93,7 +93,10 @@ class Product:
         """A full-width block of rows starting at ``r0`` (each row visited once)."""
         if not self.transpose:
             rows = self.out[r0 - self.first:r0 - self.first + block.shape[0]]
-            np.dot(block, self.v, out=rows)
+            if block.dtype == self.v.dtype:
+                np.dot(block, self.v, out=rows)
+            else:  # a row of a file of other values, as a user's loop promotes it
+                rows[...] = block @ self.v
         else:
             self._add_transposed(block, 0, self.v[r0:r0 + block.shape[0]])
 
@@ -111,6 +114,9 @@ class Product:
         # One reused scratch for blockᵀ @ v: a pass adds as many of them as it has blocks.
         if self._scratch is None or self._scratch.shape[0] < w:
             self._scratch = np.empty(shape, dtype=self.v.dtype)
+        if block.dtype != self.v.dtype:  # a block of a file of other values, promoted
+            self.out[c0:c0 + w] += block.T @ v_rows
+            return
         scratch = self._scratch[:w]
         np.dot(block.T, v_rows, out=scratch)
         self.out[c0:c0 + w] += scratch

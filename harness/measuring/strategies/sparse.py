@@ -40,14 +40,19 @@ ASSUMED_INDEX_BYTES = 8
 
 
 def load_csr(spec: DatasetSpec, path: Path) -> sp.csr_array:
-    """The CSR matrix of a sparse-storage spec, in RAM."""
+    """The CSR matrix of a sparse-storage spec, in RAM, its values of the spec's dtype (a
+    file's integers converted as they are loaded)."""
     if spec.storage == "npz":
-        return npz.load_csr(path)
-    if spec.storage == "csr-hdf5":
-        return csr_hdf5.load_csr(spec, path)
-    blocks = [block for _, block in  # any other format, through its blocks
-              formats.get(spec.storage).csr_row_blocks(spec, path, spec.shape[0])]
-    return sp.csr_array(sp.vstack(blocks, format="csr"))
+        csr = npz.load_csr(path)
+    elif spec.storage == "csr-hdf5":
+        csr = csr_hdf5.load_csr(spec, path)
+    else:
+        blocks = [block for _, block in  # any other format, through its blocks
+                  formats.get(spec.storage).csr_row_blocks(spec, path, spec.shape[0])]
+        csr = sp.csr_array(sp.vstack(blocks, format="csr"))
+    if csr.dtype != np.dtype(spec.dtype):
+        csr = csr.astype(spec.dtype)
+    return csr
 
 
 def _dia_upper_bound_bytes(spec: DatasetSpec) -> int:
@@ -192,7 +197,7 @@ class CsrHdf5BlockedOperand(BlockProducts):
             if e == s:
                 continue
             k = e - s
-            self.data.read_direct(self.data_buffer, np.s_[s:e], np.s_[0:k])
+            self.data.read_direct(self.data_buffer, np.s_[s:e], np.s_[0:k])  # HDF5 converts
             self.indices.read_direct(self.index_buffer, np.s_[s:e], np.s_[0:k])
             local_indptr = self.indptr[r0:r1 + 1] - self.indptr[r0]
             if vector:

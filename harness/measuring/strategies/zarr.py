@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec, computed
 from harness.measuring.storage import zarr as zarr_store
 from harness.measuring.strategies.base import (
     Options,
@@ -43,7 +43,9 @@ def slab_rows(spec: DatasetSpec, opts: Options) -> int:
 
 
 def _slab_bytes(spec: DatasetSpec, opts: Options) -> int:
-    return slab_rows(spec, opts) * spec.shape[1] * spec.itemsize
+    """The slab read (the file's values) and, for a file of other values, its conversion."""
+    slab = slab_rows(spec, opts) * spec.shape[1]
+    return slab * (spec.file_dtype.itemsize + (spec.itemsize if spec.converts else 0))
 
 
 def reader_bytes(spec: DatasetSpec) -> int:
@@ -62,18 +64,26 @@ def _pass_seconds(spec: DatasetSpec, opts: Options) -> float:
 
 
 class SlabOperand(RowRangeProducts):
-    """Row slabs read by ``read(r0, r1, out)`` into one reused buffer, multiplied in place."""
+    """Row slabs read by ``read(r0, r1, out)`` into one reused buffer, multiplied in place (a
+    store of other values than the product's: converted into a second reused buffer)."""
 
     def __init__(self, spec: DatasetSpec, rows_per_slab: int, read):
         self.spec, self.read = spec, read
         self.rows_per_slab = rows_per_slab
-        self.buffer = read_buffer((rows_per_slab, spec.shape[1]), spec.dtype)
+        # The readers decode into this machine's byte order (tensorstore writes native
+        # values whatever the target's dtype says); a conversion remains for other values.
+        native = spec.file_dtype.newbyteorder("=")
+        self.buffer = read_buffer((rows_per_slab, spec.shape[1]), native)
+        self.converted = (read_buffer((rows_per_slab, spec.shape[1]), spec.dtype)
+                          if native != np.dtype(spec.dtype) or spec.packing else None)
 
     def _run(self, product: Product) -> None:
         for r0 in range(product.first, product.stop, self.rows_per_slab):
             r1 = min(r0 + self.rows_per_slab, product.stop)
             slab = self.buffer[:r1 - r0]
             self.read(r0, r1, slab)
+            if self.converted is not None:
+                slab = computed(slab, self.spec, out=self.converted[:r1 - r0])
             product.put(r0, slab)
 
 
@@ -142,7 +152,7 @@ class MappedChunkFilesOperand(RowRangeProducts):
             if top >= bottom:
                 continue
             w = min(block.shape[1], ncols - c0)
-            product.add(top, c0, block[top - r0:bottom - r0, :w])
+            product.add(top, c0, computed(block[top - r0:bottom - r0, :w], self.spec))
 
 
 @contextlib.contextmanager
@@ -151,8 +161,9 @@ def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
     refusal = zarr_store.raw_chunks_refusal(array)
     if refusal:
         raise ValueError(f"zarr-mmap cannot map {Path(path).name}: {refusal}, not raw "
-                         "little-endian bytes; use zarr-blocked or tensorstore-blocked")
+                         "bytes; use zarr-blocked or tensorstore-blocked")
     shape = zarr_store.chunk_shape(spec)
+    dtype, order = zarr_store.chunk_layout(array)
     maps, chunks = [], []
     try:
         for r0, c0, file in _chunk_files(spec, array, path):
@@ -160,7 +171,7 @@ def _open_mmap(spec: DatasetSpec, path: Path, opts: Options):
                 continue
             with open(file, "rb") as fh:
                 maps.append(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
-            chunks.append((r0, c0, np.frombuffer(maps[-1], dtype=spec.dtype).reshape(shape)))
+            chunks.append((r0, c0, np.frombuffer(maps[-1], dtype=dtype).reshape(shape, order=order)))
         yield MappedChunkFilesOperand(spec, chunks)
     finally:
         chunks.clear()
@@ -193,7 +204,7 @@ def _tensorstore_refusal(spec: DatasetSpec, location) -> str:
 
 def _mmap_refusal(spec: DatasetSpec, location) -> str:
     refusal = zarr_store.raw_chunks_refusal(zarr_store.open_array(location))
-    return f"{refusal}, not raw little-endian bytes; use zarr-blocked" if refusal else ""
+    return f"{refusal}, not raw bytes; use zarr-blocked" if refusal else ""
 
 
 def _accepts_codec(spec: DatasetSpec) -> bool:
@@ -216,6 +227,7 @@ for _name, _description, _opener, _imports, _location_refusal in (
         resident=one_block_bytes, pass_seconds=_pass_seconds,
         accepts_fn=_accepts_codec, refusal=_CODEC_REFUSAL,
         questions=("compression",), imports=_imports, location_refusal=_location_refusal,
+        conversion=lambda spec, opts: 0,  # _slab_bytes counts the converted slab
     ))
 register(Strategy(
     name="zarr-mmap", family="zarr", storage=("zarr",), out_of_core=True,
