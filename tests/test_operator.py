@@ -169,3 +169,32 @@ def test_a_users_file_named_as_measure_file_takes_it(tmp_path):
             np.testing.assert_allclose(op.matmat(X), a @ X, rtol=1e-12)
     with pytest.raises(ValueError, match="hdf5-direct"):
         harness.operator(str(tmp_path / "mine.zarr"), "hdf5-direct", root=tmp_path / "data")
+
+
+@pytest.mark.parametrize("stored, strategies_", [
+    ("int16", ("memmap", "memmap-rows", "memmap-blocked")),
+    ("fortran", ("memmap-blocked",)),
+    (">f8", ("hdf5-blocked", "hdf5-chunked", "hdf5-direct", "hdf5-rows", "hdf5-mmap"))])
+def test_every_product_of_a_file_of_other_values_or_order(tmp_path, stored, strategies_):
+    """Blocks converted as read (integers, big-endian) or a column-major file read by column
+    blocks: Aᵀy and A @ X as numpy computes them on the file's values."""
+    import h5py
+
+    a = np.random.default_rng(8).integers(-300, 300, size=(23, 37))
+    if stored == ">f8":
+        source = f"{tmp_path / 'big.h5'}:/A"
+        with h5py.File(tmp_path / "big.h5", "w") as f:
+            f.create_dataset("A", data=a.astype(">f8"), chunks=(5, 9))
+    else:
+        np.save(tmp_path / "a.npy", a.astype("int16") if stored == "int16"
+                else np.asfortranarray(a.astype("float32")))
+        source = str(tmp_path / "a.npy")
+    y, X = np.linspace(-1, 1, 23), np.arange(37 * 3).reshape(37, 3) / 10
+    for name in strategies_:
+        with harness.operator(source, name, root=tmp_path / "data") as op:
+            rtol = 1e-6 if op.dtype == np.float32 else 1e-12
+            yv, Xv = y.astype(op.dtype), X.astype(op.dtype)
+            np.testing.assert_allclose(op.rmatvec(yv), a.T @ yv.astype(float), rtol=rtol,
+                                       atol=rtol * 1e3, err_msg=name)
+            np.testing.assert_allclose(op.matmat(Xv), a @ Xv.astype(float), rtol=rtol,
+                                       atol=rtol * 1e3, err_msg=name)
