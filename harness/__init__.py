@@ -15,7 +15,8 @@ Two halves that meet only through asv's result files:
 
 Shared by both: ``harness.units`` (human formatting of bytes, seconds, GB/s) and
 ``harness.names`` (the suite's benchmark and parameter names). ``harness.cli`` only parses
-arguments and prints.
+arguments and prints. ``harness.operator(source, strategy)`` hands the fastest reader to a
+user's code as a ``scipy.sparse.linalg.LinearOperator`` (``harness.measuring.operator``).
 
 The modules the asv suite and everyday use reach by a short name are also
 ``harness.<name>`` (``MODULES``: ``from harness import strategies``): asv versions a benchmark
@@ -42,6 +43,15 @@ MODULES = {
        ("results", "compare", "runs", "history", "environments", "gate", "summary", "plots",
         "report", "publish", "asvconfig")},
 }
+
+
+def operator(source, strategy: str = "auto", **kwargs):
+    """``source`` as a ``scipy.sparse.linalg.LinearOperator`` read by ``strategy`` ("auto":
+    the fastest within a memory budget, from figures measured on this machine); see
+    ``harness.measuring.operator``."""
+    from harness.measuring.operator import operator as make
+
+    return make(source, strategy, **kwargs)
 
 
 def __getattr__(name: str):

@@ -26,6 +26,12 @@ MATVEC_CLASSES: dict[str, tuple[str, ...]] = {
     "zarr.ZarrMatvec": ("shape", "dtype", "strategy", "chunks", "compression"),
     "distributed.DistributedMatvec": ("shape", "dtype", "strategy", "chunks", "cluster"),
 }
+#: The products beyond A @ x (``benchmarks/products.py``): Aᵀy and A @ X for k columns per
+#: out-of-core reader, and a solve's passes in a row from a cold cache.
+PRODUCT_CLASSES: dict[str, tuple[str, ...]] = {
+    "products.ProductColumns": ("shape", "dtype", "strategy", "chunks", "product", "columns"),
+    "products.SolvePasses": ("shape", "dtype", "strategy", "chunks", "passes"),
+}
 #: The family every ratio is taken against: the whole matrix in RAM.
 REFERENCE_FAMILY = "dense"
 #: The machine's limits, measured in the same run (GB/s).
@@ -70,7 +76,12 @@ TRACK_READ = "track_read_bytes"
 #: decoded / stored bytes. ``track_gbps`` is then the decode throughput (decoded bytes/s).
 TRACK_STORED = "track_stored_bytes"
 TRACK_COMPRESSION_RATIO = "track_compression_ratio"
-TRACK_UNITS = {TRACK_PEAK: "bytes", TRACK_ANON: "bytes", TRACK_FILE: "bytes",
+#: Of the product classes: the median pass over its columns, and a solve's first and last
+#: pass from a cold cache.
+TRACK_PER_COLUMN = "track_seconds_per_column"
+TRACK_FIRST_PASS, TRACK_LAST_PASS = "track_first_pass_seconds", "track_last_pass_seconds"
+TRACK_UNITS = {TRACK_PER_COLUMN: "seconds", TRACK_FIRST_PASS: "seconds",
+               TRACK_LAST_PASS: "seconds", TRACK_PEAK: "bytes", TRACK_ANON: "bytes", TRACK_FILE: "bytes",
                TRACK_GBPS: "GB/s", TRACK_COLD_SECONDS: "seconds",
                TRACK_SAMPLED_PEAK: "bytes", TRACK_READ: "bytes", TRACK_STORED: "bytes",
                TRACK_COMPRESSION_RATIO: "ratio"}
@@ -93,9 +104,10 @@ def method(benchmark: str) -> str:
 
 
 def param_names(benchmark_class_name: str) -> list[str]:
-    """asv ``param_names`` of a matvec class; a KeyError naming the known classes."""
+    """asv ``param_names`` of a matvec or product class; a KeyError naming the known classes."""
+    known = {**MATVEC_CLASSES, **PRODUCT_CLASSES}
     try:
-        return list(MATVEC_CLASSES[benchmark_class_name])
+        return list(known[benchmark_class_name])
     except KeyError:
-        raise KeyError(f"no matvec benchmark class {benchmark_class_name!r}; known: "
-                       f"{sorted(MATVEC_CLASSES)}") from None
+        raise KeyError(f"no benchmark class {benchmark_class_name!r}; known: "
+                       f"{sorted(known)}") from None

@@ -103,6 +103,28 @@ def test_dask_distributed_equals_the_dense_reference(local_client, tmp_path, sto
         np.testing.assert_allclose(y, _dense_reference(spec, x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("storage,chunks,compression", [
+    ("zarr", (7, 33), None), ("zarr", (7, 33), "zstd"), ("hdf5", (500, 500), None),
+    ("hdf5", (7, 33), "gzip")])
+def test_dask_distributed_transposes_and_multiplies_columns(local_client, tmp_path, storage,
+                                                            chunks, compression):
+    for shape, dtype in (((45, 97), "float32"), ((1, 50), "float64"), ((50, 1), "float64")):
+        spec = DatasetSpec(shape, dtype, storage=storage, chunks=chunks, compression=compression)
+        a = dense_array(spec).astype(np.float64)
+        rng = np.random.default_rng(7)
+        # Operands of the matrix dtype, so that the reference needs no cast.
+        y, X, Y = (rng.standard_normal(n).astype(dtype)
+                   for n in (shape[0], (shape[1], 64), (shape[0], 3)))
+        tolerance = 1e-4 if dtype == "float32" else 1e-10
+        with strategies.get("dask-distributed").open(spec, root=tmp_path, block_rows=2) as op:
+            for got, want in ((op.rmatvec(y), a.T @ y.astype(np.float64)),
+                              (op.matmat(X), a @ X.astype(np.float64)),
+                              (op.rmatmat(Y), a.T @ Y.astype(np.float64))):
+                assert got.dtype == np.dtype(dtype)
+                np.testing.assert_allclose(got, want, rtol=tolerance,
+                                           atol=tolerance * np.abs(want).max())
+
+
 @pytest.mark.parametrize("storage,compression,reader", [
     ("zarr", None, "zarr-mmap"), ("zarr", "zstd", "zarr-direct"),
     ("hdf5", None, "hdf5-mmap"), ("hdf5", "gzip", "hdf5-blocked")])
@@ -260,3 +282,19 @@ def test_a_worker_that_joined_during_a_metered_call_does_not_hide_its_result():
 def _dense_reference(spec, x):
     """A @ x in float64 from the generated values themselves (no file, no strategy)."""
     return dense_array(spec).astype(np.float64) @ x.astype(spec.dtype).astype(np.float64)
+
+
+def test_closing_an_operator_on_a_cluster_stops_the_cluster_it_started(tmp_path):
+    import harness
+
+    # One worker: another cluster than the module's (2 x 1), which stays up.
+    spec = DatasetSpec((30, 40), "float64", storage="zarr", chunks=(5, 40))
+    before = {p.pid for p in _cluster_processes()}
+    with harness.operator(spec, "dask-distributed", root=tmp_path, workers=1) as op:
+        started = [p for p in _cluster_processes() if p.pid not in before]
+        assert started  # its worker (and nanny)
+        np.testing.assert_allclose(op.rmatvec(np.ones(30)), dense_array(spec).sum(axis=0),
+                                   rtol=1e-12)
+    _gone, alive = psutil.wait_procs(started, timeout=30)
+    assert not alive, f"the operator's cluster outlived it: {alive}"
+    assert cluster.ClusterSpec(workers=1) not in cluster._CLIENTS

@@ -81,6 +81,15 @@ def register(subparsers) -> None:
                         "field plus small noise) or quantized (12-bit sensor counts)")
     p.add_argument("--strategies", default=None,
                    help="comma-separated names (default: every strategy that accepts the matrix)")
+    p.add_argument("--product", default="matvec",
+                   help="comma-separated products measured side by side: matvec (A @ x), "
+                        "rmatvec (Aᵀy), matmat (A @ X), rmatmat (AᵀY) (default matvec)")
+    p.add_argument("--columns", default="16",
+                   help="comma-separated k, the columns of X for matmat and rmatmat (default 16)")
+    p.add_argument("--passes", type=int, default=None,
+                   help="instead of the table: a solve's workload, this many products in a row "
+                        "from a cold cache per strategy (lsqr's A @ x, Aᵀy, ...; default "
+                        "strategies: the out-of-core ones), each pass timed, memory metered")
     p.add_argument("--cache", choices=("warm", "cold", "both"), default="warm")
     p.add_argument("--repeat", type=int, default=5, help="timed passes per strategy (default 5)")
     p.add_argument("--rounds", type=int, default=1,
@@ -107,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --timeout must be a positive number of seconds, got {args.timeout}",
               file=sys.stderr)
         return 2
+    if args.passes is not None:
+        return _run_passes(args)
     try:
         comparison = _compare(args)
     except (ValueError, KeyError) as exc:
@@ -121,8 +132,10 @@ def run(args: argparse.Namespace) -> int:
 
     # A recommendation is built on a whole comparison only: a failed row could have been the
     # fastest one.
-    advice = None if comparison.failures else \
-        recommend(comparison.records, args.memory_budget, comparison.skipped)
+    # Over the plain product's figures: the one a strategy is chosen on (harness.operator).
+    plain = [r for r in comparison.records if r.get("product", "matvec") == "matvec"]
+    advice = None if comparison.failures or not plain else \
+        recommend(plain, args.memory_budget, comparison.skipped)
     if args.format == "json" and args.file is not None:
         print(json.dumps({"file": args.file, "records": comparison.records,
                           "skipped": comparison.skipped, "failures": comparison.failures,
@@ -154,8 +167,29 @@ def _strategy_options(args: argparse.Namespace) -> dict:
     return {option.name: getattr(args, option.name) for option in OPTIONS}
 
 
+def products(product_text: str, columns_text: str) -> list[tuple[str, int]]:
+    """``--product`` and ``--columns`` as (product, columns) pairs: each multi-column product
+    once per k; a ValueError naming what is wrong."""
+    from harness.measuring.strategies.products import PRODUCT_KINDS, check_product
+
+    try:
+        ks = [int(k) for k in columns_text.split(",")]
+    except ValueError:
+        raise ValueError(f"--columns takes comma-separated integers, got {columns_text!r}") \
+            from None
+    pairs = []
+    for product in product_text.split(","):
+        check_product(product.strip())
+        several = PRODUCT_KINDS[product.strip()][1]
+        for k in ks if several else [1]:
+            check_product(product.strip(), k)
+            pairs.append((product.strip(), k))
+    return pairs
+
+
 def _common(args: argparse.Namespace) -> dict:
-    return {"cache": args.cache, "repeat": args.repeat, "rounds": args.rounds,
+    return {"products": products(args.product, args.columns),
+            "cache": args.cache, "repeat": args.repeat, "rounds": args.rounds,
             "root": args.data_dir, "check": not args.no_check, "roofline": not args.no_roofline,
             "timeout_seconds": args.timeout, "progress": _to_stderr}
 
@@ -189,6 +223,42 @@ def _compare(args: argparse.Namespace):
     return compare(user, _names(args), also_as=targets, chunks=args.chunks,
                    compression=args.compression, as_dtype=args.as_dtype, **_common(args),
                    **_strategy_options(args))
+
+
+def _run_passes(args: argparse.Namespace) -> int:
+    """``--passes N``: a solve's passes from a cold cache, one fresh process per strategy."""
+    from harness.measuring.runs.child import passes_in_subprocess
+    from harness.measuring.runs.measure import MeasurementError
+    from harness.measuring.runs.passes import format_passes, solve_strategies
+
+    if args.passes < 1 or args.file is not None:
+        print("error: --passes takes a count >= 1 and a generated matrix (not --file)",
+              file=sys.stderr)
+        return 2
+    try:
+        matrix = Problem(args.shape or (1000, 100000), args.dtype or "float32", args.density,
+                         args.seed, args.chunks, args.compression, values=args.values)
+        chosen, skipped = solve_strategies(matrix, _names(args))
+        options = {k: v for k, v in _strategy_options(args).items() if v is not None}
+    except (ValueError, KeyError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    records, failed = [], 0
+    for name, spec in chosen:
+        _to_stderr(f"measuring {args.passes} passes of {name} from a cold cache...")
+        try:
+            records.append(passes_in_subprocess(name, spec, passes=args.passes,
+                                                root=args.data_dir,
+                                                timeout_seconds=args.timeout, **options))
+        except MeasurementError as exc:
+            print(f"FAILED {name}: {exc}", file=sys.stderr)
+            failed += 1
+    if args.format == "json":
+        print(json.dumps(records, indent=1))
+    else:
+        print(format_passes(records))
+        print("\n".join(f"skipped {name}: {why}" for name, why in skipped))
+    return 1 if failed else 0
 
 
 def _to_stderr(line: str) -> None:

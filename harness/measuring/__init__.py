@@ -8,10 +8,13 @@
   and users' files (``user``);
 - ``meters``: exact peak memory (``memory``), the page cache (``pagecache``), the machine's
   roofline (``machine``), a dask cluster's memory (``cluster_memory``);
-- ``strategies``: the ways to compute ``A @ x``, one module per family, with the operands'
-  capabilities as Protocols (``capabilities``);
+- ``strategies``: the ways to compute ``A @ x`` (and ``Aᵀ y``, ``A @ X``, ``Aᵀ Y``: the block
+  arithmetic in ``products``), one module per family, with the operands' capabilities as
+  Protocols (``capabilities``);
 - ``runs``: one pipeline for a matrix from any source (``sources``, ``plan``, ``measure``,
-  ``child``, ``compare``, ``recommend``), the asv suite's ``profiles`` and the ``notebook``.
+  ``child``, ``compare``, ``recommend``), a solve's passes (``passes``), the asv suite's
+  ``profiles`` and the ``notebook``;
+- ``operator``: the chosen strategy handed to a user's code as a ``LinearOperator``.
 
 Beside them, read by several: ``fit`` (the one fit policy: RAM, disk, time) and ``options``
 (the strategies' options, declared once). Nothing here reads asv results; the reporting half

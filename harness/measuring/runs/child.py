@@ -10,6 +10,8 @@ it, which would hide a later measurement's allocations. Requests:
   reference; back: ``Measurement.to_record()``.
 - ``{"kind": "measure-generated", "strategy", "spec", "root", ...}``: what the asv suite's
   ``runs.measure.measure_in_process`` measures, in a fresh process; back: the same record.
+- ``{"kind": "passes", "strategy", "spec", "root", "passes", "product", "options"}``: a
+  solve's passes from a cold cache (``runs.passes.measure_passes``); back: its record.
 - ``{"kind": "notebook-cell", "cell", "scale", "dir"}``: one memory cell of the notebook
   replay (``runs.notebook.run_cell``); back: its figures.
 """
@@ -88,6 +90,23 @@ def measure_in_subprocess(strategy: str, spec, *, cache: str = "warm", repeat: i
                                        timeout_seconds))
 
 
+def passes_in_subprocess(strategy: str, spec, *, passes: int, product: str = "lsqr",
+                         root=None, timeout_seconds: float | None = None, **options) -> dict:
+    """``runs.passes.measure_passes`` in a fresh interpreter: its record."""
+    request = {"kind": "passes", "strategy": strategy, "spec": spec.to_dict(),
+               "root": os.fspath(root) if root is not None else None, "passes": int(passes),
+               "product": product, "options": options}
+    return run(request, f"{passes} passes of {strategy} on {spec}", timeout_seconds)
+
+
+def _passes_here(request: dict) -> dict:
+    from harness.measuring.runs.passes import measure_passes
+
+    return measure_passes(request["strategy"], DatasetSpec.from_dict(request["spec"]),
+                          passes=request["passes"], product=request["product"],
+                          root=request["root"], **request["options"]).to_record()
+
+
 def _measure_here(request: dict) -> dict:
     path = request.get("reference_path")
     return measure_store(request["strategy"], sources.Store.from_dict(request["store"]),
@@ -114,7 +133,7 @@ def _notebook_cell_here(request: dict) -> dict:
 
 
 HANDLERS = {"measure": _measure_here, "measure-generated": _measure_generated_here,
-            "notebook-cell": _notebook_cell_here}
+            "passes": _passes_here, "notebook-cell": _notebook_cell_here}
 
 
 def main(argv: list[str]) -> int:

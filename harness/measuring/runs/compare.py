@@ -28,14 +28,20 @@ from pathlib import Path
 import numpy as np
 
 from harness import units
-from harness.measuring.matrix.generate import vector
 from harness.measuring.meters import cpu_cache, decode_rates, machine
 from harness.measuring.runs import child
 from harness.measuring.runs.measure import CACHE_STATES, MeasurementError, combine
 from harness.measuring.runs.plan import Run, check_disk, plan_for
 from harness.measuring.runs.sources import REFERENCE_STRATEGY, as_source
 from harness.measuring.storage import datasets
+from harness.measuring.strategies import get
 from harness.measuring.strategies.base import resolve_options
+from harness.measuring.strategies.products import (
+    PRODUCT_KINDS,
+    check_product,
+    product_input,
+    product_label,
+)
 
 #: ``cache`` of :func:`compare`: one state, or both ("warm" first).
 CACHE_CHOICES = (*CACHE_STATES, "both")
@@ -80,6 +86,7 @@ def compare(
     also_as: Iterable[str] = (),
     chunks=None,
     compression=None,
+    products: Iterable[tuple[str, int]] = (("matvec", 1),),
     as_dtype: str | None = None,
     **options,
 ) -> Comparison:
@@ -96,7 +103,9 @@ def compare(
     seconds). ``timeout_seconds`` per measuring process. ``progress`` is called with a line
     before each measurement. ``options``: strategy options (``block_rows``, ``memory_budget``,
     ``chunk_cache_bytes``, and a dask cluster's ``scheduler``, ``workers``,
-    ``threads_per_worker``, ``worker_memory_limit``).
+    ``threads_per_worker``, ``worker_memory_limit``). ``products``: the (product, columns)
+    pairs every strategy is measured on, side by side (``strategies.PRODUCTS``: ``matvec``,
+    ``rmatvec``, ``matmat``, ``rmatmat``; a strategy that lacks one is listed as skipped).
 
     Bad arguments raise before any file is written; every file is written before the first
     measurement (never inside a timed process). A failed measurement is listed in
@@ -104,6 +113,9 @@ def compare(
     names the store it read.
     """
     options = check_run_arguments(cache, rounds, repeat, timeout_seconds, options)
+    products = list(dict.fromkeys((p, int(k)) for p, k in products))
+    for product, columns in products:
+        check_product(product, columns)
     source = as_source(matrix, root=root, also_as=tuple(also_as), chunks=chunks,
                        compression=compression, as_dtype=as_dtype)
     chosen = plan_for(source, names, options=options, repeat=repeat,
@@ -115,25 +127,39 @@ def compare(
         if roofline else None
 
     with tempfile.TemporaryDirectory(prefix="harness-reference-") as scratch:
-        # The reference once, before any strategy: a damaged file stops the run here, with
-        # its reader's one line, and no child recomputes it.
-        reference_path = None
+        # The reference once per product, before any strategy: a damaged file stops the run
+        # here, with its reader's one line, and no child recomputes it.
+        reference_paths = {}
         if check and chosen.runs:
             if progress is not None:
                 progress("computing the float64 reference...")
-            reference_path = Path(scratch) / "reference.npy"
-            np.save(reference_path, source.reference(vector(source.shape[1], source.dtype)))
+            for product, columns in products:
+                reference_paths[product, columns] = Path(scratch) / f"{product}-{columns}.npy"
+                v = product_input(source.shape, source.dtype, product, columns)
+                np.save(reference_paths[product, columns],
+                        source.reference(v, PRODUCT_KINDS[product][0]))
 
-        def measurer(run: Run):
+        def measurer(run: Run, product: str, columns: int, key: str):
             return lambda state: child.measure(run.strategy, run.store, source, cache=state,
                                                repeat=repeat, check=check,
                                                timeout_seconds=timeout_seconds,
-                                               label=f"{run.key} ({state})",
-                                               reference_path=reference_path, **options)
+                                               label=f"{key} ({state})",
+                                               reference_path=reference_paths.get(
+                                                   (product, columns)),
+                                               product=product, columns=columns, **options)
 
-        labelled, failures = run_interleaved([(run.key, measurer(run)) for run in chosen.runs],
-                                             cache, rounds, progress)
-    labels = {run.key: run.store.label for run in chosen.runs}
+        runs, skipped = [], list(chosen.skipped)
+        labels = {}
+        for run in chosen.runs:
+            for product, columns in products:
+                if not get(run.strategy).offers(product):
+                    skipped.append((run.strategy, f"it does not compute {product}"))
+                    continue
+                key = run.key if products == [("matvec", 1)] else \
+                    f"{run.key} {product_label(product, columns)}"
+                labels[key] = run.store.label
+                runs.append((key, measurer(run, product, columns, key)))
+        labelled, failures = run_interleaved(runs, cache, rounds, progress)
     records = []
     for key, record in labelled:
         record["storage"] = labels[key]
@@ -143,7 +169,8 @@ def compare(
         found = {(r.get("spec") or {}).get("compression") for r in records}
         rates = {codec: decode_rates.decode_rate_gbps(codec, source.dtype) for codec in found}
     add_derived_columns(records, ceiling, rates)
-    return Comparison(records, list(chosen.skipped), failures, ceiling, layout_notes(source))
+    return Comparison(records, list(dict.fromkeys(skipped)), failures, ceiling,
+                      layout_notes(source))
 
 
 def layout_notes(source) -> list[str]:
@@ -246,9 +273,12 @@ def add_derived_columns(records: list[dict], roofline, codec_rates: dict | None 
     cores = cores or _usable_cores()
     if cache_bytes == -1:
         cache_bytes = cpu_cache.last_level_cache_bytes()
-    reference = {r["cache"]: r["seconds"] for r in records if r["strategy"] == REFERENCE_STRATEGY}
+    def same(r: dict) -> tuple:  # the same cache state and product
+        return r["cache"], r.get("product", "matvec"), r.get("columns", 1)
+
+    reference = {same(r): r["seconds"] for r in records if r["strategy"] == REFERENCE_STRATEGY}
     for r in records:
-        r["ratio_to_dense"] = r["seconds"] / reference[r["cache"]] if r["cache"] in reference else None
+        r["ratio_to_dense"] = r["seconds"] / reference[same(r)] if same(r) in reference else None
         if roofline is None:
             r["roofline_gbps"] = r["roofline_fraction"] = r["roofline_bound"] = None
             continue
@@ -347,16 +377,31 @@ def _limit_cell(record: dict) -> str:
     return f"{100 * fraction:.1f}{bound}"
 
 
+#: Columns added after "cache" and "min" when a table holds other products than ``A @ x``.
+_PRODUCT_COLUMN = ("product", lambda r: product_label(r.get("product", "matvec"),
+                                                     r.get("columns", 1)), True)
+_PER_COLUMN = ("per col", lambda r: units.human_seconds(r["seconds_per_column"]), False)
+
+
+def _columns_for(records: list[dict]) -> list:
+    columns = list(_COLUMNS)
+    if any((r.get("product", "matvec"), r.get("columns", 1)) != ("matvec", 1) for r in records):
+        columns.insert(3, _PRODUCT_COLUMN)
+        columns.insert(6, _PER_COLUMN)
+    return columns
+
+
 def format_table(records: list[dict], roofline, skipped, failures) -> str:
     """Records (with derived columns) as an aligned table, then the roofline, the skipped
     strategies and the failures, one line each."""
-    cells = [[header for header, _, _ in _COLUMNS]]
-    cells += [[cell(r) for _, cell, _ in _COLUMNS] for r in records]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
+    columns = _columns_for(records)
+    cells = [[header for header, _, _ in columns]]
+    cells += [[cell(r) for _, cell, _ in columns] for r in records]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
 
     def line(row: list[str]) -> str:
         return " ".join(text.ljust(width) if left else text.rjust(width)
-                        for text, width, (_, _, left) in zip(row, widths, _COLUMNS)).rstrip()
+                        for text, width, (_, _, left) in zip(row, widths, columns)).rstrip()
 
     lines = [line(cells[0]), "-" * len(line(cells[0])), *(line(row) for row in cells[1:])]
     if roofline is not None:

@@ -1,6 +1,7 @@
 """One measurement = one strategy + one dataset + one cache state -> figures.
 
-Only ``matvec(x)`` is timed (``time.perf_counter``); opening the operand (file opening,
+Only the product is timed (``matvec(x)``, or with ``product`` ``rmatvec``, ``matmat`` or
+``rmatmat`` and ``columns`` k: ``Aᵀy``, ``A @ X``, ``AᵀY``) (``time.perf_counter``); opening the operand (file opening,
 dataset lookup, buffers, pre-faulting) is not. Peak memory comes from
 ``harness.measuring.meters.memory.measure_peak`` in separate, untimed passes (its sampling thread would slow
 the timed ones); the figures are the worst metered pass's. Cache states:
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measuring.matrix.generate import nbytes_in_memory, vector
+from harness.measuring.matrix.generate import nbytes_in_memory
 from harness.measuring.matrix.spec import DatasetSpec
 from harness.measuring.meters import memory, pagecache
 from harness.measuring.runs.sources import Generated
@@ -43,6 +44,7 @@ from harness.measuring.storage import zarr as zarr_store
 from harness.measuring.storage.datasets import stored_nbytes
 from harness.measuring.strategies import get
 from harness.measuring.strategies.capabilities import MetersItsProcesses, Profiled
+from harness.measuring.strategies.products import PRODUCT_KINDS, check_product, product_input
 
 CACHE_STATES = ("warm", "cold")
 
@@ -89,6 +91,14 @@ class Measurement:
     stored_bytes: int | None = None
     #: Where the last timed pass spent its time, when the operand says (``operand.profile``).
     profile: dict | None = None
+    #: Which product was timed (``strategies.PRODUCTS``) and on how many columns.
+    product: str = "matvec"
+    columns: int = 1
+
+    @property
+    def seconds_per_column(self) -> float:
+        """The median pass divided by the columns it multiplied (seconds)."""
+        return self.seconds_median / self.columns
 
     @property
     def compression_ratio(self) -> float | None:
@@ -122,6 +132,7 @@ class Measurement:
         record["gbps"] = self.gbps
         record["compression_ratio"] = self.compression_ratio
         record["stored_gbps"] = self.stored_gbps
+        record["seconds_per_column"] = self.seconds_per_column
         return record
 
     @classmethod
@@ -138,7 +149,8 @@ def combine(measurements: list[Measurement]) -> Measurement:
     if not measurements:
         raise ValueError("combine needs at least one measurement")
     first = measurements[0]
-    keys = {(m.strategy, m.storage, m.cache, json.dumps(m.spec, sort_keys=True)) for m in measurements}
+    keys = {(m.strategy, m.storage, m.cache, m.product, m.columns,
+             json.dumps(m.spec, sort_keys=True)) for m in measurements}
     if len(keys) > 1:
         raise ValueError(f"combine: measurements of different configurations {sorted(keys)}")
     seconds = tuple(t for m in measurements for t in m.seconds)
@@ -177,6 +189,17 @@ def _check_cache_and_repeat(cache: str, repeat: int) -> None:
         raise ValueError(f"repeat must be >= 1, got {repeat!r}")
 
 
+def import_readers(strat, spec: DatasetSpec) -> None:
+    """Import what ``strat`` reads ``spec`` with, before anything is metered: an import's
+    memory is a cost of the process, not of the product."""
+    if spec.storage in ("hdf5", "csr-hdf5"):
+        codecs.register_hdf5_filters()  # h5py and hdf5plugin: about 3.5 MiB here
+    if spec.storage == "zarr":
+        zarr_store.zarr_module()  # zarr and its codecs: about 10 MiB
+    for module in strat.imports:
+        importlib.import_module(module)
+
+
 def measure_in_process(
     strategy: str,
     spec: DatasetSpec,
@@ -185,10 +208,12 @@ def measure_in_process(
     repeat: int = 3,
     root=None,
     check: bool = True,
+    product: str = "matvec",
+    columns: int = 1,
     **options,
 ) -> Measurement:
     """Measure ``strategy`` on the generated matrix of ``spec`` in this process (``repeat``
-    timed passes).
+    timed passes of ``product`` on ``columns`` columns).
 
     ``spec`` in a storage the strategy does not read is moved to a storage it reads (same
     values, ``Strategy.dataset_for``). ``options``: the strategy options (block_rows,
@@ -199,51 +224,57 @@ def measure_in_process(
     store = source.stores_for(get(strategy), prefer=spec.storage)[0]
     source.prepare(store)
     return measure_store(strategy, store, source, cache=cache, repeat=repeat, check=check,
-                         **options)
+                         product=product, columns=columns, **options)
 
 
 def measure_store(strategy: str, store, source, *, cache: str = "warm", repeat: int = 3,
-                  check: bool = True, reference=None, **options) -> Measurement:
+                  check: bool = True, reference=None, product: str = "matvec", columns: int = 1,
+                  **options) -> Measurement:
     """Measure ``strategy`` on ``store`` (a ``sources.Store``) of ``source`` in this process,
-    checked (``check``) against ``reference(x)`` (default: the source's own reference, computed
+    checked (``check``) against ``reference(v)`` (default: the source's own reference, computed
     here)."""
     strat = get(strategy)
+    transpose = PRODUCT_KINDS.get(product, (False, False))[0]
     return measure_opened(
         strat, store.spec, store.location,
         lambda: strat.open_at(store.spec, store.location, **options),
-        (reference or source.reference) if check else None, cache=cache, repeat=repeat,
-        options=options, x_dtype=source.dtype)
+        (reference or (lambda v: source.reference(v, transpose))) if check else None,
+        cache=cache, repeat=repeat, options=options, product=product, columns=columns,
+        x_dtype=source.dtype)
 
 
 def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
                    cache: str = "warm", repeat: int = 3, options: dict | None = None,
-                   x_dtype: str | None = None) -> Measurement:
+                   product: str = "matvec", columns: int = 1, x_dtype: str | None = None
+                   ) -> Measurement:
     """Measure strategy ``strat`` on the matrix ``spec`` describes, wherever it is.
 
     ``path``: the file (or directory) whose page cache is warmed or evicted; ``open_operand()``:
-    a context manager yielding the operand (opening is not timed); ``reference(x)``: the float64
-    ``A @ x`` to check against, or None to skip the check. ``options``: the strategy options.
-    ``x_dtype``: the dtype ``x`` is drawn in (the source's; default the spec's).
+    a context manager yielding the operand (opening is not timed); ``reference(v)``: the float64
+    product to check against, or None to skip the check. ``options``: the strategy options.
+    ``product`` (``strategies.PRODUCTS``) on ``columns`` columns is what each pass computes.
+    ``x_dtype``: the dtype its operand is drawn in (the source's; default the spec's).
     """
     options = dict(options or {})
     _check_cache_and_repeat(cache, repeat)
-    if spec.storage in ("hdf5", "csr-hdf5"):
-        # Importing h5py and hdf5plugin (about 3.5 MiB here) is a cost of the process, not of
-        # the product: done before anything is metered.
-        codecs.register_hdf5_filters()
-    if spec.storage == "zarr":
-        zarr_store.zarr_module()  # the same for zarr and its codecs (about 10 MiB)
-    for module in strat.imports:
-        importlib.import_module(module)
+    check_product(product, columns)
+    if not strat.offers(product):
+        raise ValueError(f"strategy {strat.name!r} does not compute {product} (its record "
+                         f"offers {', '.join(strat.products)})")
+    import_readers(strat, spec)
     budget = strat.extra_memory_bytes(spec, **options)
-    # The source's x (a copy in another dtype multiplies the same x, cast as every matvec does).
-    x = vector(spec.shape[1], x_dtype or spec.dtype)
+    # The source's operand (a copy in another dtype multiplies the same one, cast as every
+    # product does).
+    x = product_input(spec.shape, x_dtype or spec.dtype, product, columns)
+
+    def multiply(operand, v):
+        return getattr(operand, product)(v)
 
     profile = {}
 
     def timed(operand) -> tuple[np.ndarray, float]:
         started = time.perf_counter()
-        y = operand.matvec(x)
+        y = multiply(operand, x)
         elapsed = time.perf_counter() - started
         if isinstance(operand, Profiled):
             profile.update(operand.profile)
@@ -276,12 +307,12 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
             gc.collect()
             if strat.spans_processes:  # a cluster: the client's meter alone says little
                 operand = stack.enter_context(open_operand())
-                first_peak = metered(operand, operand.matvec, x)[1]
+                first_peak = metered(operand, multiply, operand, x)[1]
             else:
                 (operand, _), first_peak = memory.measure_peak(
                     lambda: (op := stack.enter_context(open_operand()),
-                             op.matvec(x)))
-            _, steady_peak = metered(operand, operand.matvec, x)
+                             multiply(op, x)))
+            _, steady_peak = metered(operand, multiply, operand, x)
             peaks += [first_peak, steady_peak]
             for _ in range(int(repeat)):
                 y = None
@@ -332,4 +363,6 @@ def measure_opened(strat, spec: DatasetSpec, path, open_operand, reference, *,
         cluster=max(cluster_peaks, key=lambda c: c.increment).to_dict() if cluster_peaks else None,
         stored_bytes=stored_nbytes(spec, path),
         profile=profile or None,
+        product=product,
+        columns=int(columns),
     )

@@ -110,6 +110,18 @@ class Profile:
     max_pass_seconds: float = 5.0
     #: Bytes of the roofline probes (memory and disk); None: harness.measuring.meters.machine's defaults.
     roofline_probe_bytes: int | None = None
+    #: The grids of the product classes (``names.PRODUCT_CLASSES``), apart from the matvec ones.
+    product_grids: dict = dataclasses.field(default_factory=dict)
+
+    def grid(self, benchmark_class: str) -> dict:
+        """The parameter grid of a matvec or product class."""
+        try:
+            return {**self.grids, **self.product_grids}[benchmark_class]
+        except KeyError:
+            raise KeyError(
+                f"profile {self.name!r} has no grid for {benchmark_class!r}; "
+                f"known: {sorted([*self.grids, *self.product_grids])}"
+            ) from None
 
     def roofline_kwargs(self) -> dict:
         """Keyword arguments for ``harness.measuring.meters.machine.roofline`` in this profile."""
@@ -119,13 +131,7 @@ class Profile:
 
     def params(self, benchmark_class: str, param_names: list[str]) -> list[list]:
         """asv ``params`` of a class: one list of values per name in ``param_names``."""
-        try:
-            grid = self.grids[benchmark_class]
-        except KeyError:
-            raise KeyError(
-                f"profile {self.name!r} has no grid for {benchmark_class!r}; "
-                f"known: {sorted(self.grids)}"
-            ) from None
+        grid = self.grid(benchmark_class)
         missing = [n for n in param_names if n not in grid]
         if missing:
             raise KeyError(f"profile {self.name!r}, {benchmark_class}: no values for {missing}")
@@ -133,7 +139,7 @@ class Profile:
 
     def combinations(self, benchmark_class: str) -> list[dict]:
         """Every parameter combination of a class (what asv will run), as dicts."""
-        grid = self.grids[benchmark_class]
+        grid = self.grid(benchmark_class)
         combos: list[dict] = [{}]
         for n in grid:
             combos = [dict(c, **{n: v}) for c in combos for v in grid[n]]
@@ -172,9 +178,35 @@ def _grid(benchmark_class: str, problems: dict, sweep: dict, question: str | Non
     return {name: list(values[name]) for name in names.param_names(benchmark_class)}
 
 
+def _product_grids(problems: dict, strategy_names, columns, passes) -> dict:
+    """The grids of the product classes: the out-of-core readers ``strategy_names`` on the
+    HDF5 family's problems (row chunks: every reader can read them), A @ X and AᵀY for
+    ``columns`` k (k = 1: A @ x and Aᵀy), and a solve of ``passes`` products."""
+    common = {"shape": shapes(problems["hdf5"]), "dtype": dtypes(problems["hdf5"]),
+              "strategy": list(strategy_names), "chunks": ["rows"]}
+    return {"products.ProductColumns": {**common, "product": list(PRODUCT_DIRECTIONS),
+                                        "columns": list(columns)},
+            "products.SolvePasses": {**common, "passes": list(passes)}}
+
+
+#: The ``product`` parameter of ``products.ProductColumns``: A @ X or AᵀY (k = 1: the vector
+#: products), named by the one-column product.
+PRODUCT_DIRECTIONS = ("matvec", "rmatvec")
+
+
+def product_of(direction: str, columns: int) -> str:
+    """The strategy product a (``product``, ``columns``) combination times: ``matvec`` and
+    ``rmatvec`` for one column, ``matmat`` and ``rmatmat`` for more."""
+    if direction not in PRODUCT_DIRECTIONS:
+        raise ValueError(f"product must be one of {PRODUCT_DIRECTIONS}, got {direction!r}")
+    if int(columns) == 1:
+        return direction
+    return {"matvec": "matmat", "rmatvec": "rmatmat"}[direction]
+
+
 def _profile(name, description, *, dense, hdf5, sparse, densities, hdf5_chunks,
              cache_sweep_chunks, cache_sweep, compressions, compression_values, zarr_chunks,
-             zarr_codecs, clusters,
+             zarr_codecs, clusters, product_strategies, product_columns, solve_passes,
              **settings) -> Profile:
     problems = {"dense": tuple(dense), "memmap": tuple(dense), "hdf5": tuple(hdf5),
                 "sparse": tuple(sparse), "zarr": tuple(hdf5), "distributed": tuple(hdf5)}
@@ -202,6 +234,8 @@ def _profile(name, description, *, dense, hdf5, sparse, densities, hdf5_chunks,
     grids = {cls: _grid(cls, problems, *sweeps.get(cls, ({}, None)))
              for cls in names.MATVEC_CLASSES}
     return Profile(name=name, description=description, problems=problems, grids=grids,
+                   product_grids=_product_grids(problems, product_strategies, product_columns,
+                                                solve_passes),
                    **settings)
 
 
@@ -219,6 +253,8 @@ PROFILES: dict[str, Profile] = {
         compression_values=["smooth"],
         zarr_chunks=["rows", "square"], zarr_codecs=["none", "zstd", "blosc-lz4"],
         clusters=["2x1"],
+        # One reader, one k > 1: the code paths of A @ X, AᵀY and a solve, in seconds.
+        product_strategies=["hdf5-direct"], product_columns=[4], solve_passes=[3],
         track_repeat=1, cold_repeat=1, time_repeat=(4, 10, 1.0), timeout_seconds=60.0,
         setup_cache_timeout_seconds=300.0, max_pass_seconds=1.0, roofline_probe_bytes=64 * MiB,
     ),
@@ -246,6 +282,9 @@ PROFILES: dict[str, Profile] = {
         compression_values=["smooth"],
         # zarr's own reads run at ~2 GB/s here (0.5 GB/s cold): one layout, uncompressed.
         zarr_chunks=["rows"], zarr_codecs=["none"], clusters=["2x1"],
+        # The out-of-core readers the recommendation picks here, per k; a solve of ten passes.
+        product_strategies=["memmap-blocked", "hdf5-blocked", "hdf5-direct", "zarr-mmap"],
+        product_columns=[1, 4, 16, 64], solve_passes=[10],
         track_repeat=2, cold_repeat=1, time_repeat=(4, 8, 1.0), timeout_seconds=180.0,
         max_pass_seconds=3.0,
     ),
@@ -266,6 +305,10 @@ PROFILES: dict[str, Profile] = {
         zarr_chunks=["rows", "square", "auto"],
         zarr_codecs=["none", "zstd", "blosc-lz4", "blosc-zstd", "gzip-1"],
         clusters=["1x2", "2x1"],
+        # Not dask-distributed: a solve's passes are metered in this process only.
+        product_strategies=["memmap-blocked", "hdf5-blocked", "hdf5-direct", "zarr-mmap",
+                            "zarr-blocked", "dask-threads"],
+        product_columns=[1, 4, 16, 64], solve_passes=[10, 50],
         track_repeat=3, cold_repeat=3, time_repeat=(4, 10, 30.0), rounds=2,
         timeout_seconds=1800.0,
         setup_cache_timeout_seconds=4 * 3600.0, max_pass_seconds=120.0,
@@ -397,6 +440,15 @@ def case(family: str, params: dict, profile: Profile | None = None,
         if reason:
             raise Skip(f"{strategy} on {params['shape']} {params['dtype']}: {reason}")
     return result
+
+
+def product_case(params: dict, profile: Profile | None = None,
+                 data_root: str | os.PathLike | None = None, check_fit: bool = True) -> Case:
+    """A product class's combination as the :class:`Case` of its strategy's family (the
+    product parameters aside), or raise :class:`Skip`."""
+    matrix = {k: v for k, v in params.items() if k not in ("product", "columns", "passes")}
+    return case(strategies.get(params["strategy"]).family, matrix, profile, data_root,
+                check_fit=check_fit)
 
 
 def planned_cases(profile: Profile, data_root=None, check_fit: bool = False) -> dict:

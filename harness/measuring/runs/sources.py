@@ -55,14 +55,19 @@ class Store:
                    FileLocation.from_dict(d["location"]))
 
 
-def reference_product(blocks: Iterator[tuple[int, object]], nrows: int, x64: np.ndarray
-                      ) -> np.ndarray:
-    """``A @ x`` in float64 from ``(row_start, block)`` pairs (dense or CSR rows) covering
-    every row: no copy of the whole matrix."""
-    y = np.zeros(nrows)
+def reference_product(blocks: Iterator[tuple[int, object]], shape: tuple[int, int],
+                      v64: np.ndarray, transpose: bool = False) -> np.ndarray:
+    """``A @ v`` (``Aᵀ v`` when ``transpose``; ``v`` a vector or columns) in float64 from
+    ``(row_start, block)`` pairs (dense or CSR rows) covering every row: no copy of the whole
+    matrix."""
+    out = np.zeros((shape[1] if transpose else shape[0], *v64.shape[1:]))
     for r0, block in blocks:
-        y[r0:r0 + block.shape[0]] = block.astype(np.float64) @ x64
-    return y
+        block = block.astype(np.float64)
+        if transpose:
+            out += block.T @ v64[r0:r0 + block.shape[0]]
+        else:
+            out[r0:r0 + block.shape[0]] = block @ v64
+    return out
 
 
 def _x64(x: np.ndarray, dtype: str) -> np.ndarray:
@@ -107,11 +112,12 @@ class Generated:
         and its bytes still match)."""
         datasets.materialize(store.spec, self.root, verify_checksum=verify_checksum)
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
-        """``A @ x`` in float64, from the generation blocks (no file is read)."""
+    def reference(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """``A @ x`` (``Aᵀ x`` when ``transpose``) in float64, from the generation blocks (no
+        file is read)."""
         spec = self.problem.in_storage("npz" if self.problem.density is not None else "raw")
         blocks = csr_blocks(spec) if self.problem.density is not None else iter_dense_blocks(spec)
-        return reference_product(blocks, spec.shape[0], _x64(x, spec.dtype))
+        return reference_product(blocks, spec.shape, _x64(x, spec.dtype), transpose)
 
     def describe(self) -> dict:
         spec = self.problem.in_storage("zarr" if self.problem.shards else "hdf5")
@@ -161,17 +167,22 @@ class UserFile:
     def prepare(self, store: Store, verify_checksum: bool = False) -> None:
         """Nothing to write: the user's file and its copies exist."""
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
-        """``A @ x`` in float64, from the user's file, block by block."""
+    def reference(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """``A @ x`` (``Aᵀ x`` when ``transpose``) in float64, from the user's file, block by
+        block."""
         spec = self.user.spec
         x64 = _x64(x, spec.dtype)
         if spec.order == "F":  # a column-major file: a sum over its column blocks
-            y = np.zeros(spec.shape[0])
+            out = np.zeros((spec.shape[1] if transpose else spec.shape[0], *x64.shape[1:]))
             for c0, block in self.user.column_blocks():
-                y += block.astype(np.float64) @ x64[c0:c0 + block.shape[1]]
-            return y
+                block = block.astype(np.float64)
+                if transpose:
+                    out[c0:c0 + block.shape[1]] = block.T @ x64
+                else:
+                    out += block @ x64[c0:c0 + block.shape[1]]
+            return out
         blocks = self.user.csr_row_blocks() if spec.density is not None else self.user.row_blocks()
-        return reference_product(blocks, spec.shape[0], x64)
+        return reference_product(blocks, spec.shape, x64, transpose)
 
     def describe(self) -> dict:
         return {"kind": "user", **self.user.describe()}

@@ -1,6 +1,7 @@
 """Matvec strategies: one matrix, every way a user might multiply it.
 
-``names(family=None)`` lists them, ``get(name)`` returns a :class:`Strategy`, and
+Every strategy's operand also computes ``Aᵀ y``, ``A @ X`` and ``Aᵀ Y`` in one pass
+(``products``). ``names(family=None)`` lists them, ``get(name)`` returns a :class:`Strategy`, and
 ``matvec(name, spec, x, **options)`` materializes, opens, multiplies and closes. Families live
 in one module each: ``dense``, ``memmap``, ``hdf5``, ``hdf5_direct``, ``sparse``, ``zarr``,
 ``zarr_direct``, ``zarrs_pipeline``, ``dask`` (the "distributed" family); each strategy declares there what it reads, what it
@@ -23,8 +24,10 @@ from harness.measuring.strategies.base import (
     Strategy,
     registry,
 )
+from harness.measuring.strategies.products import PRODUCTS
 
-__all__ = ["DEFAULT_MEMORY_BUDGET_BYTES", "OPTION_NAMES", "CannotRead", "Operand", "Strategy",
+__all__ = ["DEFAULT_MEMORY_BUDGET_BYTES", "OPTION_NAMES", "PRODUCTS", "CannotRead", "Operand",
+           "Strategy",
            "families", "get", "matvec", "names"]
 
 

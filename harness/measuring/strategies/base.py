@@ -1,7 +1,8 @@
 """What every strategy shares: the ``Strategy`` record, the registry, options, row blocks, and
 the memory and pass-time declarations common to several families.
 
-A strategy is a way to compute ``y = A @ x`` for a matrix stored one way. ``Strategy.open``
+A strategy is a way to compute ``y = A @ x`` (and ``Aᵀ y``, ``A @ X``, ``Aᵀ Y``: see
+``products``) for a matrix stored one way. ``Strategy.open``
 is a context manager that does the untimed work (find the file, open it, look the dataset up,
 allocate and pre-fault buffers) and yields an operand whose ``matvec(x)`` is the timed part.
 Everything else about a strategy (which storages it reads and which dataset it takes for a
@@ -33,6 +34,7 @@ from harness.measuring.options import (  # noqa: F401 - the strategies' options,
 )
 from harness.measuring.storage.datasets import materialize
 from harness.measuring.strategies.capabilities import Operand
+from harness.measuring.strategies.products import PRODUCTS, operand_array
 
 #: Sustained read rate assumed when estimating a pass's duration (bytes/s): the page cache on
 #: this class of machine. Real figures are measured; estimates only decide what to skip.
@@ -69,13 +71,7 @@ def read_buffer(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 def as_vector(x: np.ndarray, spec: DatasetSpec) -> np.ndarray:
     """``x`` as a contiguous vector of the matrix dtype; a clear error for a wrong shape."""
-    x = np.asarray(x)
-    if x.ndim != 1 or x.shape[0] != spec.shape[1]:
-        raise ValueError(
-            f"x must be a vector of {spec.shape[1]} elements (the matrix has shape {spec.shape}), "
-            f"got shape {x.shape}"
-        )
-    return np.ascontiguousarray(x, dtype=spec.dtype)
+    return operand_array(x, spec.shape, spec.dtype, transpose=False, columns=False)
 
 
 Opener = Callable[[DatasetSpec, Path, Options], ContextManager[Operand]]
@@ -146,6 +142,16 @@ class Strategy:
     #: store it would fail on is skipped with the reason instead of failing when run.
     location_refusal: Callable[[DatasetSpec, object], str] | None = \
         dataclasses.field(default=None, repr=False)
+    #: The products its operand computes in one pass over the stored bytes (``PRODUCTS``:
+    #: ``matvec``, ``rmatvec`` = Aᵀy, ``matmat`` = A @ X, ``rmatmat``); one it lacks is left
+    #: out here, so that a caller skips it rather than failing when run.
+    products: tuple[str, ...] = PRODUCTS
+
+    def offers(self, product: str) -> bool:
+        """True when its operand computes ``product`` (one of ``PRODUCTS``)."""
+        if product not in PRODUCTS:
+            raise ValueError(f"unknown product {product!r}; known products: {list(PRODUCTS)}")
+        return product in self.products
     #: Anonymous memory it adds for a file of other values than the product's (integers,
     #: float16, another byte order, packed; ``DatasetSpec.converts``), beyond ``budget``
     #: (bytes): by default one converted block; 0 where ``budget`` counts it already.

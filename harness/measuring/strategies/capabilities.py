@@ -1,8 +1,12 @@
 """What an operand may offer beyond ``matvec(x)``, as named Protocols that callers check with
 ``isinstance`` (never ``hasattr``): an operand declares a capability by having its members.
 
-- :class:`RowRanges`: ``matvec_rows(x, first, stop)``, the product of a range of rows, reading
-  only those (what a dask worker's reader serves).
+- :class:`Transposes`: ``rmatvec(y)`` (``Aᵀ y``) and ``rmatmat(Y)`` (``Aᵀ Y``); and
+  :class:`MultiColumn`: ``matmat(X)`` (``A @ X``); each in one pass over the stored bytes. A
+  strategy declares which of them its operand has in ``Strategy.products``.
+- :class:`RowRanges`: ``matvec_rows(x, first, stop)``, and :class:`ProductRows`:
+  ``product_rows(v, first, stop, transpose)`` (any of the four products), the product of a
+  range of rows, reading only those (what a dask worker's reader serves).
 - :class:`Profiled`: ``profile``, a dict saying where the last pass spent its time.
 - :class:`MetersItsProcesses`: ``measure_peak(fn, *args)``, metering every process the product
   runs in (a dask cluster), and ``last_cluster_peak``, the per-process figures of the last one.
@@ -22,9 +26,30 @@ class Operand(Protocol):
 
 
 @runtime_checkable
+class Transposes(Protocol):
+    def rmatvec(self, y: np.ndarray) -> np.ndarray: ...
+
+    def rmatmat(self, Y: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class MultiColumn(Protocol):
+    def matmat(self, X: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
 class RowRanges(Protocol):
     def matvec_rows(self, x: np.ndarray, first: int, stop: int) -> np.ndarray:
         """``(A @ x)[first:stop]``, reading only those rows."""
+        ...
+
+
+@runtime_checkable
+class ProductRows(Protocol):
+    def product_rows(self, v: np.ndarray, first: int, stop: int,
+                     transpose: bool = False) -> np.ndarray:
+        """``(A @ v)[first:stop]``, or ``A[first:stop]ᵀ @ v[first:stop]``, reading only
+        those rows."""
         ...
 
 

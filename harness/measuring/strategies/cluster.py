@@ -98,6 +98,21 @@ def _connect(spec: ClusterSpec) -> tuple:
         raise
 
 
+def close(spec: ClusterSpec) -> None:
+    """Close the client of cluster ``spec``, and the cluster if the harness started it (no-op
+    when there is none): what closing a ``harness.operator`` on a cluster strategy does."""
+    with _LOCK:
+        entry = _CLIENTS.pop(spec, None)
+    if entry is None:
+        return
+    dask_client, local_cluster = entry
+    try:
+        dask_client.close(timeout=10)
+    finally:
+        if local_cluster is not None:
+            local_cluster.close(timeout=30)
+
+
 def shutdown() -> None:
     """Close every client, and every cluster the harness started (their worker processes
     exit with them)."""

@@ -40,7 +40,6 @@ from harness.measuring.strategies import cluster
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     block_rows,
     one_block_bytes,
     register,
@@ -48,6 +47,7 @@ from harness.measuring.strategies.base import (
     streaming_seconds,
 )
 from harness.measuring.strategies.hdf5 import filter_pipeline_bytes
+from harness.measuring.strategies.products import BlockProducts, Product
 from harness.measuring.strategies.zarr import reader_bytes
 from harness.units import human_seconds
 
@@ -102,23 +102,27 @@ class SlabReader:
             return computed(hdf5_storage.dataset_of(f, self.location)[key], self.spec)
 
 
-def _product(spec: DatasetSpec, path: Path, opts: Options, x: np.ndarray):
-    """The dask graph of ``A @ x`` (a 1-D dask array of the matrix dtype)."""
+def _product(spec: DatasetSpec, path: Path, opts: Options, v: np.ndarray, transpose: bool):
+    """The dask graph of ``A @ v``, or ``Aᵀ @ v`` (a dask array of the matrix dtype): one
+    task per row slab either way, the transposed slabs' parts summed."""
     import dask.array as da
 
-    matrix = da.from_array(SlabReader(spec, path), chunks=(chunk_rows(spec, opts), -1),
+    rows = chunk_rows(spec, opts)
+    matrix = da.from_array(SlabReader(spec, path), chunks=(rows, -1),
                            lock=False, asarray=True, meta=np.empty((0, 0), dtype=spec.dtype),
                            name=f"A-{Path(path).name}")
-    return matrix @ da.from_array(x, chunks=-1)
+    if transpose:  # v's rows split like the matrix's, so that each slab meets its own rows
+        return matrix.T @ da.from_array(v, chunks=(rows, *v.shape[1:]))
+    return matrix @ da.from_array(v, chunks=-1)
 
 
-class ThreadsOperand:
+class ThreadsOperand(BlockProducts):
     def __init__(self, spec, path, opts):
         self.spec, self.path, self.opts = spec, path, opts
 
-    def matvec(self, x):
-        x = as_vector(x, self.spec)
-        return _product(self.spec, self.path, self.opts, x).compute(scheduler="threads")
+    def _run(self, product: Product) -> None:
+        product.out[...] = _product(self.spec, self.path, self.opts, product.v,
+                                    product.transpose).compute(scheduler="threads")
 
 
 #: What a worker reads its rows with, per storage, fastest first: the first that can open the
@@ -172,9 +176,11 @@ def open_parts_in_worker(key: str, spec: DatasetSpec, path, opts: Options,
     return names
 
 
-def part_product_in_worker(key: str, part: int, first: int, stop: int, x: np.ndarray):
-    """``(A @ x)[first:stop]`` with the reader this worker opened for ``part``."""
-    return _WORKER_PARTS[(key, part)][1].matvec_rows(x, first, stop)
+def part_product_in_worker(key: str, part: int, first: int, stop: int, v: np.ndarray,
+                           transpose: bool = False):
+    """``(A @ v)[first:stop]``, or ``A[first:stop]ᵀ @ v[first:stop]`` when ``transpose``,
+    with the reader this worker opened for ``part``."""
+    return _WORKER_PARTS[(key, part)][1].product_rows(v, first, stop, transpose)
 
 
 def close_parts_in_worker(key: str) -> int:
@@ -185,7 +191,7 @@ def close_parts_in_worker(key: str) -> int:
     return len(mine)
 
 
-class DistributedOperand:
+class DistributedOperand(BlockProducts):
     """``A @ x`` on a dask.distributed cluster: one task per worker thread, each the product of
     one contiguous range of storage chunk-rows, read by a reader its worker opened at setup
     (``WORKER_READERS``: the mapped chunk files when the store allows it, else slabs of one
@@ -216,13 +222,19 @@ class DistributedOperand:
                                    20 * _distributed_seconds(spec, opts))
         self.last_cluster_peak = None
 
-    def matvec(self, x):
-        x = as_vector(x, self.spec)
-        futures = [self.client.submit(part_product_in_worker, self.key, part, first, stop, x,
+    def _run(self, product: Product) -> None:
+        # Each part gets v whole (a part reads its rows of it when transposed).
+        futures = [self.client.submit(part_product_in_worker, self.key, part, first, stop,
+                                      product.v, product.transpose,
                                       workers=[address], allow_other_workers=False, pure=False)
                    for part, address, first, stop in self.parts]
         try:
-            return np.concatenate(self._wait(futures))
+            parts = self._wait(futures)
+            if product.transpose:
+                for part in parts:
+                    product.out += part
+            else:
+                np.concatenate(parts, out=product.out)
         finally:
             for future in futures:
                 future.release()

@@ -16,11 +16,11 @@ from harness.measuring.storage.csr_hdf5 import load_csr as load_csr_hdf5
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     register,
     streaming_seconds,
     whole_matrix_bytes,
 )
+from harness.measuring.strategies.products import BlockProducts, Product
 
 
 def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
@@ -49,13 +49,13 @@ def load_dense(spec: DatasetSpec, path: Path) -> np.ndarray:
     return out
 
 
-class DenseOperand:
+class DenseOperand(BlockProducts):
     def __init__(self, spec: DatasetSpec, matrix: np.ndarray):
         self.spec = spec
         self.matrix = matrix
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        return self.matrix @ as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
+        product.whole(self.matrix)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ from harness.measuring.storage.hdf5 import dataset_of, open_file, stored_chunk_s
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     block_rows,
     one_block_bytes,
     read_buffer,
@@ -32,6 +31,7 @@ from harness.measuring.strategies.base import (
 )
 from harness.measuring.strategies.capabilities import Closable
 from harness.measuring.strategies.memmap import open_blocked_map
+from harness.measuring.strategies.products import BlockProducts, Product, RowRangeProducts
 
 # Assumptions of the pass-time estimates (they only decide what to skip; figures are measured).
 #: Rate of reading the same bytes again, from the page cache through HDF5 (bytes/s).
@@ -110,31 +110,27 @@ def _blocked_cache_bytes(spec: DatasetSpec, opts: Options) -> int:
 
 # ---------------------------------------------------------------------------------- operands
 
-class RowsOperand:
+class RowsOperand(BlockProducts):
     """The notebook's loop: ``y[i] = dset[i, :] @ x``, one HDF5 read per row."""
 
     def __init__(self, spec, dset):
         self.spec, self.dset = spec, dset
 
-    def matvec(self, x):
-        x = as_vector(x, self.spec)
-        y = np.empty(self.spec.shape[0], dtype=self.spec.dtype)
+    def _run(self, product: Product) -> None:
         for i in range(self.spec.shape[0]):
-            y[i] = computed(self.dset[i, :], self.spec) @ x
-        return y
+            product.put(i, computed(self.dset[i:i + 1, :], self.spec))
 
 
-class ReadAllOperand:
+class ReadAllOperand(BlockProducts):
     """Read the whole dataset into RAM, then multiply (needs the matrix's size in RAM)."""
 
     def __init__(self, spec, dset):
         self.spec, self.dset = spec, dset
 
-    def matvec(self, x):
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
         matrix = np.empty(self.spec.shape, dtype=self.spec.dtype)
         self.dset.read_direct(matrix)  # HDF5 converts a file of other values as it reads
-        return unpacked(matrix, self.spec) @ x
+        product.whole(unpacked(matrix, self.spec))
 
 
 @functools.lru_cache(maxsize=1)
@@ -144,7 +140,7 @@ def blas_controller():
     return ThreadpoolController()
 
 
-class BlockedOperand:
+class BlockedOperand(RowRangeProducts):
     """Row slabs read with ``read_direct`` into two reused buffers: a reader thread fills one
     slab while BLAS multiplies the other (h5py holds the GIL during a read, but ``np.dot``
     releases it, so the copy out of the page cache and the product overlap on two cores)."""
@@ -174,16 +170,11 @@ class BlockedOperand:
         self.dset.id.read(self.memory_spaces[r1 - r0], self.file_space, buffer[:r1 - r0])
         unpacked(buffer[:r1 - r0], self.spec)
 
-    def matvec(self, x):
-        return self.matvec_rows(x, 0, self.spec.shape[0])
-
-    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``, reading only those rows."""
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
+        first, stop = product.first, product.stop
         blocks = self.blocks if (first, stop) == (0, self.spec.shape[0]) else [
             (r0, min(r0 + self.rows_per_block, stop))
             for r0 in range(first, stop, self.rows_per_block)]
-        y = np.empty(stop - first, dtype=self.spec.dtype)
         # One BLAS thread: the reader needs the other core, and OpenBLAS's idle threads spin.
         with blas_controller().limit(limits=1, user_api="blas"):
             pending = self.reader.submit(self._read, blocks[0], self.buffers[0]) if blocks else None
@@ -192,14 +183,13 @@ class BlockedOperand:
                 if index + 1 < len(blocks):
                     pending = self.reader.submit(self._read, blocks[index + 1],
                                                  self.buffers[(index + 1) % 2])
-                np.dot(self.buffers[index % 2][:r1 - r0], x, out=y[r0 - first:r1 - first])
-        return y
+                product.put(r0, self.buffers[index % 2][:r1 - r0])
 
     def close(self) -> None:
         self.reader.shutdown(wait=True)
 
 
-class ChunkedOperand:
+class ChunkedOperand(BlockProducts):
     """Visit the chunks in the order they sit in the file; one chunk-sized buffer.
 
     Unfiltered chunks are read with ``read_direct_chunk`` (H5Dread_chunk: the chunk's bytes
@@ -216,10 +206,8 @@ class ChunkedOperand:
         self.buffer = read_buffer(self.chunk, spec.dtype)
         self.raw = self.buffer.reshape(-1).view(np.uint8)  # the same memory, as bytes
 
-    def matvec(self, x):
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
         nrows, ncols = self.spec.shape
-        y = np.zeros(nrows, dtype=self.spec.dtype)
         ch, cw = self.chunk
         for r0, c0 in self.offsets:
             h, w = min(ch, nrows - r0), min(cw, ncols - c0)
@@ -229,27 +217,22 @@ class ChunkedOperand:
             else:
                 # Edge chunks are stored whole (padded): the valid corner is [:h, :w].
                 self.dset.id.read_direct_chunk((r0, c0), out=self.raw)
-            y[r0:r0 + h] += self.buffer[:h, :w] @ x[c0:c0 + w]
-        return y
+            product.add(r0, c0, self.buffer[:h, :w])
 
 
-class MappedChunksOperand:
+class MappedChunksOperand(RowRangeProducts):
     """Uncompressed chunks multiplied in place through one read-only map of the file."""
 
     def __init__(self, spec, buffer, chunk, locations):
         self.spec, self.buffer, self.chunk = spec, buffer, chunk
         self.locations = sorted(locations, key=lambda c: c[1])
 
-    def matvec(self, x):
-        return self.matvec_rows(x, 0, self.spec.shape[0])
-
-    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``, touching only the chunks that hold those rows."""
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
+        """Touches only the chunks that hold the product's rows."""
+        first, stop = product.first, product.stop
         ncols = self.spec.shape[1]
         ch, cw = self.chunk
         count = ch * cw
-        y = np.zeros(stop - first, dtype=self.spec.dtype)
         for (r0, c0), byte_offset in self.locations:
             # Edge chunks are stored whole (padded); use their valid part only.
             top, bottom = max(r0, first), min(r0 + ch, stop)
@@ -258,9 +241,8 @@ class MappedChunksOperand:
             block = np.frombuffer(self.buffer, dtype=self.spec.file_dtype, count=count,
                                   offset=byte_offset)
             w = min(cw, ncols - c0)
-            part = computed(block.reshape(ch, cw)[top - r0:bottom - r0, :w], self.spec)
-            y[top - first:bottom - first] += part @ x[c0:c0 + w]
-        return y
+            product.add(top, c0, computed(block.reshape(ch, cw)[top - r0:bottom - r0, :w],
+                                          self.spec))
 
 
 def _chunk_locations(dset) -> list[tuple[tuple[int, int], int]]:

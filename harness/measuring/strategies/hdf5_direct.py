@@ -5,7 +5,7 @@ reads it, so ``hdf5-blocked`` decodes on one core however many there are. ``hdf5
 asks HDF5 only where each chunk is (``chunk_iter``: file offset, stored size, filter mask) when
 it opens the dataset; a pass then reads each chunk's stored bytes with a positional read
 (``os.preadv``, no HDF5 call, no lock), decodes them with codecs that release the GIL
-(``harness.measuring.storage.codecs``), and multiplies the decoded chunk by its slice of ``x``, all in
+(``harness.measuring.storage.codecs``), and multiplies the decoded chunk by its slice of ``x`` (or its transpose by its slice of ``y``), all in
 a pool of worker threads, one chunk per worker at a time, each into its own reused buffers.
 The main thread adds the partial products up in chunk order, so the result does not depend on
 which worker finished first. A filter it cannot decode is refused at opening with a message
@@ -37,13 +37,13 @@ from harness.measuring.storage.hdf5 import dataset_of, open_file, stored_chunk_s
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     one_block_bytes,
     read_buffer,
     register,
     streaming_seconds,
 )
 from harness.measuring.strategies.hdf5 import blas_controller, decompress_seconds
+from harness.measuring.strategies.products import BlockProducts, Product
 
 #: A compressed chunk may be stored a little larger than it is decoded (blosc's and zstd's
 #: headers on incompressible data): the stored-chunk buffer gets this share of slack.
@@ -124,10 +124,10 @@ class Buffers:
     converted: np.ndarray | None  # the chunk's shape, the product's dtype (a file of others)
 
 
-class DirectOperand:
+class DirectOperand(BlockProducts):
     """Chunks read with ``preadv`` and decoded by a pool of workers; see the module docstring.
 
-    ``profile`` (after each ``matvec``): seconds summed over the workers spent reading,
+    ``profile`` (after each product): seconds summed over the workers spent reading,
     decoding and multiplying (wall time: a worker waiting for a core counts), the CPU seconds
     the workers used (``worker_cpu_seconds``; below the wall-time sum when other processes
     took the cores), the main thread's seconds waiting for a worker's result
@@ -155,8 +155,9 @@ class DirectOperand:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hdf5-direct")
         self.profile: dict = {}
 
-    def _chunk_product(self, chunk: StoredChunk, x: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """Read, decode and multiply one chunk (in a worker): its partial ``y`` and timings."""
+    def _chunk_product(self, chunk: StoredChunk, product: Product) -> tuple[np.ndarray, tuple]:
+        """Read, decode and multiply one chunk (in a worker): its part of the product and
+        timings."""
         buffers = self.free.get()
         try:
             cpu_started = time.thread_time()
@@ -179,21 +180,19 @@ class DirectOperand:
             block = buffers.decoded[:height, :width]
             if buffers.converted is not None:
                 block = computed(block, self.spec, out=buffers.converted[:height, :width])
-            part = block @ x[chunk.col:chunk.col + width]
+            part = product.part(chunk.row, chunk.col, block)
             done = time.perf_counter()
             return part, (decoding - started, multiplying - decoding, done - multiplying,
                           time.thread_time() - cpu_started)
         finally:
             self.free.put(buffers)
 
-    def matvec(self, x):
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
         # One BLAS thread per product: the workers are the parallelism.
         with blas_controller().limit(limits=1, user_api="blas"):
-            return self._matvec(x)
+            self._pass(product)
 
-    def _matvec(self, x: np.ndarray) -> np.ndarray:
-        y = np.zeros(self.spec.shape[0], dtype=self.spec.dtype)
+    def _pass(self, product: Product) -> None:
         totals = np.zeros(4)
         wait = add = 0.0
         # A bounded window of submitted chunks: the partial products waiting to be added stay
@@ -201,12 +200,12 @@ class DirectOperand:
         window = 2 * self.workers
         pending: deque = deque()
         for chunk in self.chunks:
-            pending.append((chunk, self.pool.submit(self._chunk_product, chunk, x)))
+            pending.append((chunk, self.pool.submit(self._chunk_product, chunk, product)))
             if len(pending) < window:
                 continue
-            wait, add = self._add_oldest(pending, y, totals, wait, add)
+            wait, add = self._add_oldest(pending, product, totals, wait, add)
         while pending:
-            wait, add = self._add_oldest(pending, y, totals, wait, add)
+            wait, add = self._add_oldest(pending, product, totals, wait, add)
         self.profile = {
             "workers": self.workers, "chunks": len(self.chunks),
             "read_seconds": totals[0], "decode_seconds": totals[1],
@@ -214,15 +213,15 @@ class DirectOperand:
             "wait_seconds": wait, "add_seconds": add,
             "stored_bytes": sum(c.size for c in self.chunks), "decoded_bytes": self.spec.stored_dense_bytes,
         }
-        return y
 
     @staticmethod
-    def _add_oldest(pending: deque, y: np.ndarray, totals: np.ndarray, wait: float, add: float):
+    def _add_oldest(pending: deque, product: Product, totals: np.ndarray, wait: float,
+                    add: float):
         chunk, future = pending.popleft()
         started = time.perf_counter()
         part, seconds = future.result()
         adding = time.perf_counter()
-        y[chunk.row:chunk.row + part.shape[0]] += part
+        product.add_part(chunk.row, chunk.col, part)
         totals += seconds
         return wait + adding - started, add + time.perf_counter() - adding
 

@@ -19,14 +19,14 @@ from harness.measuring.storage.base import byte_offset
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     block_rows,
     one_block_bytes,
     register,
     streaming_seconds,
 )
+from harness.measuring.strategies.products import BlockProducts, Product, RowRangeProducts
 
-#: blocked_matvec unmaps the pages of each finished block only when the matrix is larger than
+#: blocked_product unmaps the pages of each finished block only when the matrix is larger than
 #: this fraction of the RAM available now. Mapped file pages are page cache the kernel can
 #: reclaim, and unmapping them makes the next product fault them all in again (~15 ms per
 #: 400 MB here), so a matrix that fits comfortably keeps its mapping.
@@ -95,15 +95,16 @@ ASSUMED_SECONDS_PER_ROW = 5e-6
 
 
 def pipelined_block_rows(spec_rows: int, row_bytes: int, rows_per_block: int) -> int:
-    """Rows per block for ``blocked_matvec``: at most ``rows_per_block`` (the budget), about
+    """Rows per block for ``blocked_product``: at most ``rows_per_block`` (the budget), about
     ``PIPELINE_BLOCK_BYTES``."""
     return max(1, min(rows_per_block, PIPELINE_BLOCK_BYTES // row_bytes, spec_rows))
 
 
-def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
-                   release: bool | None = None, reader: ThreadPoolExecutor | None = None,
-                   convert=None) -> np.ndarray:
-    """``y = A @ x`` over row blocks of a mapping.
+def blocked_product(mapping: MappedMatrix, product: Product, rows_per_block: int,
+                    release: bool | None = None, reader: ThreadPoolExecutor | None = None,
+                    convert=None) -> None:
+    """One pass of ``product`` over the row blocks of a mapping (its rows ``[first, stop)``),
+    each block through ``convert`` first where the file stores other values.
 
     While BLAS multiplies a block, ``reader`` (a one-thread pool) faults the next one in
     (``populate``). With ``release`` (default: ``should_release_pages``), each block's pages
@@ -113,11 +114,13 @@ def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
     a = mapping.array
     if release is None:
         release = should_release_pages(a.nbytes)
-    nrows, ncols = a.shape
-    y = np.empty(nrows, dtype=x.dtype)
+    ncols = a.shape[1]
     row_bytes = ncols * a.itemsize
     base = a.ctypes.data
-    blocks = [(r0, min(r0 + rows_per_block, nrows)) for r0 in range(0, nrows, rows_per_block)]
+    blocks = [(r0, min(r0 + rows_per_block, product.stop))
+              for r0 in range(product.first, product.stop, rows_per_block)]
+    if not blocks:
+        return
 
     def fault_in(index: int) -> None:
         r0, r1 = blocks[index]
@@ -126,14 +129,13 @@ def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
     own_reader = reader is None
     reader = reader or ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
     try:
-        released = mapping.offset
+        released = mapping.offset + product.first * row_bytes
         pending = reader.submit(fault_in, 0)
         for index, (r0, r1) in enumerate(blocks):
             pending.result()
             if index + 1 < len(blocks):
                 pending = reader.submit(fault_in, index + 1)
-            block = a[r0:r1] if convert is None else convert(a[r0:r1])
-            np.dot(block, x, out=y[r0:r1])
+            product.put(r0, a[r0:r1] if convert is None else convert(a[r0:r1]))
             if release:
                 end = mapping.offset + r1 * row_bytes
                 mapping.release(released, end)
@@ -141,10 +143,9 @@ def blocked_matvec(mapping: MappedMatrix, x: np.ndarray, rows_per_block: int,
     finally:
         if own_reader:
             reader.shutdown(wait=True)
-    return y
 
 
-class NumpyMemmapOperand:
+class NumpyMemmapOperand(BlockProducts):
     """``numpy.memmap`` as a user writes it; ``rows=True`` is the notebook's row loop."""
 
     def __init__(self, spec: DatasetSpec, path: Path, rows: bool):
@@ -155,14 +156,12 @@ class NumpyMemmapOperand:
                                 shape=spec.shape, offset=byte_offset(path), order=spec.order)
         self.rows = rows
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
         if not self.rows:
-            return np.asarray(self.matrix @ x, dtype=self.spec.dtype)
-        y = np.empty(self.spec.shape[0], dtype=self.spec.dtype)
+            product.whole(self.matrix)
+            return
         for i in range(self.spec.shape[0]):
-            y[i] = self.matrix[i] @ x
-        return y
+            product.put(i, self.matrix[i:i + 1])
 
     def close(self) -> None:
         mm = getattr(self.matrix, "_mmap", None)
@@ -172,9 +171,9 @@ class NumpyMemmapOperand:
                 mm.close()
 
 
-class BlockedMapOperand:
+class BlockedMapOperand(RowRangeProducts):
     """Row blocks of a mapping, the next block faulted in by a reader thread (see
-    ``blocked_matvec``). Once a product has run through the whole mapping without releasing
+    ``blocked_product``). Once a product has run through the whole mapping without releasing
     pages, they are all mapped: later products multiply the mapping in one BLAS call, with no
     per-block hand-offs (pages the kernel reclaimed meanwhile are simply faulted in again)."""
 
@@ -193,33 +192,29 @@ class BlockedMapOperand:
     def _convert(self, block: np.ndarray) -> np.ndarray:
         return computed(block, self.spec, out=self.converted[:block.shape[0]])
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
+        whole = (product.first, product.stop) == (0, self.spec.shape[0])
+        if not whole and not self.spec.converts:  # a worker's rows: one BLAS call on them
+            product.put(product.first, self.mapping.array[product.first:product.stop])
+            return
+        if not whole:  # converted a block at a time, where the file stores other values
+            for r0 in range(product.first, product.stop, self.rows_per_block):
+                r1 = min(r0 + self.rows_per_block, product.stop)
+                product.put(r0, self._convert(self.mapping.array[r0:r1]))
+            return
         if self.whole_mapping_populated:
-            return self.mapping.array @ x
-        y = blocked_matvec(self.mapping, x, self.rows_per_block, release=self.release,
-                           reader=self.reader,
-                           convert=self._convert if self.spec.converts else None)
+            product.whole(self.mapping.array)
+            return
+        blocked_product(self.mapping, product, self.rows_per_block, release=self.release,
+                        reader=self.reader,
+                        convert=self._convert if self.spec.converts else None)
         self.whole_mapping_populated = not self.release and not self.spec.converts
-        return y
-
-    def matvec_rows(self, x: np.ndarray, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``: one BLAS call on those rows of the mapping (a block at a
-        time where the file stores other values)."""
-        x = as_vector(x, self.spec)
-        if not self.spec.converts:
-            return self.mapping.array[first:stop] @ x
-        y = np.empty(stop - first, dtype=self.spec.dtype)
-        for r0 in range(first, stop, self.rows_per_block):
-            r1 = min(r0 + self.rows_per_block, stop)
-            np.dot(self._convert(self.mapping.array[r0:r1]), x, out=y[r0 - first:r1 - first])
-        return y
 
     def close(self) -> None:
         self.reader.shutdown(wait=True)
 
 
-class ColumnBlocksOperand:
+class ColumnBlocksOperand(BlockProducts):
     """A column-major matrix (a ``.npy`` saved in Fortran order): its file holds ``Aᵀ`` row by
     row, so ``A @ x`` is the sum over column blocks ``A[:, c0:c1] @ x[c0:c1]``, each block a
     contiguous run of the file (converted into one reused buffer where the file stores other
@@ -231,17 +226,14 @@ class ColumnBlocksOperand:
         self.converted = (np.empty((cols_per_block, spec.shape[0]), dtype=spec.dtype)
                           if spec.converts else None)
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
         transposed = self.mapping.array  # (cols, rows): row c of the file is column c of A
-        y = np.zeros(self.spec.shape[0], dtype=self.spec.dtype)
         for c0 in range(0, self.spec.shape[1], self.cols_per_block):
             c1 = min(c0 + self.cols_per_block, self.spec.shape[1])
             block = transposed[c0:c1]
             if self.converted is not None:
                 block = computed(block, self.spec, out=self.converted[:c1 - c0])
-            y += block.T @ x[c0:c1]
-        return y
+            product.add(0, c0, block.T)  # A[:, c0:c1]
 
 
 def _numpy_memmap_opener(rows: bool):

@@ -18,11 +18,11 @@ from harness.measuring.strategies.base import (
     ASSUMED_READ_BYTES_PER_SECOND,
     Options,
     Strategy,
-    as_vector,
     read_buffer,
     register,
 )
 from harness.measuring.strategies.hdf5 import chunk_cache_bytes as hdf5_chunk_cache_bytes
+from harness.measuring.strategies.products import BlockProducts, Product
 
 SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")
 #: DIA stores one dense row per diagonal: refuse it beyond this many times the dense size.
@@ -104,15 +104,14 @@ def _format_budget(fmt: str):
     return budget
 
 
-class SparseOperand:
+class SparseOperand(BlockProducts):
     def __init__(self, spec: DatasetSpec, matrix):
         self.spec, self.matrix = spec, matrix
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        # x is cast to the matrix dtype: mixed dtypes make sparsetools upcast a copy of data.
-        y = np.asarray(self.matrix @ as_vector(x, self.spec))
-        # scipy 1.17's coo_array of shape (1, n) returns a 0-d result for @ x: keep (nrows,).
-        return y.reshape(self.spec.shape[0])
+    def _run(self, product: Product) -> None:
+        # The operand is cast to the matrix dtype (Product): mixed dtypes make sparsetools
+        # upcast a copy of data.
+        product.whole(self.matrix)
 
 
 def _format_opener(fmt: str):
@@ -178,7 +177,7 @@ def _row_blocks(indptr: np.ndarray, entry_bytes: int, budget_bytes: int, fixed_r
     return blocks
 
 
-class CsrHdf5BlockedOperand:
+class CsrHdf5BlockedOperand(BlockProducts):
     def __init__(self, spec: DatasetSpec, f, opts: Options):
         self.spec = spec
         self.data, self.indices = f["data"], f["indices"]
@@ -189,9 +188,10 @@ class CsrHdf5BlockedOperand:
         self.data_buffer = read_buffer((most,), spec.dtype)
         self.index_buffer = read_buffer((most,), self.indices.dtype)
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        x = as_vector(x, self.spec)
-        y = np.zeros(self.spec.shape[0], dtype=self.spec.dtype)
+    def _run(self, product: Product) -> None:
+        # A @ x through sparsetools into the result (no copy); the other products through a
+        # CSR array made on the block's buffers (copy=False).
+        vector = not product.transpose and product.v.ndim == 1
         for r0, r1 in self.blocks:
             s, e = int(self.indptr[r0]), int(self.indptr[r1])
             if e == s:
@@ -200,8 +200,13 @@ class CsrHdf5BlockedOperand:
             self.data.read_direct(self.data_buffer, np.s_[s:e], np.s_[0:k])  # HDF5 converts
             self.indices.read_direct(self.index_buffer, np.s_[s:e], np.s_[0:k])
             local_indptr = self.indptr[r0:r1 + 1] - self.indptr[r0]
-            _csr_matvec_into(local_indptr, self.index_buffer[:k], self.data_buffer[:k], x, y[r0:r1])
-        return y
+            if vector:
+                _csr_matvec_into(local_indptr, self.index_buffer[:k], self.data_buffer[:k],
+                                 product.v, product.out[r0:r1])
+                continue
+            block = sp.csr_array((self.data_buffer[:k], self.index_buffer[:k], local_indptr),
+                                 shape=(r1 - r0, self.spec.shape[1]), copy=False)
+            product.add_part(r0, 0, product.part(r0, 0, block))
 
 
 @contextlib.contextmanager

@@ -27,13 +27,13 @@ from harness.measuring.strategies import readahead
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     block_rows,
     one_block_bytes,
     read_buffer,
     register,
     streaming_seconds,
 )
+from harness.measuring.strategies.products import Product, RowRangeProducts
 
 #: Chunks zarr reads at once while it fills one slab (zarr's ``async.concurrency`` is 10 by
 #: default): each holds a chunk's encoded bytes until it is decoded into the slab.
@@ -67,7 +67,7 @@ def _pass_seconds(spec: DatasetSpec, opts: Options) -> float:
     return streaming_seconds(spec, opts) + decode
 
 
-class SlabOperand:
+class SlabOperand(RowRangeProducts):
     """Row slabs read by ``read(r0, r1, out)`` into one reused buffer, multiplied in place (a
     store of other values than the product's: converted into a second reused buffer)."""
 
@@ -83,23 +83,16 @@ class SlabOperand:
         #: ``ahead(r0, r1)``: tell the kernel that rows ``r0:r1`` are read next (or None).
         self.ahead = ahead
 
-    def matvec(self, x):
-        return self.matvec_rows(x, 0, self.spec.shape[0])
-
-    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``, reading only those rows."""
-        x = as_vector(x, self.spec)
-        y = np.empty(stop - first, dtype=self.spec.dtype)
-        for r0 in range(first, stop, self.rows_per_slab):
-            r1 = min(r0 + self.rows_per_slab, stop)
+    def _run(self, product: Product) -> None:
+        for r0 in range(product.first, product.stop, self.rows_per_slab):
+            r1 = min(r0 + self.rows_per_slab, product.stop)
             slab = self.buffer[:r1 - r0]
-            if self.ahead is not None and r1 < stop:  # the next slab's files, while this one reads
-                self.ahead(r1, min(r1 + self.rows_per_slab, stop))
+            if self.ahead is not None and r1 < product.stop:  # the next slab's, while this reads
+                self.ahead(r1, min(r1 + self.rows_per_slab, product.stop))
             self.read(r0, r1, slab)
             if self.converted is not None:
                 slab = computed(slab, self.spec, out=self.converted[:r1 - r0])
-            np.dot(slab, x, out=y[r0 - first:r1 - first])
-        return y
+            product.put(r0, slab)
 
 
 @contextlib.contextmanager
@@ -169,7 +162,7 @@ def _chunk_files(spec: DatasetSpec, array, path) -> list[tuple[int, int, Path]]:
             for j in range(math.ceil(spec.shape[1] / cw))]
 
 
-class MappedChunkFilesOperand:
+class MappedChunkFilesOperand(RowRangeProducts):
     """Every chunk file mapped read-only; each chunk multiplied where it lies. A chunk file
     that is missing holds only the fill value (0) and adds nothing."""
 
@@ -179,14 +172,10 @@ class MappedChunkFilesOperand:
         #: Each chunk's file, for readahead hints (``strategies.readahead``), or None.
         self.files = files
 
-    def matvec(self, x):
-        return self.matvec_rows(x, 0, self.spec.shape[0])
-
-    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``, touching only the chunks that hold those rows."""
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
+        """Touches only the chunks that hold the product's rows."""
+        first, stop = product.first, product.stop
         ncols = self.spec.shape[1]
-        y = np.zeros(stop - first, dtype=self.spec.dtype)
         wanted = [k for k, (r0, _, block) in enumerate(self.chunks)
                   if max(r0, first) < min(r0 + block.shape[0], stop)]
         # A cold pass faults each mapped page in; asking for the files ahead keeps the disk busy.
@@ -199,9 +188,7 @@ class MappedChunkFilesOperand:
             # Edge chunks are stored whole (padded); use their valid part only.
             top, bottom = max(r0, first), min(r0 + block.shape[0], stop)
             w = min(block.shape[1], ncols - c0)
-            part = computed(block[top - r0:bottom - r0, :w], self.spec)
-            y[top - first:bottom - first] += part @ x[c0:c0 + w]
-        return y
+            product.add(top, c0, computed(block[top - r0:bottom - r0, :w], self.spec))
 
 
 @contextlib.contextmanager

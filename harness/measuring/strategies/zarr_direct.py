@@ -47,7 +47,6 @@ from harness.measuring.strategies import readahead
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
-    as_vector,
     one_block_bytes,
     read_buffer,
     register,
@@ -55,6 +54,7 @@ from harness.measuring.strategies.base import (
 )
 from harness.measuring.strategies.hdf5 import blas_controller, decompress_seconds
 from harness.measuring.strategies.hdf5_direct import stored_buffer_bytes, usable_cores
+from harness.measuring.strategies.products import Product, RowRangeProducts
 
 #: An inner chunk missing from a shard: offset and size both 2**64 - 1 in the shard index.
 MISSING = 2**64 - 1
@@ -272,10 +272,10 @@ class Buffers:
     converted: np.ndarray | None = None  # the product's dtype, for a store of other values
 
 
-class DirectOperand:
+class DirectOperand(RowRangeProducts):
     """Chunks read with ``preadv`` and decoded by a pool of workers; see the module docstring.
 
-    ``profile`` (after each ``matvec``): seconds summed over the workers spent reading,
+    ``profile`` (after each product): seconds summed over the workers spent reading,
     decoding and multiplying, their CPU seconds, the main thread's seconds waiting for a
     worker (``wait_seconds``), adding partial products (``add_seconds``) and advising the
     kernel to read ahead (``advise_seconds``), and bytes read and decoded.
@@ -301,8 +301,8 @@ class DirectOperand:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zarr-direct")
         self.profile: dict = {}
 
-    def _chunk_product(self, chunk: StoredChunk, x: np.ndarray, first: int, stop: int):
-        """Read, decode and multiply one chunk (in a worker): its partial ``y`` (rows
+    def _chunk_product(self, chunk: StoredChunk, product: Product, first: int, stop: int):
+        """Read, decode and multiply one chunk (in a worker): its part of the product (rows
         ``first:stop`` of the chunk's rows) and timings."""
         buffers = self.free.get()
         try:
@@ -341,25 +341,21 @@ class DirectOperand:
             block = buffers.decoded[first:stop, :width]
             if buffers.converted is not None:  # a store of integers, float16...: converted here
                 block = computed(block, self.spec, out=buffers.converted[first:stop, :width])
-            part = block @ x[chunk.col:chunk.col + width]
+            part = product.part(chunk.row + first, chunk.col, block)
             done = time.perf_counter()
             return part, (decoding - started, multiplying - decoding, done - multiplying,
                           time.thread_time() - cpu_started)
         finally:
             self.free.put(buffers)
 
-    def matvec(self, x):
-        return self.matvec_rows(x, 0, self.spec.shape[0])
-
-    def matvec_rows(self, x, first: int, stop: int) -> np.ndarray:
-        """``(A @ x)[first:stop]``, reading only the chunks that hold those rows."""
-        x = as_vector(x, self.spec)
+    def _run(self, product: Product) -> None:
+        """One pass over the chunks that hold the product's rows (only those are read)."""
         # One BLAS thread per product: the workers are the parallelism.
         with self.blas.limit(limits=1, user_api="blas"):
-            return self._matvec(x, first, stop)
+            self._pass(product)
 
-    def _matvec(self, x: np.ndarray, first: int, stop: int) -> np.ndarray:
-        y = np.zeros(stop - first, dtype=self.spec.dtype)
+    def _pass(self, product: Product) -> None:
+        first, stop = product.first, product.stop
         chunk_rows = self.layout.chunk_shape[0]
         wanted = [c for c in self.chunks if c.row < stop and c.row + chunk_rows > first]
         totals = np.zeros(4)
@@ -374,29 +370,29 @@ class DirectOperand:
             advise += time.perf_counter() - started
             top = max(first, chunk.row) - chunk.row
             bottom = min(stop, chunk.row + chunk_rows, self.spec.shape[0]) - chunk.row
-            pending.append((chunk.row + top - first,
-                            self.pool.submit(self._chunk_product, chunk, x, top, bottom)))
+            pending.append((chunk.row + top, chunk.col,
+                            self.pool.submit(self._chunk_product, chunk, product, top, bottom)))
             if len(pending) >= window:
-                wait, add = self._add_oldest(pending, y, totals, wait, add)
+                wait, add = self._add_oldest(pending, product, totals, wait, add)
         while pending:
-            wait, add = self._add_oldest(pending, y, totals, wait, add)
+            wait, add = self._add_oldest(pending, product, totals, wait, add)
         self.profile = {
             "workers": self.workers, "chunks": len(wanted),
             "read_seconds": totals[0], "decode_seconds": totals[1],
             "multiply_seconds": totals[2], "worker_cpu_seconds": totals[3],
             "wait_seconds": wait, "add_seconds": add, "advise_seconds": advise,
             "stored_bytes": sum(c.size for c in wanted),
-            "decoded_bytes": (stop - first) * self.spec.shape[1] * self.spec.itemsize,
+            "decoded_bytes": (stop - first) * self.spec.shape[1] * self.spec.file_dtype.itemsize,
         }
-        return y
 
     @staticmethod
-    def _add_oldest(pending: deque, y: np.ndarray, totals: np.ndarray, wait: float, add: float):
-        at, future = pending.popleft()
+    def _add_oldest(pending: deque, product: Product, totals: np.ndarray, wait: float,
+                    add: float):
+        row, col, future = pending.popleft()
         started = time.perf_counter()
         part, seconds = future.result()
         adding = time.perf_counter()
-        y[at:at + part.shape[0]] += part
+        product.add_part(row, col, part)
         totals += seconds
         return wait + adding - started, add + time.perf_counter() - adding
 
