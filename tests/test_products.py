@@ -250,9 +250,10 @@ def test_the_readers_a_dask_worker_opens_serve_every_product_of_a_row_range():
     from harness.measuring.strategies.hdf5 import BlockedOperand, MappedChunksOperand
     from harness.measuring.strategies.memmap import BlockedMapOperand
     from harness.measuring.strategies.zarr import MappedChunkFilesOperand, SlabOperand
+    from harness.measuring.strategies.zarr_direct import DirectOperand as ZarrDirectOperand
 
     assert sorted(n for names in WORKER_READERS.values() for n in names) == \
-        ["hdf5-blocked", "hdf5-mmap", "zarr-blocked", "zarr-mmap"]
+        ["hdf5-blocked", "hdf5-mmap", "zarr-blocked", "zarr-direct", "zarr-mmap"]
     for operand in (BlockedOperand, MappedChunksOperand, BlockedMapOperand,
-                    MappedChunkFilesOperand, SlabOperand):
+                    MappedChunkFilesOperand, SlabOperand, ZarrDirectOperand):
         assert issubclass(operand, ProductRows) and issubclass(operand, RowRanges), operand

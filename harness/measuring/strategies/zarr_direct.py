@@ -430,6 +430,7 @@ def _open_direct(spec: DatasetSpec, path, opts: Options):
         raise ValueError(f"zarr-direct cannot read {name}: {expected - len(chunks)} chunks were "
                          f"never written and the fill value is {layout.fill_value}, not 0")
     operand = DirectOperand(spec, layout, chunks, worker_count(spec, opts))
+    readahead.start()
     try:
         yield operand
     finally:
