@@ -171,6 +171,23 @@ def test_a_pass_that_fits_the_cpu_cache_is_put_against_no_roof():
     assert not any("above 100 %" in line for line in legend)
 
 
+def test_a_warm_row_of_a_file_the_page_cache_cannot_hold_is_called_a_second_pass():
+    roof = SimpleNamespace(memory_read_gbps=20.0, disk_read_gbps=2.0)
+    base = {"storage": "raw", "seconds": 19.0, "seconds_min": 19.0, "gbps": 1.7,
+            "ratio_to_dense": None, "increment_bytes": 0, "anon_increment_bytes": 0,
+            "file_increment_bytes": 0, "budget_bytes": 0, "max_abs_error": None}
+    rows = [dict(base, strategy="memmap-blocked", cache="warm", resident_fraction_before=0.62),
+            dict(base, strategy="memmap-blocked", cache="cold", resident_fraction_before=0.0),
+            dict(base, strategy="memmap", cache="warm", resident_fraction_before=1.0)]
+    add_derived_columns(rows, roof, cache_bytes=32 * 2**20)
+    table = format_table(rows, roof, [], []).splitlines()
+    assert [line.split()[2] for line in table[2:5]] == ["2nd", "cold", "warm"]
+    assert ("2nd pass: warm was asked, but no more than 62 % of the file was in the page cache "
+            "before a pass") in "\n".join(table)
+    rows[0]["resident_fraction_before"] = 0.95
+    assert not any("2nd pass" in line for line in format_table(rows, roof, [], []).splitlines())
+
+
 def test_the_last_level_cache_is_the_highest_level_sysfs_lists(tmp_path):
     for index, (level, size) in enumerate([(1, "32K"), (2, "512K"), (3, "32768K"), (1, "32K")]):
         (tmp_path / f"index{index}").mkdir()

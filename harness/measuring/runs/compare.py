@@ -326,11 +326,27 @@ def _number(value, spec: str, scale: float = 1.0) -> str:
     return "-" if value is None else f"{scale * value:{spec}}"
 
 
+#: A warm row whose file never had this share of its pages in the page cache before a pass
+#: (the matrix does not fit it) is a second pass from disk, not a cached one.
+CACHED_FRACTION = 0.9
+SECOND_PASS = "2nd pass"
+
+
+def uncached_warm(record: dict) -> bool:
+    """True for a 'warm' record whose file did not stay in the page cache between passes."""
+    fraction = record.get("resident_fraction_before")
+    return record["cache"] == "warm" and fraction is not None and fraction < CACHED_FRACTION
+
+
+def _cache_cell(record: dict) -> str:
+    return SECOND_PASS if uncached_warm(record) else record["cache"]
+
+
 #: Columns of the table: header, cell of a record, left-aligned.
 _COLUMNS: tuple[tuple[str, Callable[[dict], str], bool], ...] = (
     ("strategy", lambda r: r["strategy"], True),
     ("storage", lambda r: r["storage"], True),
-    ("cache", lambda r: r["cache"], True),
+    ("cache", _cache_cell, True),
     ("median", lambda r: units.human_seconds(r["seconds"]), False),
     ("min", lambda r: units.human_seconds(r["seconds_min"]), False),
     ("x dense", lambda r: _number(r["ratio_to_dense"], ".2f"), False),
@@ -424,6 +440,12 @@ def format_table(records: list[dict], roofline, skipped, failures) -> str:
                 f"{PROBE_BEATEN_MARK} above 100 %: {', '.join(sorted({r['strategy'] for r in beaten}))} "
                 "beat the probe measured as the ceiling, so the probe is not a true ceiling here "
                 "(the host's cache, or a read pattern faster than the probe's)")
+    uncached = [r for r in records if uncached_warm(r)]
+    if uncached:
+        most = max(r["resident_fraction_before"] for r in uncached)
+        lines.append(f"{SECOND_PASS}: warm was asked, but no more than {100 * most:.0f} % of the "
+                     "file was in the page cache before a pass (the matrix does not fit it): "
+                     "these rows are a second pass from disk, not a cached one")
     lines += [profile_line(r) for r in records if r.get("profile")]
     lines += [f"skipped {name}: {reason}" for name, reason in skipped]
     lines += [f"FAILED {name} ({cache}): {message}" for name, cache, message in failures]
