@@ -289,7 +289,8 @@ def add_derived_columns(records: list[dict], roofline, codec_rates: dict | None 
             r["limit_gbps"] = r["limit_fraction"] = None
             continue
         bounds = {"memory": (r["gbps"], roofline.memory_read_gbps)}
-        if r["cache"] == "cold" and r["strategy"] != REFERENCE_STRATEGY:
+        # A second pass of a file the page cache cannot hold reads the disk too.
+        if (r["cache"] == "cold" or uncached_warm(r)) and r["strategy"] != REFERENCE_STRATEGY:
             bounds["disk"] = (r.get("stored_gbps") or r["gbps"], roofline.disk_read_gbps)
         bound = max(bounds, key=lambda name: bounds[name][0] / bounds[name][1])
         rate, r["roofline_gbps"] = bounds[bound]
@@ -306,7 +307,7 @@ def _add_limit(r: dict, roofline, codec_rates: dict, cores: int) -> None:
         r["limit_bound"] = r["roofline_bound"]
         return
     limits = {"memory": roofline.memory_read_gbps}
-    if r["cache"] == "cold":
+    if r["cache"] == "cold" or uncached_warm(r):
         limits["disk"] = roofline.disk_read_gbps * ratio
     if codec_rates.get(codec):
         limits["decode"] = codec_rates[codec] * cores
