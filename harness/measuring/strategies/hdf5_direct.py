@@ -92,11 +92,17 @@ def worker_bytes(spec: DatasetSpec) -> int:
             + codecs.decoder_working_bytes(spec.compression, chunk))
 
 
+def workers_for(per_worker_bytes: int, chunks: int, opts: Options) -> int:
+    """Decoding threads of a direct reader: the usable cores, no more than the ``chunks``,
+    and no more than ``memory_budget`` holds the buffers of (``per_worker_bytes`` each; one
+    worker at least)."""
+    fit = opts.memory_budget // per_worker_bytes
+    return max(1, min(usable_cores(), chunks, fit))
+
+
 def worker_count(spec: DatasetSpec, opts: Options) -> int:
-    """Decoding threads: the usable cores, no more than the chunks, and no more than
-    ``memory_budget`` holds the buffers of (one at least)."""
-    fit = opts.memory_budget // worker_bytes(spec)
-    return max(1, min(usable_cores(), _chunk_count(spec), fit))
+    """Decoding threads (``workers_for``)."""
+    return workers_for(worker_bytes(spec), _chunk_count(spec), opts)
 
 
 def declared_budget(spec: DatasetSpec, opts: Options) -> int:

@@ -53,7 +53,7 @@ from harness.measuring.strategies.base import (
     streaming_seconds,
 )
 from harness.measuring.strategies.hdf5 import blas_controller, decompress_seconds
-from harness.measuring.strategies.hdf5_direct import stored_buffer_bytes, usable_cores
+from harness.measuring.strategies.hdf5_direct import stored_buffer_bytes, workers_for
 from harness.measuring.strategies.products import Product, RowRangeProducts
 
 #: An inner chunk missing from a shard: offset and size both 2**64 - 1 in the shard index.
@@ -253,10 +253,8 @@ def _chunk_count(spec: DatasetSpec) -> int:
 
 
 def worker_count(spec: DatasetSpec, opts: Options) -> int:
-    """Decoding threads: the usable cores, no more than the chunks, and no more than
-    ``memory_budget`` holds the buffers of (one at least)."""
-    fit = opts.memory_budget // worker_bytes(spec)
-    return max(1, min(usable_cores(), _chunk_count(spec), fit))
+    """Decoding threads, as ``hdf5-direct`` chooses them (``workers_for``)."""
+    return workers_for(worker_bytes(spec), _chunk_count(spec), opts)
 
 
 def declared_budget(spec: DatasetSpec, opts: Options) -> int:
