@@ -206,12 +206,13 @@ class DirectOperand(BlockProducts):
         window = 2 * self.workers
         pending: deque = deque()
         for chunk in self.chunks:
-            pending.append((chunk, self.pool.submit(self._chunk_product, chunk, product)))
+            pending.append((chunk.row, chunk.col,
+                            self.pool.submit(self._chunk_product, chunk, product)))
             if len(pending) < window:
                 continue
-            wait, add = self._add_oldest(pending, product, totals, wait, add)
+            wait, add = add_oldest(pending, product, totals, wait, add)
         while pending:
-            wait, add = self._add_oldest(pending, product, totals, wait, add)
+            wait, add = add_oldest(pending, product, totals, wait, add)
         self.profile = {
             "workers": self.workers, "chunks": len(self.chunks),
             "read_seconds": totals[0], "decode_seconds": totals[1],
@@ -220,20 +221,24 @@ class DirectOperand(BlockProducts):
             "stored_bytes": sum(c.size for c in self.chunks), "decoded_bytes": self.spec.stored_dense_bytes,
         }
 
-    @staticmethod
-    def _add_oldest(pending: deque, product: Product, totals: np.ndarray, wait: float,
-                    add: float):
-        chunk, future = pending.popleft()
-        started = time.perf_counter()
-        part, seconds = future.result()
-        adding = time.perf_counter()
-        product.add_part(chunk.row, chunk.col, part)
-        totals += seconds
-        return wait + adding - started, add + time.perf_counter() - adding
-
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         os.close(self.fd)
+
+
+def add_oldest(pending: deque, product: Product, totals: np.ndarray, wait: float, add: float
+               ) -> tuple[float, float]:
+    """Add the oldest submitted chunk's part (``pending``: ``(row, col, future)`` in chunk
+    order, so the sum does not depend on which worker finished first) to ``product``; its
+    timings into ``totals``. Returns ``wait`` and ``add`` grown by the seconds spent waiting
+    for it and adding it."""
+    row, col, future = pending.popleft()
+    started = time.perf_counter()
+    part, seconds = future.result()
+    adding = time.perf_counter()
+    product.add_part(row, col, part)
+    totals += seconds
+    return wait + adding - started, add + time.perf_counter() - adding
 
 
 def _stored_chunks(dset) -> list[StoredChunk]:

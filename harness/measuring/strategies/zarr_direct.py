@@ -53,7 +53,7 @@ from harness.measuring.strategies.base import (
     streaming_seconds,
 )
 from harness.measuring.strategies.hdf5 import blas_controller, decompress_seconds
-from harness.measuring.strategies.hdf5_direct import stored_buffer_bytes, workers_for
+from harness.measuring.strategies.hdf5_direct import add_oldest, stored_buffer_bytes, workers_for
 from harness.measuring.strategies.products import Product, RowRangeProducts
 
 #: An inner chunk missing from a shard: offset and size both 2**64 - 1 in the shard index.
@@ -371,9 +371,9 @@ class DirectOperand(RowRangeProducts):
             pending.append((chunk.row + top, chunk.col,
                             self.pool.submit(self._chunk_product, chunk, product, top, bottom)))
             if len(pending) >= window:
-                wait, add = self._add_oldest(pending, product, totals, wait, add)
+                wait, add = add_oldest(pending, product, totals, wait, add)
         while pending:
-            wait, add = self._add_oldest(pending, product, totals, wait, add)
+            wait, add = add_oldest(pending, product, totals, wait, add)
         self.profile = {
             "workers": self.workers, "chunks": len(wanted),
             "read_seconds": totals[0], "decode_seconds": totals[1],
@@ -382,17 +382,6 @@ class DirectOperand(RowRangeProducts):
             "stored_bytes": sum(c.size for c in wanted),
             "decoded_bytes": (stop - first) * self.spec.shape[1] * self.spec.file_dtype.itemsize,
         }
-
-    @staticmethod
-    def _add_oldest(pending: deque, product: Product, totals: np.ndarray, wait: float,
-                    add: float):
-        row, col, future = pending.popleft()
-        started = time.perf_counter()
-        part, seconds = future.result()
-        adding = time.perf_counter()
-        product.add_part(row, col, part)
-        totals += seconds
-        return wait + adding - started, add + time.perf_counter() - adding
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
