@@ -68,3 +68,26 @@ def test_missing_file_is_a_clear_error(tmp_path) -> None:
         evict(missing)
     with pytest.raises(FileNotFoundError, match="no such file"):
         resident_fraction(missing)
+
+
+@pytest.mark.parametrize("uncache", [False, True])
+def test_a_blocked_pass_past_ram_leaves_the_page_cache_empty_behind_it(scratch_file, uncache):
+    """memmap-blocked on a matrix that cannot be cached drops each block from the page cache
+    once multiplied; one that can keeps them (the next pass finds them)."""
+    from harness.measuring.strategies.memmap import blocked_product, mapped
+    from harness.measuring.strategies.products import Product
+
+    rows, cols = 64, 64 * 1024  # 16 MiB of float32, in blocks of 3 rows (none divides 64)
+    path = scratch_file(rows * cols * 4)
+    evict(path)
+    with mapped(path, 0, (rows, cols), "float32") as mapping:
+        a = np.fromfile(path, dtype=np.float32).reshape(rows, cols)  # reference, then evicted
+        evict(path)
+        x = np.linspace(-1, 1, cols, dtype=np.float32)
+        product = Product((rows, cols), x, transpose=False)
+        blocked_product(mapping, product, 3, release=True, uncache=uncache)
+        np.testing.assert_allclose(product.out, a.astype(np.float64) @ x, rtol=1e-4, atol=1e-3)
+    if uncache:
+        assert resident_fraction(path) < 0.05
+    else:
+        assert resident_fraction(path) > 0.95
