@@ -441,3 +441,20 @@ def test_history_json_is_strict_json_with_iso_dates(tmp_path, capsys):
     assert len(records) == 2
     assert [r["value"] for r in records if r["entry_name"] == "s.T.time_x(2)"] == [None]
     assert all(r["date"] == "2024-01-01T12:00:00+00:00" for r in records)
+
+
+def test_the_report_says_which_time_to_believe_for_mapped_routes():
+    import pandas as pd
+
+    from harness.reporting.report import _first_product_note
+
+    def frame(strategies, status="ok"):
+        return pd.DataFrame({"benchmark": ["memmap.MemmapMatvec.time_matvec"] * len(strategies),
+                             "status": [status] * len(strategies),
+                             "param_strategy": strategies})
+
+    note = _first_product_note(frame(["memmap-blocked", "dense", "zarr-mmap"]))
+    assert note.startswith("time_matvec of memmap-blocked, zarr-mmap is the first product")
+    assert "python -m harness measure" in note
+    assert _first_product_note(frame(["dense", "hdf5-blocked"])) == ""
+    assert _first_product_note(frame(["memmap"], status="failed")) == ""
