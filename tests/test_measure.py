@@ -324,3 +324,21 @@ def test_measure_refuses_a_plan_that_cannot_fit_on_disk_before_writing(tmp_path,
         compare_strategies(Problem((2000, 1000), "float64"), ["memmap"], root=tmp_path,
                            roofline=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mm_at_x_past_ram_gets_a_note_saying_why_it_crawls(monkeypatch):
+    from types import SimpleNamespace
+
+    from harness.measuring.runs import compare as compare_module
+    from harness.measuring.strategies import memmap
+
+    source = SimpleNamespace(shape=(8000, 1_000_000), dtype="float32")
+    runs = [SimpleNamespace(strategy="memmap-blocked"), SimpleNamespace(strategy="memmap")]
+    seen = []
+    monkeypatch.setattr(memmap, "cannot_be_cached", lambda nbytes: seen.append(nbytes) or True)
+    notes = compare_module.past_ram_notes(source, runs)
+    assert seen == [8000 * 1_000_000 * 4]
+    assert len(notes) == 1 and notes[0].startswith("memmap (mm @ x) on a matrix larger than RAM")
+    assert compare_module.past_ram_notes(source, runs[:1]) == []  # no mm @ x in the run
+    monkeypatch.setattr(memmap, "cannot_be_cached", lambda nbytes: False)
+    assert compare_module.past_ram_notes(source, runs) == []

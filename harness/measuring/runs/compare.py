@@ -170,7 +170,24 @@ def compare(
         rates = {codec: decode_rates.decode_rate_gbps(codec, source.dtype) for codec in found}
     add_derived_columns(records, ceiling, rates)
     return Comparison(records, list(dict.fromkeys(skipped)), failures, ceiling,
-                      layout_notes(source))
+                      layout_notes(source) + past_ram_notes(source, chosen.runs))
+
+
+def past_ram_notes(source, runs) -> list[str]:
+    """Why plain ``mm @ x`` crawls on a matrix larger than RAM, when it was run on one."""
+    from harness.measuring.strategies.memmap import cannot_be_cached
+
+    nbytes = math.prod(source.shape) * np.dtype(source.dtype).itemsize
+    if not any(run.strategy == "memmap" for run in runs) or not cannot_be_cached(nbytes):
+        return []
+    return [("memmap (mm @ x) on a matrix larger than RAM: BLAS's threads fault the map in "
+            "where their loops go, and the kernel reads a readahead window around each fault; "
+            "past RAM those windows are evicted before the product comes back to them. On the "
+            "8000 x 1000000 float32 matrix (32 GB, 24 GiB of RAM) the disk read 0.9-2.2 GB/s "
+            "while the product mapped 20 MB/s of it, with up to 530,000 pages a second read "
+            "again after eviction: a pass would take over half an hour. memmap-blocked reads "
+            "the same file in order, a block ahead, and drops it behind (10.4 s cold there); "
+            "docs/findings-storage.md")]
 
 
 def layout_notes(source) -> list[str]:
