@@ -184,8 +184,8 @@ def past_ram_notes(source, runs) -> list[str]:
             "where their loops go, and the kernel reads a readahead window around each fault; "
             "past RAM those windows are evicted before the product comes back to them. On the "
             "8000 x 1000000 float32 matrix (32 GB, 24 GiB of RAM) the disk read 0.9-2.2 GB/s "
-            "while the product mapped 20 MB/s of it, with up to 530,000 pages a second read "
-            "again after eviction: a pass would take over half an hour. memmap-blocked reads "
+            "while the product mapped 20 MB/s of it, with up to 550,000 pages a second read "
+            "again after eviction: a pass would take about 27 minutes. memmap-blocked reads "
             "the same file in order, a block ahead, and drops it behind (10.4 s cold there); "
             "docs/findings-storage.md")]
 
