@@ -4,6 +4,7 @@ for every size, labels a matrix that cannot be cached honestly, the figure, refu
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -78,10 +79,16 @@ def test_warm_pass_of_an_uncached_file_is_labelled_second_pass():
     compare_module.add_derived_columns([record], fake_roofline("."), cache_bytes=0)
     assert record["roofline_bound"] == "disk"
     assert record["roofline_fraction"] == pytest.approx(1.5 / DISK_GBPS)
-    table = Sweep([record], [], [], fake_roofline("."), 24 * 2**30).table()
+    cached = {**record, "strategy": "dense", "gbps": 30.0, "resident_fraction_before": 1.0}
+    cached["cache_label"] = cache_label(cached)
+    compare_module.add_derived_columns([cached], fake_roofline("."), cache_bytes=0)
+    table = Sweep([record, cached], [], [], fake_roofline("."), 24 * 2**30).table()
     row = table.splitlines()[2]
-    assert "2nd pass" in row and "warm" not in row and "75.0" in row and "disk" in row
+    assert "2nd pass" in row and "warm" not in row and "75.0 disk" in row
     assert "a second pass from disk" in table
+    # Faster than the probed memory roof: marked, and the table says the probe is no ceiling.
+    assert "warm" in table.splitlines()[3] and "150.0! memory" in table.splitlines()[3]
+    assert "! above 100 %: dense beat the probe" in table
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +145,13 @@ def test_plot_is_one_offline_page_written_atomically(tiny_sweep, tmp_path):
     data = result.to_dict()
     labels = {f"memory roof {human_gbps(MEMORY_GBPS)}", f"disk roof {human_gbps(DISK_GBPS)}",
               f"RAM {human_bytes(result.ram_bytes)}"}
-    assert {a.text for a in sweep_figure(data).layout.annotations} == labels
+    annotations = {a.text: a for a in sweep_figure(data).layout.annotations}
+    assert set(annotations) == labels
+    # A log axis places annotations at log10 of the value: the labels sit on their lines.
+    assert annotations[f"disk roof {human_gbps(DISK_GBPS)}"].y == pytest.approx(
+        math.log10(DISK_GBPS))
+    assert annotations[f"RAM {human_bytes(result.ram_bytes)}"].x == pytest.approx(
+        math.log10(result.ram_bytes))
     assert {t.name for t in sweep_figure(data).data} == {
         f"{s}, {c}" for s in ("dense", "memmap-blocked") for c in ("warm", "cold")}
     path = write_sweep_plot(tmp_path / "sweep.html", data)

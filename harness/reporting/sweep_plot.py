@@ -58,7 +58,7 @@ def sweep_figure(sweep: dict):
     """The plotly Figure of ``sweep`` (``Sweep.to_dict()``)."""
     import plotly.graph_objects as go
 
-    from harness.reporting.interactive import plot_text, strategy_colours
+    from harness.reporting.interactive import plot_text, strategy_colours, ticks_125
 
     records = [r for r in sweep["records"] if r.get("gbps") and r["gbps"] > 0]
     roofline = sweep.get("roofline") or {}
@@ -83,15 +83,19 @@ def sweep_figure(sweep: dict):
                 f"median {human_seconds(r['seconds'])}, {human_gbps(r['gbps'])}"))
                 for r in points],
             hovertemplate="%{text}<extra></extra>"))
+    # On a log axis an annotation is placed at log10 of its value (a shape at the value
+    # itself), so the labels are added apart from add_hline's and add_vline's own.
     for gbps, label in ((memory, MEMORY_ROOF), (disk, DISK_ROOF)):
         if gbps:
-            figure.add_hline(y=gbps, line={"color": "#444", "dash": "dot", "width": 1},
-                             annotation_text=f"{label} {human_gbps(gbps)}",
-                             annotation_position="top left")
+            figure.add_hline(y=gbps, line={"color": "#444", "dash": "dot", "width": 1})
+            figure.add_annotation(text=f"{label} {human_gbps(gbps)}", showarrow=False,
+                                  xref="paper", x=0, xanchor="left", yref="y",
+                                  y=math.log10(gbps), yanchor="bottom")
     if ram:
-        figure.add_vline(x=ram, line={"color": "#b22222", "dash": "dashdot", "width": 1},
-                         annotation_text=f"{RAM_LINE} {human_bytes(ram)}",
-                         annotation_position="top right")
+        figure.add_vline(x=ram, line={"color": "#b22222", "dash": "dashdot", "width": 1})
+        figure.add_annotation(text=f"{RAM_LINE} {human_bytes(ram)}", showarrow=False,
+                              xref="x", x=math.log10(ram), xanchor="right", yref="paper",
+                              y=1, yanchor="top", font={"color": "#b22222"})
     sizes = [r["size_bytes"] for r in records] + ([ram] if ram else [])
     rates = [r["gbps"] for r in records] + [g for g in (memory, disk) if g]
     ticks = [10.0 ** e for e in range(math.floor(math.log10(min(sizes))),
@@ -105,7 +109,8 @@ def sweep_figure(sweep: dict):
                         range=_log_range(sizes) if sizes else None, tickmode="array",
                         tickvals=ticks, ticktext=[_decimal_size(t) for t in ticks])
     figure.update_yaxes(title_text="read rate (GB/s, log)", type="log",
-                        range=_log_range(rates) if rates else None, exponentformat="none")
+                        range=_log_range(rates) if rates else None, exponentformat="none",
+                        **ticks_125(rates))
     return figure
 
 
@@ -123,7 +128,8 @@ def sweep_page(sweep: dict) -> str:
             f"disk (cold) {human_gbps(roofline.get('disk_read_gbps'))}.")
     body = to_html(sweep_figure(sweep), include_plotlyjs=True, full_html=False)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>harness sweep: GB/s against matrix size</title></head><body>\n"
+            "<title>harness sweep: GB/s against matrix size</title></head>"
+            "<body style=\"font-family: system-ui, sans-serif\">\n"
             f"{body}\n<p>{html.escape(note)}</p>\n</body></html>\n")
 
 

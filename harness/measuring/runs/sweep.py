@@ -311,7 +311,8 @@ def _roof_cells(record: dict) -> tuple[str, str]:
     fraction = record.get("roofline_fraction")
     if fraction is None:
         return "-", "-"
-    return f"{100 * fraction:.1f}", record["roofline_bound"]
+    mark = comparing.PROBE_BEATEN_MARK if fraction > 1 else ""
+    return f"{100 * fraction:.1f}{mark}", record["roofline_bound"]
 
 
 #: Columns of the sweep's table: header, cell of a record, left-aligned.
@@ -347,6 +348,13 @@ def format_sweep(result: Sweep) -> str:
     lines.append("roof %: GB/s against the memory roof when warm and for dense (its matrix is "
                  "in RAM), against the disk roof when cold or a 2nd pass; in cache: the pass "
                  "read no more than the CPU's last-level cache holds, no roof applies")
+    beaten = sorted({r["strategy"] for r in result.records
+                     if (r.get("roofline_fraction") or 0) > 1})
+    if beaten:
+        lines.append(f"{comparing.PROBE_BEATEN_MARK} above 100 %: {', '.join(beaten)} beat the "
+                     "probe measured as the ceiling, so the probe is not a true ceiling here (a "
+                     "matrix partly in the CPU's caches, the host's cache, or a read pattern "
+                     "faster than the probe's)")
     uncached = [r for r in result.records if r["cache_label"] == comparing.SECOND_PASS]
     if uncached:
         most = max(r["resident_fraction_before"] for r in uncached)
