@@ -26,6 +26,7 @@ import traceback
 COMMANDS: dict[str, str] = {
     "machine": "harness.cli.machine_cmd",
     "measure": "harness.cli.measure_cmd",
+    "sweep": "harness.cli.sweep_cmd",
     "notebook": "harness.cli.notebook_cmd",
     "report": "harness.cli.report_cmd",
     "compare": "harness.cli.compare_cmd",
