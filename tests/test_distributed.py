@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +56,50 @@ def _cluster_processes() -> list[psutil.Process]:
     as this process, whatever the cluster does)."""
     return [p for p in psutil.Process().children(recursive=True)
             if "resource_tracker" not in " ".join(p.cmdline())]
+
+
+def _read_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert len(os.pread(fd, os.path.getsize(path), 0)) == os.path.getsize(path)
+    finally:
+        os.close(fd)
+
+
+@requires_clear_refs
+def test_a_process_reads_what_its_call_read_not_what_the_meter_or_housekeeping_read(tmp_path):
+    """Over 0.4 s, a task thread reads 10,000 bytes, the calling thread (a worker's event
+    loop) 5,000 and a thread named as dask's profiler 7,000: the call read 15,000 bytes, not
+    that plus the profiler's, the sampler's ~400 ``statm`` reads (every millisecond) and the
+    meter's readings of the counters."""
+    files = {}
+    for name, size in (("task", 10_000), ("caller", 5_000), ("profiler", 7_000)):
+        files[name] = tmp_path / name
+        files[name].write_bytes(bytes(size))
+    go, stop = threading.Event(), threading.Event()
+
+    def profiler():  # started before the meter, as dask's is with the worker
+        go.wait()
+        _read_file(files["profiler"])
+        stop.wait()
+
+    profile_thread = threading.Thread(target=profiler, name="Profile")
+    profile_thread.start()
+    meter = cluster_memory.ProcessMeter()
+    meter.start()
+    go.set()
+    time.sleep(0.2)
+    task = threading.Thread(target=_read_file, args=(files["task"],))
+    task.start()
+    task.join()
+    _read_file(files["caller"])
+    time.sleep(0.2)
+    meter_reads = meter.measurement.own_read_call_bytes
+    peak = meter.stop("this process")
+    stop.set()
+    profile_thread.join()
+    assert meter_reads > 1000  # what rchar counted of the meter's sampler over the call
+    assert peak.read_call_bytes == 15_000
 
 
 @requires_clear_refs

@@ -28,12 +28,13 @@ asv's ``peakmem_`` benchmarks report; after a measurement it covers only what ca
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,17 +120,22 @@ class StatmReader:
     A ``pread`` at offset 0 regenerates it: 1.3-2.7 us a sample here, against 26-44 us to open
     and parse ``status`` (``timeit`` of ``StatmReader().read`` and ``read_status``; the
     spread is the machine's load), so the sampler steals next to no CPU from the measured call.
+    ``bytes_read`` counts the bytes its preads returned: a process's ``rchar`` (``reads``)
+    counts them too, and a reader of that counter subtracts them.
     """
 
     def __init__(self) -> None:
         self._fds: dict[int | None, int] = {}
+        self.bytes_read = 0
 
     def read(self, pid: int | None = None) -> MemorySnapshot:
         fd = self._fds.get(pid)
         if fd is None:
             fd = os.open("/proc/self/statm" if pid is None else f"/proc/{pid}/statm", os.O_RDONLY)
             self._fds[pid] = fd
-        fields = os.pread(fd, 256, 0).split()
+        text = os.pread(fd, 256, 0)
+        self.bytes_read += len(text)
+        fields = text.split()
         if len(fields) < 3:  # the process has exited
             raise ProcessLookupError(pid)
         resident, shared = int(fields[1]) * PAGE_BYTES, int(fields[2]) * PAGE_BYTES
@@ -333,6 +339,19 @@ class Measurement:
             raise
         if self._switch is not None:
             self._switch.__enter__()
+
+    @contextlib.contextmanager
+    def between_samples(self) -> Iterator[None]:
+        """No sample is taken inside: for reading a counter (``own_read_call_bytes`` and the
+        process's ``rchar``) at one instant of the sampler's reads."""
+        with self._sampler._lock:
+            yield
+
+    @property
+    def own_read_call_bytes(self) -> int:
+        """Bytes the sampler's read calls have returned so far (its ``statm`` samples): part
+        of the process's ``rchar`` that is the meter's, not the measured call's."""
+        return self._statm.bytes_read
 
     def cancel(self) -> None:
         """Stop the sampler and put the switch interval back; no figure."""

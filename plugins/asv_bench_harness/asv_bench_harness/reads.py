@@ -29,9 +29,16 @@ class ReadCounters:
 def read_counters(path: str = IO_PATH) -> ReadCounters:
     """This process's counters; ``OSError`` where ``/proc/self/io`` cannot be read (not Linux,
     or a kernel without per-task I/O accounting)."""
-    with open(path) as io:
-        fields = dict(line.split(":", 1) for line in io.read().splitlines() if ":" in line)
+    return read_counters_and_cost(path)[0]
+
+
+def read_counters_and_cost(path: str = IO_PATH) -> tuple[ReadCounters, int]:
+    """``read_counters`` and the bytes its own read returned, which ``rchar`` counts from
+    the next reading on: a caller that subtracts them measures what it did in between."""
+    with open(path, "rb") as io:
+        text = io.read()
+    fields = dict(line.split(":", 1) for line in text.decode().splitlines() if ":" in line)
     try:
-        return ReadCounters(int(fields["read_bytes"]), int(fields["rchar"]))
+        return ReadCounters(int(fields["read_bytes"]), int(fields["rchar"])), len(text)
     except (KeyError, ValueError):
         raise OSError(f"{path} holds no read_bytes and rchar counters") from None
