@@ -68,20 +68,25 @@ class ProcessMeter:
 
     ``read_call_bytes`` is the process's ``rchar`` over the call less the reads that are
     never the call's: the meter's own (its ``statm`` samples, 1 ms apart, ~40 bytes each, and
-    its readings of the counters) and those of dask's profiler thread
-    (``HOUSEKEEPING_THREADS``). A slow pass over a mapped store once read 87 kB through
-    these. A worker's event loop is not left out: ``Client.run`` opens the store there (its
-    metadata is the call's); its system monitor reads ~1.6 kB of ``/proc`` every 0.5 s.
+    its readings of the counters), those of dask's profiler thread (``HOUSEKEEPING_THREADS``)
+    and, with ``housekeeping_caller``, those of the thread that starts the meter: a worker's
+    event loop, which runs ``Client.run``'s functions, the system monitor (~1.6 kB of
+    ``/proc`` every 0.5 s) and dask's sampling of the task threads' stacks, whose
+    ``linecache`` reads the source file of each new frame (a first pass over a mapped store
+    "read" 96-145 kB that way; the lazy import of dask's numpy serializer is another). A
+    worker's products run in its task threads, never on its event loop.
     """
 
-    def __init__(self, interval_seconds: float = SPLIT_INTERVAL_SECONDS) -> None:
+    def __init__(self, interval_seconds: float = SPLIT_INTERVAL_SECONDS,
+                 housekeeping_caller: bool = False) -> None:
         self.meter = memory.PeakMeter(interval_seconds)
+        self.housekeeping_caller = housekeeping_caller
 
     def start(self) -> None:
         # The worker's task threads run beside the sampler: no switch-interval change.
         self.measurement = self.meter.start(switch_interval=False)
         self.io_start = self._io()
-        self.housekeeping = _housekeeping_threads()
+        self.housekeeping = _housekeeping_threads(self.housekeeping_caller)
         self.threads_start, self.threads_start_cost = _thread_read_calls(self.housekeeping)
 
     def _io(self) -> tuple[int, int, int, int]:
@@ -99,9 +104,11 @@ class ProcessMeter:
         storage, calls, cost, own = self.io_start
         housekeeping = sum(threads_end[t] - self.threads_start[t] for t in threads_end
                            if t in self.threads_start)
-        # The meter's readings that rchar counted: /proc/self/io at the start (after the
-        # value it returned) and the housekeeping threads' counters at both ends.
-        readings = cost + self.threads_start_cost + threads_end_cost
+        # The meter's readings that rchar counted and no housekeeping thread's delta holds:
+        # /proc/self/io at the start, the threads' counters at the end, and at the start too
+        # unless the calling thread (which read them after its own counter) is housekeeping.
+        readings = cost + threads_end_cost + (
+            0 if self.housekeeping_caller else self.threads_start_cost)
         return ProcessPeak(
             name=name, pid=os.getpid(), increment=peak.increment,
             anon_increment=peak.anon_increment, file_increment=peak.file_increment,
@@ -111,15 +118,18 @@ class ProcessMeter:
             method=peak.method)
 
 
-#: Threads whose reads are never a measured call's: dask's statistical profiler, which reads
-#: the source file of each new frame it samples (``linecache``) every 10 ms.
+#: Threads whose reads are never a measured call's: dask's profiler of its event loop, which
+#: reads the source file of each new frame it samples (``linecache``) every 10 ms.
 HOUSEKEEPING_THREADS = frozenset({"Profile"})
 
 
-def _housekeeping_threads() -> list[int]:
-    """Native ids of this process's ``HOUSEKEEPING_THREADS``."""
-    return [t.native_id for t in threading.enumerate()
-            if t.name in HOUSEKEEPING_THREADS and t.native_id is not None]
+def _housekeeping_threads(caller: bool) -> list[int]:
+    """Native ids of this process's ``HOUSEKEEPING_THREADS``, the calling thread first when
+    ``caller`` (its counter is read before the others': see ``ProcessMeter.stop``)."""
+    ids = [threading.get_native_id()] if caller else []
+    return ids + [t.native_id for t in threading.enumerate()
+                  if t.name in HOUSEKEEPING_THREADS and t.native_id is not None
+                  and t.native_id not in ids]
 
 
 def _thread_read_calls(thread_ids: list[int]) -> tuple[dict[int, int], int]:
@@ -141,7 +151,7 @@ _RUNNING: dict[str, ProcessMeter] = {}
 
 
 def _start_in_worker(token: str) -> int:
-    meter = ProcessMeter()
+    meter = ProcessMeter(housekeeping_caller=True)  # Client.run: on the worker's event loop
     _RUNNING[token] = meter
     meter.start()
     return os.getpid()
