@@ -257,3 +257,16 @@ def test_the_readers_a_dask_worker_opens_serve_every_product_of_a_row_range():
     for operand in (BlockedOperand, MappedChunksOperand, BlockedMapOperand,
                     MappedChunkFilesOperand, SlabOperand, ZarrDirectOperand):
         assert issubclass(operand, ProductRows) and issubclass(operand, RowRanges), operand
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_an_unaligned_operand_is_handed_to_the_product_aligned_with_its_values(columns):
+    # As a dask worker receives x: inside a message's frame, at an odd address.
+    shape = (101, 2) if columns else (101,)
+    raw = bytearray(4 * 202 + 1)
+    v = np.frombuffer(raw, dtype=np.float32, offset=1, count=int(np.prod(shape))).reshape(shape)
+    v[...] = np.arange(v.size, dtype=np.float32).reshape(shape)
+    assert not v.flags.aligned
+    got = operand_array(v, (3, 101), "float32", False, columns)
+    assert got.flags.aligned and got.flags.c_contiguous and got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.arange(v.size, dtype=np.float32).reshape(shape))
