@@ -16,6 +16,7 @@ import numpy as np
 from harness.measuring.matrix.spec import DatasetSpec, computed
 from harness.measuring.meters.pagecache import PAGE_BYTES, populate
 from harness.measuring.storage.base import byte_offset
+from harness.measuring.strategies import prefault
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -170,14 +171,11 @@ def blocked_product(mapping: MappedMatrix, product: Product, rows_per_block: int
         populate(base + r0 * row_bytes, (r1 - r0) * row_bytes)
 
     own_reader = reader is None
-    reader = reader or ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
+    reader = reader or prefault.reader()
     try:
         released = uncached = mapping.offset + product.first * row_bytes
-        pending = reader.submit(fault_in, 0)
-        for index, (r0, r1) in enumerate(blocks):
-            pending.result()
-            if index + 1 < len(blocks):
-                pending = reader.submit(fault_in, index + 1)
+        for index in prefault.faulted_ahead(reader, len(blocks), fault_in):
+            r0, r1 = blocks[index]
             product.put(r0, a[r0:r1] if convert is None else convert(a[r0:r1]))
             if release:
                 end = mapping.offset + r1 * row_bytes
@@ -233,7 +231,7 @@ class BlockedMapOperand(RowRangeProducts):
                                                    rows_per_block)
         self.release = should_release_pages(mapping.array.nbytes)
         self.whole_mapping_populated = False
-        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memmap-reader")
+        self.reader = prefault.reader()
         # A file of other values: each block converted into one reused buffer.
         self.converted = (np.empty((self.rows_per_block, spec.shape[1]), dtype=spec.dtype)
                           if spec.converts else None)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import math
 import mmap
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from harness.measuring.matrix.spec import DatasetSpec, computed
 from harness.measuring.meters.pagecache import populate, resident_fraction
 from harness.measuring.storage import zarr as zarr_store
-from harness.measuring.strategies import readahead
+from harness.measuring.strategies import prefault, readahead
 from harness.measuring.strategies.base import (
     Options,
     Strategy,
@@ -171,7 +170,7 @@ class MappedChunkFilesOperand(RowRangeProducts):
     def __init__(self, spec: DatasetSpec, chunks: list[tuple[int, int, np.ndarray]],
                  files: list[Path] | None = None):
         self.spec, self.chunks = spec, chunks
-        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zarr-mmap-reader")
+        self.reader = prefault.reader()
         #: Each chunk file's range, for readahead hints (``strategies.readahead``), or None;
         #: made once here: a pass that made them (one per chunk) held 3.7 MB of anonymous
         #: memory on a store of 14,000 chunks.
@@ -188,7 +187,7 @@ class MappedChunkFilesOperand(RowRangeProducts):
 
     def _run(self, product: Product) -> None:
         """Touches only the chunks that hold the product's rows. From disk, a reader thread
-        faults the next chunk in (``MADV_POPULATE_READ``) while BLAS multiplies this one,
+        faults the next chunk in while BLAS multiplies this one (``strategies.prefault``),
         and the chunk files further ahead are asked for (``strategies.readahead``); from the
         page cache neither is done: on the 10000 x 100000 float32 store, warm, they made a
         pass over half the rows 3x slower (260-285 ms against 86 ms on one BLAS thread: a
@@ -201,22 +200,14 @@ class MappedChunkFilesOperand(RowRangeProducts):
         hints = readahead.Readahead([self.ranges[k] for k in wanted]) if from_disk else None
 
         def fault_in(index: int) -> None:
-            """Fault the chunk's rows of the product in, from the reader thread: one stream of
-            faults in file order, while BLAS multiplies the chunk before (its own threads
-            faulting two streams at once read ~1.5x slower cold)."""
             r0, _, block = self.chunks[wanted[index]]
             rows = block[max(r0, first) - r0:min(r0 + block.shape[0], stop) - r0]
             whole = rows if rows.flags.c_contiguous else block
             populate(whole.ctypes.data, whole.nbytes)
 
-        pending = self.reader.submit(fault_in, 0) if from_disk else None
-        for index, k in enumerate(wanted):
-            r0, c0, block = self.chunks[k]
-            if from_disk:
-                hints.reached(index)
-                pending.result()
-                if index + 1 < len(wanted):
-                    pending = self.reader.submit(fault_in, index + 1)
+        for index in prefault.faulted_ahead(self.reader if from_disk else None, len(wanted),
+                                            fault_in, hints.reached if hints else None):
+            r0, c0, block = self.chunks[wanted[index]]
             # Edge chunks are stored whole (padded); use their valid part only.
             top, bottom = max(r0, first), min(r0 + block.shape[0], stop)
             w = min(block.shape[1], ncols - c0)
