@@ -213,7 +213,7 @@ def test_measure_reports_the_clusters_summed_memory(local_client, tmp_path, comp
         chunk_bytes = sum(f.stat().st_size for store in tmp_path.glob("*.zarr")
                           for f in store.rglob("*") if f.is_file() and f.name != "zarr.json")
         assert 0 < chunk_bytes < m.stored_bytes
-        # Each chunk once (a chunk is 570 kB), and nothing else but a few bytes (an eventfd).
+        # Each chunk once (a chunk is 570 kB), and besides them a few bytes at most (8 here).
         assert chunk_bytes <= m.cluster["worker_read_call_bytes"] <= chunk_bytes + 4096
 
 
