@@ -3,15 +3,17 @@
 In one run: the harness's disk probe (``machine.roofline``: its best and median pass over one
 freshly written file) and cold reads of every chunk file of the harness's zarr store of
 ``SHAPE`` float32 in chunks of ``CHUNK_ROWS`` full rows, whole files with ``read(2)`` into
-8 MiB buffers: in chunk order and in on-disk order (each file's first physical extent,
-``FIEMAP``), from 1, 2 and 4 threads, with and without ``POSIX_FADV_WILLNEED`` for the next
-files (``--ahead``, default 4). Prints each pattern's median GB/s (``--passes`` cold passes each, interleaved) and its
-share of the probe's best. docs/findings-storage.md quotes
+8 MiB buffers (``pagecache.read_sequentially``): in chunk order and in on-disk order (each
+file's first physical extent, ``FIEMAP``), from 1, 2 and 4 threads, with and without
+``POSIX_FADV_WILLNEED`` for the next files (``--ahead``, default 4). Prints each pattern's
+median GB/s (``--passes`` cold passes each, interleaved) and its share of the probe's best.
+docs/findings-storage.md quotes
 
     python tools/chunk_file_reads.py 1000x100000 10
 """
 import argparse
 import fcntl
+import math
 import os
 import statistics
 import struct
@@ -21,9 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asv_bench_harness.pagecache import evict
 
-from harness.measuring.matrix.spec import DatasetSpec
+from harness.measuring.matrix.spec import DatasetSpec, parse_shape
 from harness.measuring.meters import machine
+from harness.measuring.meters.pagecache import read_sequentially
 from harness.measuring.storage import datasets
+from harness.measuring.storage import zarr as zarr_store
+from harness.measuring.strategies import readahead
 
 FS_IOC_FIEMAP = 0xC020660B
 BUFFER_BYTES = 8 << 20
@@ -46,26 +51,6 @@ def first_physical_byte(path) -> int:
         os.close(fd)
 
 
-def read_whole(path, buffer: bytearray) -> int:
-    fd = os.open(path, os.O_RDONLY)
-    total = 0
-    try:
-        while (got := os.readv(fd, [buffer])) > 0:
-            total += got
-    finally:
-        os.close(fd)
-    return total
-
-
-def advise(paths) -> None:
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-        finally:
-            os.close(fd)
-
-
 def cold_pass(store, files, threads: int, ahead: int) -> float:
     """GB/s of one cold pass reading ``files`` in order from ``threads`` threads."""
     evict(store)
@@ -75,8 +60,8 @@ def cold_pass(store, files, threads: int, ahead: int) -> float:
         if not hasattr(local, "buffer"):
             local.buffer = bytearray(BUFFER_BYTES)
         if ahead:
-            advise(files[index + 1:index + 1 + ahead])
-        return read_whole(files[index], local.buffer)
+            readahead.advise(readahead.Range(f, 0, 0) for f in files[index + 1:index + 1 + ahead])
+        return read_sequentially(files[index], local.buffer)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
@@ -86,18 +71,19 @@ def cold_pass(store, files, threads: int, ahead: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("shape", help="ROWSxCOLS of the float32 store")
+    parser.add_argument("shape", type=parse_shape, help="ROWSxCOLS of the float32 store")
     parser.add_argument("chunk_rows", type=int)
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--ahead", type=int, default=AHEAD_FILES, metavar="FILES",
                         help=f"files asked for ahead of the reader (default {AHEAD_FILES})")
     args = parser.parse_args()
-    rows, cols = (int(n) for n in args.shape.lower().split("x"))
+    rows, cols = args.shape
     spec = DatasetSpec((rows, cols), "float32", storage="zarr", chunks=(args.chunk_rows, cols))
     store = datasets.materialize(spec)
-    files = sorted((p for p in store.rglob("*") if p.is_file() and p.name != "zarr.json"
-                    and "c" in p.relative_to(store).parts),
-                   key=lambda p: [int(part) for part in p.parts[-2:]])
+    array = zarr_store.open_array(store)
+    chunk_rows, _ = zarr_store.chunk_shape(spec)
+    files = [zarr_store.chunk_file(array, store, (i, 0))
+             for i in range(math.ceil(rows / chunk_rows))]
     on_disk = sorted(files, key=first_physical_byte)
     patterns = {f"{order} order, {threads} thread(s)"
                 f"{f', WILLNEED {ahead} ahead' if ahead else ''}": (paths, threads, ahead)

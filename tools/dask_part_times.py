@@ -16,6 +16,8 @@ import os
 import statistics
 import time
 
+from harness.measuring.matrix.spec import parse_shape
+
 
 def _part_seconds(key, part, first, stop, v) -> float:
     """One part product in this worker, timed inside the task (seconds)."""
@@ -28,7 +30,7 @@ def _part_seconds(key, part, first, stop, v) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("shape", help="ROWSxCOLS of the float32 store")
+    parser.add_argument("shape", type=parse_shape, help="ROWSxCOLS of the float32 store")
     parser.add_argument("chunk_rows", type=int, help="rows per chunk (chunks of full rows)")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--loop", type=float, default=0.0, metavar="SECONDS")
@@ -42,7 +44,7 @@ def main() -> None:
     from harness.measuring.storage import datasets
     from harness.measuring.strategies import cluster
 
-    rows, cols = (int(n) for n in args.shape.lower().split("x"))
+    rows, cols = args.shape
     spec = DatasetSpec((rows, cols), "float32", storage="zarr", chunks=(args.chunk_rows, cols))
     x = datasets.vector(cols, "float32")
     try:

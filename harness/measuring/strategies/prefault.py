@@ -1,12 +1,9 @@
 """A mapping's next block faulted in by a reader thread while BLAS multiplies this one.
 
-Cold, the mapped routes read what they multiply through page faults. Faulted by BLAS's own
-threads, a block is read in two streams at once, which the kernel's per-file readahead takes
-for random reads (``mm @ x`` cold: 0.4-0.9 GB/s against 2.2 GB/s for one thread in file
-order); faulted from one reader thread (``pagecache.populate``: ``MADV_POPULATE_READ``, GIL
-released) one block ahead of the product, the disk stays busy while BLAS runs. From the page
-cache there is nothing to read ahead, and a hand-off per block only costs (zarr-mmap's 4 MB
-chunks: 3x slower warm), so the routes ask first whether a pass reads from disk.
+Cold, the mapped routes read what they multiply through page faults; faulted from one reader
+thread in file order (``pagecache.populate``, whose docstring has the figures), one block ahead
+of the product, the disk stays busy while BLAS runs. ``memmap-blocked`` and ``zarr-mmap`` use
+it; ``zarr-mmap`` only on a pass that reads from disk (its docstring says why).
 """
 
 from __future__ import annotations
